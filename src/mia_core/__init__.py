@@ -1,0 +1,45 @@
+"""mia-core: a membership-inference testbed for PyTorch, built as a plugin framework.
+
+This module is the public API for plugin authors: hook markers, the data and context types
+handed to plugins, option helpers and the shared training utilities. Importing it loads no
+plugin.
+"""
+
+from .context import AttackContext, AttackOutput, KnownRecords, TargetOracle, ThreatModel
+from .data import LabeledData, LoadEnv
+from .errors import ConfigError, MiaError, PluginError
+from .hookspecs import hookimpl
+from .options import fraction, option, positive
+from .progress import Progress
+from .training import (
+    TrainEnv,
+    TrainRecipe,
+    accuracy,
+    fit_classifier,
+    predict_logits,
+    resolve_precision,
+)
+
+__all__ = [
+    "AttackContext",
+    "AttackOutput",
+    "ConfigError",
+    "KnownRecords",
+    "LabeledData",
+    "LoadEnv",
+    "MiaError",
+    "PluginError",
+    "Progress",
+    "TargetOracle",
+    "ThreatModel",
+    "TrainEnv",
+    "TrainRecipe",
+    "accuracy",
+    "fit_classifier",
+    "fraction",
+    "hookimpl",
+    "option",
+    "positive",
+    "predict_logits",
+    "resolve_precision",
+]

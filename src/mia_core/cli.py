@@ -1,0 +1,146 @@
+"""``mia-run``: run a membership-inference experiment, or list the installed plugins."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import DEFAULT_KNOWN_FRACTION, DEFAULT_MEMBERS, ExperimentConfig
+from .errors import ConfigError, MiaError
+
+DEFAULT_TARGET = "cnn"
+
+
+def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """``("attack.epochs=5", "lr=0.1")`` -> ``{"attack": {"epochs": "5"}, "": {"lr": "0.1"}}``."""
+    options: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        prefix, dot, name = key.strip().rpartition(".")
+        if not sep or not name:
+            raise ConfigError(f"-o expects KEY=VALUE or COMPONENT.KEY=VALUE, got {pair!r}")
+        options.setdefault(prefix if dot else "", {})[name] = value
+    return options
+
+
+@contextmanager
+def user_errors(debug: bool) -> Iterator[None]:
+    """Turn every failure into one line on stderr and an exit code (traceback with --debug)."""
+    try:
+        yield
+    except MiaError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the "
+                   "traceback)", err=True)
+        sys.exit(1)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dataset", metavar="NAME", help="Dataset plugin, e.g. mnist.")
+@click.option("--attack", "attacks", metavar="NAME", multiple=True,
+              help="Attack plugin, e.g. torch-mlp (repeatable).")
+@click.option("--target", default=DEFAULT_TARGET, show_default=True, metavar="NAME",
+              help="Target-model plugin (the model under audit).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed for the split, the training and the attacks.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, then MPS, then CPU).")
+@click.option("--members", default=DEFAULT_MEMBERS, show_default=True, type=int,
+              help="Records the target is trained on; as many non-members are drawn.")
+@click.option("--known-fraction", default=DEFAULT_KNOWN_FRACTION, show_default=True,
+              type=float, help="Fraction of members and of non-members the attacker knows; "
+              "the rest form the balanced evaluation set.")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
+@click.option("--output", type=click.Path(path_type=Path), metavar="DIR",
+              help="Write results.json, evaluation.csv and split.json here.")
+@click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Plugin option, e.g. -o target.epochs=5 or -o attack.hidden=128.")
+@click.option("--list-plugins", is_flag=True, help="List installed plugins and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (or listing) as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="mia-core")
+def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, device: str,
+        members: int, known_fraction: float, data_dir: Path | None, output: Path | None,
+        option_pairs: tuple[str, ...], list_plugins: bool, as_json: bool, quiet: bool,
+        debug: bool) -> None:
+    """Audit a model: can an attacker tell whether a record was in its training set?
+
+    Example: mia-run --dataset mnist --attack torch-mlp
+    """
+    with user_errors(debug):
+        from .plugins import load_catalog  # plugins load only when a command needs them
+
+        catalog = load_catalog()
+        if list_plugins:
+            _print_listing(catalog, as_json)
+            return
+        if not dataset or not attacks:
+            raise ConfigError("--dataset and --attack are required (or use --list-plugins); "
+                              "try: mia-run --dataset mnist --attack torch-mlp")
+        config = ExperimentConfig(
+            dataset=dataset, target=target, attacks=attacks, seed=seed, device=device,
+            members=members, known_fraction=known_fraction,
+            options=parse_option_pairs(option_pairs),
+        )
+        _run(config, catalog, data_dir, output, as_json, quiet)
+
+
+def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: Path | None,
+         as_json: bool, quiet: bool) -> None:
+    from .progress import Progress
+    from .results import format_summary, write_output
+    from .runner import run_experiment
+
+    if output is not None:
+        _refuse_existing(output)
+    progress = Progress(enabled=not quiet)
+    result, artifacts = run_experiment(config, catalog, data_dir=data_dir, progress=progress)
+    if output is not None:
+        written = write_output(output, result, artifacts)
+        progress.message("wrote " + ", ".join(str(p) for p in written))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(format_summary(result))
+
+
+def _refuse_existing(output: Path) -> None:
+    """Fail before hours of work, not after, when --output would overwrite earlier results."""
+    from .results import RESULTS_FILE
+
+    if (output / RESULTS_FILE).exists():
+        raise MiaError(f"{output} already holds {RESULTS_FILE}; choose another --output folder "
+                       "or move it away")
+    if output.exists() and not output.is_dir():
+        raise MiaError(f"--output {output} exists and is not a folder")
+
+
+def _print_listing(catalog: Any, as_json: bool) -> None:
+    from .listing import format_listing, listing_data
+
+    if as_json:
+        click.echo(json.dumps(listing_data(catalog), indent=2, default=str))
+    else:
+        click.echo(format_listing(catalog))
+
+
+def main() -> None:
+    run()

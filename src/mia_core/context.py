@@ -1,0 +1,108 @@
+"""What an attack may see: query access to the target and the attacker's knowledge.
+
+The attack never receives the target's weights or the evaluation records' membership; the
+core keeps those and scores the attack from what it returns.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import attrs
+import torch
+from torch import nn
+
+from .data import LabeledData
+from .errors import PluginError
+from .progress import QUIET, Progress
+from .training import predict_logits
+
+
+class ThreatModel(str, enum.Enum):
+    """What the attacker knows besides query access to the target.
+
+    ``KNOWN_MEMBERS``: a labelled subset of the target's members and as many non-members
+    (the ART/Dioptra setting).
+    """
+
+    KNOWN_MEMBERS = "known-members"
+
+
+class TargetOracle:
+    """Black-box query access to a trained model: outputs for inputs, nothing else."""
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        self._model = model
+        self._device = device
+        self.queries = 0
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw outputs (N, classes), float32 on the CPU."""
+        self.queries += x.shape[0]
+        return predict_logits(self._model, x, self._device)
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax of the logits (N, classes)."""
+        return torch.softmax(self.logits(x), dim=1)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-record cross-entropy loss (N,) for true labels ``y``."""
+        return nn.functional.cross_entropy(self.logits(x), y, reduction="none")
+
+
+@attrs.frozen(eq=False)
+class KnownRecords:
+    """Records whose membership the attacker knows (``is_member[i]`` for ``data`` record i)."""
+
+    data: LabeledData
+    is_member: torch.Tensor
+
+
+@attrs.frozen(eq=False)
+class AttackContext:
+    """Everything an attack may use; built by the core for the attack's threat model."""
+
+    target: TargetOracle
+    evaluation: LabeledData
+    known: KnownRecords | None
+    device: torch.device
+    seed: int
+    progress: Progress = QUIET
+
+    @property
+    def num_classes(self) -> int:
+        return self.evaluation.num_classes
+
+    def generator(self) -> torch.Generator:
+        """A fresh CPU generator seeded for this attack."""
+        return torch.Generator().manual_seed(self.seed)
+
+
+@attrs.frozen(eq=False)
+class AttackOutput:
+    """One membership score per evaluation record (higher = member) and, optionally, the
+    decision threshold the attack picked on its own data (used for accuracy/precision/recall).
+    """
+
+    scores: torch.Tensor
+    threshold: float | None = None
+
+
+def normalise_output(result: object, expected: int, attack: str) -> AttackOutput:
+    """Accept an AttackOutput or a bare tensor of scores; check shape and values."""
+    output = result if isinstance(result, AttackOutput) else AttackOutput(result)  # type: ignore[arg-type]
+    scores = output.scores
+    if not isinstance(scores, torch.Tensor):
+        raise PluginError(f"attack '{attack}' returned {type(scores).__name__}, not a tensor of "
+                          "scores")
+    scores = scores.detach().cpu().reshape(-1).double()
+    if scores.numel() != expected:
+        raise PluginError(f"attack '{attack}' returned {scores.numel()} scores for {expected} "
+                          "evaluation records")
+    if not torch.isfinite(scores).all():
+        raise PluginError(f"attack '{attack}' returned NaN or infinite scores")
+    threshold = output.threshold
+    if threshold is not None and not math.isfinite(float(threshold)):
+        raise PluginError(f"attack '{attack}' returned a non-finite threshold")
+    return AttackOutput(scores, None if threshold is None else float(threshold))

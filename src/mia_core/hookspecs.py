@@ -1,0 +1,42 @@
+"""The hooks a mia-core plugin may implement.
+
+Each hook is a *collector*: it receives a ``register`` callable and calls it once per thing it
+provides. Registration (not return values) lets one plugin provide several components and lets
+the core record which plugin provided which name.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "mia_core"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: ``register(name, factory, description=..., options=...)``.
+
+    ``factory(options)`` returns an object with ``load(env: LoadEnv) -> LabeledData``; the core
+    draws members and non-members from the records it returns.
+    """
+
+
+@hookspec
+def register_targets(register):
+    """Register target models: ``register(name, factory, description=..., options=...)``.
+
+    ``factory(options)`` returns an object with ``fit(data: LabeledData, env: TrainEnv) ->
+    torch.nn.Module``: build the model and train it on exactly the records given (the members).
+    """
+
+
+@hookspec
+def register_attacks(register):
+    """Register attacks: ``register(name, factory, description=..., options=...)``.
+
+    ``factory(options)`` returns an object with ``threat_model`` (a :class:`ThreatModel`) and
+    ``score(ctx: AttackContext) -> AttackOutput``: one membership score per evaluation record,
+    higher meaning "more likely a member".
+    """

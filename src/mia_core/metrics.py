@@ -1,0 +1,105 @@
+"""Attack metrics, computed by the core from membership scores (higher = more likely member).
+
+Exact ROC and AUC with ties handled (tied scores form one ROC point; AUC counts a tied
+member/non-member pair as one half), matching scikit-learn's ``roc_curve``/``roc_auc_score``.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+LOW_FPRS = (0.01, 0.001, 0.0)
+
+
+@attrs.frozen
+class AttackMetrics:
+    """How well one attack's scores separate members from non-members."""
+
+    accuracy: float
+    precision: float
+    recall: float
+    auc: float
+    advantage: float
+    tpr_at_1pct_fpr: float
+    tpr_at_01pct_fpr: float
+    tpr_at_0_fpr: float
+    threshold: float
+    threshold_source: str
+
+
+def roc_curve(is_member: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """(fpr, tpr, thresholds), one point per distinct score, starting at (0, 0) with +inf."""
+    labels = np.asarray(is_member, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    _require_both_classes(labels)
+    order = np.argsort(-scores, kind="mergesort")
+    s, lab = scores[order], labels[order]
+    last_of_run = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(lab)[last_of_run]
+    fps = (last_of_run + 1) - tps
+    tpr = np.r_[0.0, tps / labels.sum()]
+    fpr = np.r_[0.0, fps / (~labels).sum()]
+    return fpr, tpr, np.r_[np.inf, s[last_of_run]]
+
+
+def roc_auc(is_member: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: P(score of a member > score of a non-member) + ties / 2."""
+    labels = np.asarray(is_member, dtype=bool)
+    _require_both_classes(labels)
+    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))
+
+
+def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, max_fpr: float) -> float:
+    """Highest TPR among thresholds whose FPR is at most ``max_fpr``."""
+    return float(tpr[fpr <= max_fpr + 1e-12].max())
+
+
+def compute_metrics(is_member: np.ndarray, scores: np.ndarray,
+                    threshold: float | None) -> AttackMetrics:
+    """All metrics for one attack; predictions are ``score >= threshold``.
+
+    Without a threshold from the attack, the higher-scoring half of the (balanced) evaluation
+    set is predicted to be members.
+    """
+    labels = np.asarray(is_member, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    source = "attack"
+    if threshold is None:
+        threshold, source = float(np.median(scores)), "median"
+    predicted = scores >= threshold
+    tp = int((predicted & labels).sum())
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return AttackMetrics(
+        accuracy=float((predicted == labels).mean()),
+        precision=tp / int(predicted.sum()) if predicted.any() else 0.0,
+        recall=tp / int(labels.sum()),
+        auc=roc_auc(labels, scores),
+        advantage=float((tpr - fpr).max()),
+        tpr_at_1pct_fpr=tpr_at_fpr(fpr, tpr, 0.01),
+        tpr_at_01pct_fpr=tpr_at_fpr(fpr, tpr, 0.001),
+        tpr_at_0_fpr=tpr_at_fpr(fpr, tpr, 0.0),
+        threshold=float(threshold),
+        threshold_source=source,
+    )
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_vals = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_vals)) + 1]
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends + 1) / 2.0  # mean of ranks start+1 .. end
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def _require_both_classes(labels: np.ndarray) -> None:
+    if labels.all() or not labels.any():
+        raise ValueError("metrics need at least one member and one non-member")

@@ -1,0 +1,154 @@
+"""Finding and loading plugins: entry points of group ``mia_core``, loaded on demand.
+
+Each entry point is imported, registered and asked for its components on its own, so a plugin
+that fails at any of those steps is reported by name (and listed as broken) while every other
+plugin keeps working. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from typing import Any
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, PluginError
+from .registry import Entry, Origin, Registry, make_entry
+
+ENTRY_POINT_GROUP = "mia_core"
+KINDS: dict[str, str] = {
+    "dataset": "register_datasets",
+    "target": "register_targets",
+    "attack": "register_attacks",
+}
+
+
+@attrs.frozen
+class PluginInfo:
+    """What the listing says about one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...] = ()
+    provides: tuple[tuple[str, str], ...] = ()  # (kind, name) pairs
+    error: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "broken" if self.error else "ok"
+
+
+@attrs.define
+class Catalog:
+    """Everything the installed plugins provide, plus what went wrong while loading them."""
+
+    registries: dict[str, Registry]
+    plugins: list[PluginInfo]
+
+    def get(self, kind: str, name: str) -> Entry:
+        registry = self.registries[kind]
+        if name in registry:
+            return registry.get(name)
+        msg = registry.unknown_message(name)
+        broken = [p.name for p in self.plugins if p.error]
+        if broken:
+            msg += f"; broken plugins: {', '.join(broken)}"
+        raise ConfigError(msg)
+
+    def entries(self, kind: str) -> list[Entry]:
+        return list(self.registries[kind])
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> list[metadata.EntryPoint]:
+    """The installed entry points of ``group``, in a stable order."""
+    return sorted(metadata.entry_points(group=group), key=lambda ep: ep.name)
+
+
+def load_catalog(
+    entry_points: Iterable[metadata.EntryPoint] | None = None,
+    extra: Sequence[tuple[str, Any]] = (),
+) -> Catalog:
+    """Load every plugin (entry points, then ``extra`` ``(name, object)`` pairs) into a catalog."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registries = {kind: Registry(kind) for kind in KINDS}
+    infos: list[PluginInfo] = []
+    candidates = [_from_entry_point(ep) for ep in (discover() if entry_points is None else
+                                                   entry_points)]
+    candidates += [(name, obj, Origin(name, "(in-process)", "-"), None) for name, obj in extra]
+    for name, obj, origin, load_error in candidates:
+        error = load_error or _register(pm, name, obj)
+        if error:
+            infos.append(PluginInfo(name, origin.distribution, origin.version, error=error))
+            continue
+        infos.append(_collect(pm, name, origin, registries))
+    return Catalog(registries, infos)
+
+
+def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | None]:
+    dist = getattr(ep, "dist", None)
+    origin = Origin(ep.name, dist.name if dist else "?", dist.version if dist else "?")
+    try:
+        return ep.name, ep.load(), origin, None
+    except Exception as exc:  # a broken plugin must not break the others
+        return ep.name, None, origin, f"import of '{ep.value}' failed: {_describe(exc)}"
+
+
+def _register(pm: pluggy.PluginManager, name: str, obj: Any) -> str | None:
+    """Register ``obj`` with pluggy and validate its hooks; the error text, or ``None``."""
+    try:
+        pm.register(obj, name=name)
+    except Exception as exc:  # PluginValidationError, duplicate plugin names, ...
+        return f"invalid plugin: {_describe(exc)}"
+    try:
+        pm.check_pending()  # hook implementations whose name matches no hook (misspelt)
+    except pluggy.PluginValidationError as exc:
+        pm.unregister(name=name)
+        return f"invalid plugin: {_describe(exc)}"
+    if not pm.get_hookcallers(obj):
+        pm.unregister(name=name)
+        return "invalid plugin: it implements no mia_core hook"
+    return None
+
+
+def _collect(
+    pm: pluggy.PluginManager, name: str, origin: Origin, registries: dict[str, Registry]
+) -> PluginInfo:
+    """Call this plugin's collector hooks; registrations go into ``registries``."""
+    plugin = pm.get_plugin(name)
+    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
+    provided: list[tuple[str, str]] = []
+    staged: list[Entry] = []
+    for kind, hook_name in KINDS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name != name:
+                continue
+            register = functools.partial(_stage, staged, kind, origin)
+            try:
+                impl.function(register=register)
+            except PluginError as exc:
+                return PluginInfo(name, origin.distribution, origin.version, hooks, error=str(exc))
+            except Exception as exc:
+                error = f"hook {hook_name} raised {_describe(exc)}"
+                return PluginInfo(name, origin.distribution, origin.version, hooks, error=error)
+    for entry in staged:
+        registries[entry.kind].add(entry)
+        provided.append((entry.kind, entry.name))
+    return PluginInfo(name, origin.distribution, origin.version, hooks, tuple(provided))
+
+
+def _stage(staged: list[Entry], kind: str, origin: Origin, *args: Any, **kwargs: Any) -> None:
+    try:
+        staged.append(make_entry(kind, origin, *args, **kwargs))
+    except TypeError as exc:
+        raise PluginError(f"plugin '{origin.plugin}' called register wrongly: {exc}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,0 +1,145 @@
+"""Experiment results: the summary, the per-record artefacts, and writing them to disk."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from .errors import MiaError
+from .metrics import AttackMetrics
+from .registry import Entry
+from .splits import MembershipSplit
+
+RESULTS_FILE = "results.json"
+SCORES_FILE = "evaluation.csv"
+SPLIT_FILE = "split.json"
+
+
+@attrs.frozen
+class AttackReport:
+    name: str
+    metrics: AttackMetrics
+    seconds: float
+    queries: int
+
+
+@attrs.frozen
+class ExperimentResult:
+    """Everything a reader needs to judge the run; serialisable as JSON."""
+
+    config: dict[str, Any]
+    options: dict[str, dict[str, Any]]
+    device: str
+    versions: dict[str, str]
+    split_sizes: dict[str, int]
+    pool_size: int
+    target_train_accuracy: float
+    target_test_accuracy: float
+    attacks: tuple[AttackReport, ...]
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen(eq=False)
+class RunArtifacts:
+    """Per-record data to recompute every metric: which records, their truth, their scores."""
+
+    split: MembershipSplit
+    eval_index: torch.Tensor
+    eval_is_member: torch.Tensor
+    eval_labels: torch.Tensor
+    scores: dict[str, torch.Tensor]
+
+
+def versions(entries: Iterable[Entry]) -> dict[str, str]:
+    """Versions of Python, torch, mia-core and every distribution that provided a component."""
+    found = {"python": platform.python_version(), "torch": torch.__version__,
+             "mia-core": _version("mia-core")}
+    for entry in entries:
+        found[entry.origin.distribution] = entry.origin.version
+    return found
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifacts) -> list[Path]:
+    """Write results.json, evaluation.csv and split.json into ``directory``.
+
+    Refuses to overwrite earlier results: a finished run is evidence, not scratch space.
+    """
+    files = [directory / name for name in (RESULTS_FILE, SCORES_FILE, SPLIT_FILE)]
+    existing = [f.name for f in files if f.exists()]
+    if existing:
+        raise MiaError(f"{directory} already holds {', '.join(existing)}; "
+                       "choose another --output folder or move those files away")
+    if directory.exists() and not directory.is_dir():
+        raise MiaError(f"--output {directory} exists and is not a folder")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        files[0].write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        _write_scores(files[1], artifacts)
+        files[2].write_text(json.dumps(_split_dict(artifacts.split)) + "\n")
+    except OSError as exc:
+        raise MiaError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
+    return files
+
+
+def _write_scores(path: Path, artifacts: RunArtifacts) -> None:
+    names = list(artifacts.scores)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["record", "label", "is_member", *(f"score:{n}" for n in names)])
+        columns = [artifacts.scores[n].tolist() for n in names]
+        for i, (record, label, member) in enumerate(zip(
+                artifacts.eval_index.tolist(), artifacts.eval_labels.tolist(),
+                artifacts.eval_is_member.tolist(), strict=True)):
+            writer.writerow([record, label, int(member), *(repr(col[i]) for col in columns)])
+
+
+def _split_dict(split: MembershipSplit) -> dict[str, list[int]]:
+    return {name: getattr(split, name).tolist() for name in
+            ("known_members", "known_nonmembers", "eval_members", "eval_nonmembers",
+             "population")}
+
+
+def format_summary(result: ExperimentResult) -> str:
+    """The human-readable summary printed on stdout."""
+    cfg, sizes = result.config, result.split_sizes
+    lines = [
+        f"mia-core: dataset={cfg['dataset']} target={cfg['target']} seed={cfg['seed']} "
+        f"device={result.device}",
+        f"split: {sizes['members']} members / {sizes['nonmembers']} non-members "
+        f"(pool {result.pool_size}); attacker knows {sizes['known_members']} + "
+        f"{sizes['known_nonmembers']}; evaluation {sizes['eval_members']} members + "
+        f"{sizes['eval_nonmembers']} non-members",
+        f"target: train accuracy {result.target_train_accuracy:.4f}, "
+        f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
+        "",
+        f"{'attack':<16} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
+        f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'time':>7}",
+    ]
+    for a in result.attacks:
+        m = a.metrics
+        lines.append(
+            f"{a.name:<16} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
+            f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
+            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {a.seconds:>6.1f}s"
+        )
+    t = result.timings
+    lines += ["", "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())]
+    return "\n".join(lines)

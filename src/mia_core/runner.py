@@ -1,0 +1,210 @@
+"""Running one experiment: data -> balanced split -> target on members -> attacks -> metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import torch
+
+from .config import ExperimentConfig
+from .context import AttackContext, KnownRecords, TargetOracle, ThreatModel, normalise_output
+from .data import LabeledData, LoadEnv
+from .device import resolve_device
+from .errors import ConfigError, PluginError
+from .metrics import compute_metrics
+from .options import as_dict, build_options, fields_of, unknown_option_message
+from .plugins import Catalog
+from .progress import QUIET, Progress
+from .registry import Entry
+from .results import AttackReport, ExperimentResult, RunArtifacts, versions
+from .splits import draw_split
+from .training import TrainEnv, accuracy, seeded
+
+COMPONENT_KINDS = ("dataset", "target", "attack")
+
+
+@attrs.frozen
+class Component:
+    """A selected plugin component, built with its validated options."""
+
+    label: str  # "dataset", "target" or the attack's name
+    entry: Entry
+    options: Any
+    instance: Any
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent, reproducible seed for one phase of the experiment."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def plan(config: ExperimentConfig, catalog: Catalog) -> list[Component]:
+    """Look up and build every component, validating options, before any work is done."""
+    selected = [("dataset", "dataset", config.dataset), ("target", "target", config.target)]
+    selected += [("attack", name, name) for name in config.attacks]
+    entries = [(label, catalog.get(kind, name)) for kind, label, name in selected]
+    routed = route_options(config.options, entries)
+    components = []
+    for label, entry in entries:
+        what = f"{entry.kind} '{entry.name}'"
+        options = build_options(entry.options, routed.get(label, {}), what)
+        try:
+            instance = entry.build(options)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{what} (plugin '{entry.origin.plugin}') failed to build: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        _check_interface(entry, instance)
+        components.append(Component(label, entry, options, instance))
+    return components
+
+
+def route_options(options: Mapping[str, Mapping[str, Any]],
+                  entries: list[tuple[str, Entry]]) -> dict[str, dict[str, Any]]:
+    """Send each option to its component.
+
+    Keys of ``options`` are ``dataset``, ``target``, ``attack`` (every selected attack), a
+    component's name, or ``""`` for bare keys, which go to the one component that has them.
+    """
+    routed: dict[str, dict[str, Any]] = {label: {} for label, _ in entries}
+    for prefix, values in options.items():
+        for key, value in values.items():
+            for label in _targets_of(prefix, key, entries):
+                routed[label][key] = value
+    return routed
+
+
+def _targets_of(prefix: str, key: str, entries: list[tuple[str, Entry]]) -> list[str]:
+    if prefix:
+        labels = [label for label, e in entries
+                  if prefix in (label, e.kind, e.name)]
+        if not labels:
+            names = sorted({lbl for lbl, _ in entries} | set(COMPONENT_KINDS))
+            raise ConfigError(f"option '{prefix}.{key}' names no selected component "
+                              f"(use one of: {', '.join(names)})")
+        return labels
+    having = [label for label, e in entries
+              if e.options and key in {f.name for f in fields_of(e.options)}]
+    if len(having) == 1:
+        return having
+    if len(having) > 1:
+        raise ConfigError(f"option '{key}' is ambiguous: {', '.join(having)} all have it; "
+                          f"write e.g. -o {having[-1]}.{key}=...")
+    known = sorted({f.name for _, e in entries if e.options for f in fields_of(e.options)})
+    raise ConfigError(unknown_option_message(key, known, "the selected components"))
+
+
+def _check_interface(entry: Entry, instance: Any) -> None:
+    method = {"dataset": "load", "target": "fit", "attack": "score"}[entry.kind]
+    if not callable(getattr(instance, method, None)):
+        raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') has no "
+                          f"{method}() method")
+    if entry.kind == "attack":
+        threat = getattr(instance, "threat_model", None)
+        if threat not in set(ThreatModel):
+            raise PluginError(f"attack '{entry.name}' declares unsupported threat model "
+                              f"{threat!r}; supported: {', '.join(t.value for t in ThreatModel)}")
+
+
+def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
+                   data_dir: Path | None = None, progress: Progress = QUIET
+                   ) -> tuple[ExperimentResult, RunArtifacts]:
+    """Run ``config`` end to end and return the result and the per-record artefacts."""
+    components = plan(config, catalog)
+    dataset, target, attacks = components[0], components[1], components[2:]
+    device = resolve_device(config.device)
+    timings: dict[str, float] = {}
+
+    clock = time.perf_counter()
+    pool = _load(dataset, LoadEnv(data_dir, progress))
+    timings["load_data"] = time.perf_counter() - clock
+
+    split = draw_split(len(pool), config.members, config.known_fraction, config.population,
+                       config.seed)
+    split.check()
+    members, nonmembers = pool.subset(split.members), pool.subset(split.nonmembers)
+
+    clock = time.perf_counter()
+    progress.message(f"training target '{target.entry.name}' on {len(members)} members "
+                     f"({device})")
+    env = TrainEnv(device, derive_seed(config.seed, "target"), progress)
+    with seeded(env.seed):
+        model = _call(target, "fit", members, env)
+    if not isinstance(model, torch.nn.Module):
+        raise PluginError(f"target '{target.entry.name}' fit() returned "
+                          f"{type(model).__name__}, not a torch.nn.Module")
+    timings["train_target"] = time.perf_counter() - clock
+    train_acc, test_acc = accuracy(model, members, device), accuracy(model, nonmembers, device)
+
+    eval_index, is_member = _evaluation_order(split, derive_seed(config.seed, "evaluation"))
+    known_index = torch.cat([split.known_members, split.known_nonmembers])
+    known = KnownRecords(pool.subset(known_index),
+                         torch.arange(len(known_index)) < len(split.known_members))
+    evaluation = pool.subset(eval_index)
+    reports, scores = [], {}
+    for attack in attacks:
+        clock = time.perf_counter()
+        progress.message(f"running attack '{attack.entry.name}'")
+        oracle = TargetOracle(model, device)
+        seed = derive_seed(config.seed, f"attack:{attack.entry.name}")
+        ctx = AttackContext(oracle, evaluation, known, device, seed, progress)
+        with seeded(seed):
+            output = normalise_output(_call(attack, "score", ctx), len(eval_index),
+                                      attack.entry.name)
+        seconds = time.perf_counter() - clock
+        metrics = compute_metrics(is_member.numpy(), output.scores.numpy(), output.threshold)
+        reports.append(AttackReport(attack.entry.name, metrics, seconds, oracle.queries))
+        scores[attack.entry.name] = output.scores
+        timings[f"attack:{attack.entry.name}"] = seconds
+
+    result = ExperimentResult(
+        config=config.to_dict(),
+        options={c.label: as_dict(c.options) for c in components},
+        device=str(device),
+        versions=versions(c.entry for c in components),
+        split_sizes=split.sizes(),
+        pool_size=len(pool),
+        target_train_accuracy=train_acc,
+        target_test_accuracy=test_acc,
+        attacks=tuple(reports),
+        timings=timings,
+    )
+    return result, RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores)
+
+
+def _load(dataset: Component, env: LoadEnv) -> LabeledData:
+    data = _call(dataset, "load", env)
+    if not isinstance(data, LabeledData):
+        raise PluginError(f"dataset '{dataset.entry.name}' load() returned "
+                          f"{type(data).__name__}, not LabeledData")
+    return data
+
+
+def _call(component: Component, method: str, *args: Any) -> Any:
+    """Call a plugin method; a plugin's own crash is reported with the plugin's name."""
+    try:
+        return getattr(component.instance, method)(*args)
+    except (ConfigError, PluginError):
+        raise
+    except Exception as exc:
+        if getattr(exc, "exit_code", None) is not None:  # MiaError: already user-facing
+            raise
+        entry = component.entry
+        raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') "
+                          f"failed in {method}(): {type(exc).__name__}: {exc}") from exc
+
+
+def _evaluation_order(split: Any, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluation records in a seeded random order, so position reveals no membership."""
+    index = torch.cat([split.eval_members, split.eval_nonmembers])
+    is_member = torch.arange(len(index)) < len(split.eval_members)
+    order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
+    return index[order], is_member[order]
+
