@@ -1,0 +1,1 @@
+"""LeNet target model for mia-core."""

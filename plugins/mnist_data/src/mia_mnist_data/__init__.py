@@ -1,0 +1,1 @@
+"""MNIST for mia-core."""

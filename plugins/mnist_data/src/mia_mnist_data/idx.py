@@ -1,0 +1,74 @@
+"""Checking IDX files (MNIST's format) before torchvision parses them.
+
+torchvision reads whatever bytes it finds; a truncated download or a wrong file then fails deep
+inside a reshape. Checking the header against the file size first lets us say exactly which
+file is wrong and how.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+import attrs
+
+# Official sizes and SHA-256 digests of the uncompressed MNIST files. A file of exactly this
+# size is checked against the digest too, so a damaged but complete-looking file is caught.
+OFFICIAL = {
+    "train-images-idx3-ubyte": (
+        47040016, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train-labels-idx1-ubyte": (
+        60008, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "t10k-images-idx3-ubyte": (
+        7840016, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "t10k-labels-idx1-ubyte": (
+        10008, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+
+
+@attrs.frozen
+class IdxHeader:
+    dims: tuple[int, ...]
+    offset: int
+
+    @property
+    def expected_size(self) -> int:
+        count = 1
+        for d in self.dims:
+            count *= d
+        return self.offset + count
+
+
+class IdxError(ValueError):
+    """A file that is not a well-formed uint8 IDX file of the expected shape."""
+
+
+def check_idx(path: Path, ndim: int) -> IdxHeader:
+    """Validate ``path`` as a uint8 IDX file with ``ndim`` dimensions; return its header."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(4 + 4 * ndim)
+    if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] != 0x08 or head[3] != ndim:
+        raise IdxError(f"{path.name} is not a uint8 IDX file with {ndim} dimension(s) "
+                       "(bad magic number)")
+    if len(head) < 4 + 4 * ndim:
+        raise IdxError(f"{path.name} is truncated (header incomplete)")
+    header = IdxHeader(struct.unpack(f">{ndim}I", head[4:]), len(head))
+    if size < header.expected_size:
+        raise IdxError(f"{path.name} is truncated: {size} bytes, header promises "
+                       f"{header.expected_size}")
+    if size > header.expected_size:
+        raise IdxError(f"{path.name} has {size - header.expected_size} unexpected trailing bytes")
+    official = OFFICIAL.get(path.name)
+    if official and size == official[0] and _sha256(path) != official[1]:
+        raise IdxError(f"{path.name} is corrupt (SHA-256 differs from the official file)")
+    return header
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

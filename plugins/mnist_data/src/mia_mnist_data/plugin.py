@@ -1,0 +1,123 @@
+"""The ``mnist`` dataset: torchvision's MNIST, normalised, held in memory as tensors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+import torch
+
+from mia_core import LabeledData, LoadEnv, MiaError, hookimpl, option
+
+from .idx import IdxError, check_idx
+
+FILES = {
+    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+ALL_FILES = (*FILES[True], *FILES[False])
+MEAN, STD = 0.1307, 0.3081  # the usual MNIST normalisation (training-set pixel statistics)
+SPLITS = {"all": (True, False), "train": (True,), "test": (False,)}
+
+
+@attrs.frozen
+class MnistOptions:
+    split: str = option("all", "which records form the pool: all 70,000, train (60,000) or "
+                        "test (10,000)", choices=tuple(SPLITS))
+    download: bool = option(True, "download the files when they are missing")
+
+
+class Mnist:
+    """Handwritten digits, 28x28 grey-scale, 10 classes."""
+
+    def __init__(self, options: MnistOptions) -> None:
+        self.options = options
+
+    def load(self, env: LoadEnv) -> LabeledData:
+        root = data_root(env.data_dir)
+        raw = find_raw_folder(root)
+        if raw is None:
+            raw = self._download(root, env)
+        parts = [read_part(raw, train) for train in SPLITS[self.options.split]]
+        images = torch.cat([p[0] for p in parts])
+        labels = torch.cat([p[1] for p in parts])
+        x = (images.float().div_(255).sub_(MEAN).div_(STD)).unsqueeze(1)
+        return LabeledData(x, labels.long(), num_classes=10)
+
+    def _download(self, root: Path, env: LoadEnv) -> Path:
+        missing = f"MNIST files not found under {root}"
+        if not self.options.download:
+            raise MiaError(f"{missing} and download is off; {_expected(root)}")
+        env.progress.message(f"MNIST not found under {root}; downloading with torchvision ...")
+        try:
+            from torchvision.datasets import MNIST
+
+            for train in (True, False):
+                MNIST(str(root), train=train, download=True)
+        except Exception as exc:
+            raise MiaError(f"{missing} and the download failed ({type(exc).__name__}: "
+                           f"{_first_line(exc)}); {_expected(root)}") from None
+        raw = find_raw_folder(root)
+        if raw is None:
+            raise MiaError(f"{missing} even after downloading; {_expected(root)}")
+        return raw
+
+
+def data_root(explicit: Path | None) -> Path:
+    """--data-dir, else $MIA_DATA_DIR, else the per-user cache folder."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    env = os.environ.get("MIA_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "mia-core" / "data"
+
+
+def find_raw_folder(root: Path) -> Path | None:
+    """The folder holding the four files: ROOT/MNIST/raw (torchvision's layout), ROOT/raw or
+    ROOT itself. ``None`` when no candidate has any of them."""
+    for candidate in (root / "MNIST" / "raw", root / "raw", root):
+        if any((candidate / name).exists() for name in ALL_FILES):
+            return candidate
+    return None
+
+
+def read_part(raw: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, 28, 28) uint8 and labels (N,) of one part, checked before and after reading."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    image_file, label_file = (raw / name for name in FILES[train])
+    for path in (image_file, label_file):
+        if not path.exists():
+            raise MiaError(f"{path} is missing; {_expected(raw)}")
+    try:
+        images_header = check_idx(image_file, 3)
+        labels_header = check_idx(label_file, 1)
+    except IdxError as exc:
+        raise MiaError(f"bad MNIST file in {raw}: {exc}; delete it and download again "
+                       f"({_expected(raw)})") from None
+    if images_header.dims[1:] != (28, 28) or images_header.dims[0] != labels_header.dims[0]:
+        raise MiaError(f"MNIST files in {raw} do not match: {image_file.name} holds "
+                       f"{images_header.dims}, {label_file.name} holds {labels_header.dims}")
+    images, labels = read_image_file(str(image_file)), read_label_file(str(label_file))
+    if len(labels) and int(labels.max()) > 9:
+        raise MiaError(f"{label_file} holds labels above 9; it is not an MNIST label file")
+    return images, labels
+
+
+def _expected(folder: Path) -> str:
+    return (f"expected the four raw files {', '.join(ALL_FILES)} in {folder} "
+            "(or in DIR/MNIST/raw for --data-dir DIR / MIA_DATA_DIR=DIR)")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no details"
+
+
+@hookimpl
+def register_datasets(register):
+    register("mnist", Mnist, description="MNIST handwritten digits (70,000 28x28 images, "
+             "10 classes) via torchvision", options=MnistOptions)

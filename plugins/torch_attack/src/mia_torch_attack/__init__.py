@@ -1,0 +1,1 @@
+"""PyTorch membership-inference attacks for mia-core."""
