@@ -1,0 +1,48 @@
+# Two entry points: `make demo` (install + run the default experiment) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+PLUGINS := plugins/mnist_data plugins/cnn_target plugins/torch_attack
+EXAMPLES := tests/example_plugin
+
+# Offline data: use the shared MNIST copy when MIA_DATA_DIR is unset and it exists.
+SHARED_MNIST := $(abspath ../shared/data/mnist)
+ifeq ($(strip $(MIA_DATA_DIR)),)
+ifneq ($(wildcard $(SHARED_MNIST)/MNIST/raw/train-images-idx3-ubyte),)
+export MIA_DATA_DIR := $(SHARED_MNIST)
+endif
+endif
+
+INSTALL_FLAGS := --no-build-isolation $(PIP_FLAGS)
+PROJECT_FILES := pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
+
+.PHONY: demo test lint bench install install-test clean
+
+demo: $(VENV)/.installed
+	$(BIN)/mia-run --dataset mnist --attack torch-mlp $(ARGS)
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check src plugins tests benchmarks
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/train_throughput.py $(ARGS)
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=23" "setuptools>=68" wheel
+
+$(VENV)/.installed: $(BIN)/python $(PROJECT_FILES)
+	$(PIP) install --quiet $(INSTALL_FLAGS) -e . $(foreach p,$(PLUGINS),-e $(p))
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed $(EXAMPLES)/pyproject.toml
+	$(PIP) install --quiet $(INSTALL_FLAGS) -e ".[test]" $(foreach p,$(EXAMPLES),-e $(p))
+	touch $@
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info plugins/*/src/*.egg-info

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@attrs.frozen
+class FakeDist:
+    name: str
+    version: str
+
+
+@attrs.frozen
+class FakeEntryPoint:
+    """Duck-typed importlib.metadata.EntryPoint pointing at an in-memory module."""
+
+    name: str
+    module: types.ModuleType | None
+    dist: FakeDist
+    value: str = "fake.module"
+    error: Exception | None = None
+
+    def load(self):
+        if self.error is not None:
+            raise self.error
+        return self.module
+
+
+def make_module(name: str, source: str) -> types.ModuleType:
+    """Build a plugin module from source (registered in sys.modules like a real import)."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    """Replace entry-point discovery with the given fake entry points."""
+
+    def install(*eps: FakeEntryPoint) -> None:
+        monkeypatch.setattr("mia_core.plugins.discover", lambda group="mia_core": list(eps))
+
+    return install
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST files (MIA_DATA_DIR, else ../shared/data/mnist)."""
+    candidates = [os.environ.get("MIA_DATA_DIR"), str(ROOT.parent / "shared" / "data" / "mnist")]
+    for c in candidates:
+        if c and (Path(c) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+            return Path(c)
+    pytest.fail("real MNIST not found: set MIA_DATA_DIR to a folder holding MNIST/raw/*")

@@ -1,0 +1,151 @@
+"""Plugin loading through (fake) entry points: isolation, validation, duplicates."""
+
+import json
+
+import pytest
+
+from click.testing import CliRunner
+
+from mia_core.cli import run
+from mia_core.errors import PluginError
+from mia_core.plugins import load_catalog
+
+from .conftest import FakeDist, FakeEntryPoint, make_module
+
+GOOD = """
+from mia_core import hookimpl
+
+class Coin:
+    threat_model = "known-members"
+    def score(self, ctx):
+        import torch
+        return torch.zeros(len(ctx.evaluation))
+
+@hookimpl
+def register_attacks(register):
+    register("good-attack", Coin, description="A fine attack.")
+"""
+
+MISSPELT = """
+from mia_core import hookimpl
+
+@hookimpl
+def register_attack(register):
+    register("never", object)
+"""
+
+RAISES = """
+from mia_core import hookimpl
+
+@hookimpl
+def register_datasets(register):
+    raise RuntimeError("cannot find my data")
+"""
+
+BAD_ARGS = """
+from mia_core import hookimpl
+
+@hookimpl
+def register_targets(register, extra):
+    pass
+"""
+
+DUPLICATE = """
+from mia_core import hookimpl
+
+@hookimpl
+def register_attacks(register):
+    register("good-attack", object, description="Same name, other package.")
+"""
+
+
+def ep(name, source=None, dist="mia-" + "x", version="1.0", error=None):
+    module = make_module(f"fake_{name}", source) if source else None
+    return FakeEntryPoint(name, module, FakeDist(dist, version), error=error)
+
+
+def test_good_plugin_registers_with_its_distribution(fake_entry_points):
+    fake_entry_points(ep("good", GOOD, "mia-good", "1.2"))
+    catalog = load_catalog()
+    entry = catalog.get("attack", "good-attack")
+    assert (entry.origin.plugin, entry.origin.distribution, entry.origin.version) == (
+        "good", "mia-good", "1.2")
+    assert catalog.plugins[0].hooks == ("register_attacks",)
+
+
+def test_broken_import_is_reported_and_others_still_load(fake_entry_points):
+    fake_entry_points(ep("boom", error=ImportError("No module named 'tensorflow'")),
+                      ep("good", GOOD))
+    catalog = load_catalog()
+    broken = {p.name: p.error for p in catalog.plugins}
+    assert broken["boom"] == ("import of 'fake.module' failed: ImportError: No module named "
+                              "'tensorflow'")
+    assert broken["good"] is None
+    assert catalog.get("attack", "good-attack")
+
+
+def test_misspelt_hook_is_caught_at_registration(fake_entry_points):
+    fake_entry_points(ep("typo", MISSPELT), ep("good", GOOD))
+    catalog = load_catalog()
+    typo = next(p for p in catalog.plugins if p.name == "typo")
+    assert "unknown hook 'register_attack'" in typo.error
+    assert catalog.get("attack", "good-attack")
+
+
+def test_hook_with_wrong_arguments_is_rejected(fake_entry_points):
+    fake_entry_points(ep("args", BAD_ARGS))
+    (info,) = load_catalog().plugins
+    assert info.error.startswith("invalid plugin: PluginValidationError")
+
+
+def test_raising_hook_names_the_plugin(fake_entry_points):
+    fake_entry_points(ep("raiser", RAISES))
+    (info,) = load_catalog().plugins
+    assert info.error == "hook register_datasets raised RuntimeError: cannot find my data"
+
+
+def test_duplicate_name_is_an_error_naming_both(fake_entry_points):
+    fake_entry_points(ep("good", GOOD, "mia-good", "1.0"),
+                      ep("dup", DUPLICATE, "mia-other", "3.0"))
+    with pytest.raises(PluginError) as err:
+        load_catalog().get("attack", "good-attack")
+    assert str(err.value) == (
+        "attack 'good-attack' is registered twice: by plugin 'good' (mia-good 1.0) and by "
+        "plugin 'dup' (mia-other 3.0); uninstall one of the two distributions")
+    listing = CliRunner().invoke(run, ["--list-plugins"]).output
+    assert "CONFLICT: attack 'good-attack' is registered twice" in listing
+
+
+def test_cli_help_and_listing_survive_a_broken_plugin(fake_entry_points):
+    fake_entry_points(ep("boom", error=SyntaxError("invalid syntax")), ep("good", GOOD))
+    runner = CliRunner()
+    assert runner.invoke(run, ["--help"]).exit_code == 0
+    listing = runner.invoke(run, ["--list-plugins"])
+    assert listing.exit_code == 0
+    assert "boom (mia-x 1.0)  BROKEN: import of 'fake.module' failed: SyntaxError" in (
+        listing.output)
+    assert "good-attack" in listing.output
+    data = json.loads(runner.invoke(run, ["--list-plugins", "--json"]).output)
+    states = {p["name"]: p["state"] for p in data["plugins"]}
+    assert states == {"boom": "broken", "good": "ok"}
+    assert data["attacks"][0]["name"] == "good-attack"
+
+
+def test_unknown_name_mentions_broken_plugins(fake_entry_points):
+    fake_entry_points(ep("boom", error=ImportError("nope")), ep("good", GOOD))
+    result = CliRunner().invoke(run, ["--dataset", "mnist", "--attack", "good-attack"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "Error: unknown dataset 'mnist' (available: none installed; see mia-run "
+        "--list-plugins); broken plugins: boom")
+
+
+def test_plugins_are_not_loaded_at_import_time():
+    import subprocess
+    import sys
+
+    code = ("import sys, mia_core, mia_core.cli; "
+            "print(any(m.startswith('mia_mnist_data') or m.startswith('mia_torch_attack') "
+            "for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,75 @@
+import attrs
+import pytest
+
+from mia_core.errors import ConfigError, PluginError
+from mia_core.options import option
+from mia_core.registry import Origin, Registry, make_entry
+
+A = Origin("plug-a", "mia-plug-a", "1.0")
+B = Origin("plug-b", "mia-plug-b", "2.0")
+
+
+def entry(name, origin=A, **kw):
+    return make_entry("attack", origin, name, lambda: object(), "desc", **kw)
+
+
+def test_lookup_and_listing_order():
+    reg = Registry("attack")
+    for n in ("lira", "loss-threshold", "torch-mlp"):
+        reg.add(entry(n))
+    assert reg.get("lira").name == "lira"
+    assert [e.name for e in reg] == ["lira", "loss-threshold", "torch-mlp"]
+
+
+def test_unknown_name_lists_available_and_close_matches():
+    reg = Registry("attack")
+    for n in ("lira", "loss-threshold", "torch-mlp"):
+        reg.add(entry(n))
+    with pytest.raises(ConfigError) as err:
+        reg.get("torch-mpl")
+    msg = str(err.value)
+    assert "unknown attack 'torch-mpl'" in msg
+    assert "did you mean 'torch-mlp'?" in msg
+    assert "available: lira, loss-threshold, torch-mlp" in msg
+
+
+def test_duplicate_name_names_both_distributions():
+    reg = Registry("attack")
+    reg.add(entry("lira", A))
+    reg.add(entry("lira", B))
+    with pytest.raises(PluginError) as err:
+        reg.get("lira")
+    assert "mia-plug-a 1.0" in str(err.value) and "mia-plug-b 2.0" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["", "Bad Name", "UPPER", "-lead", 3])
+def test_invalid_names_are_rejected(name):
+    with pytest.raises(PluginError, match="invalid name"):
+        make_entry("dataset", A, name, lambda: None)
+
+
+def test_factory_must_be_callable():
+    with pytest.raises(PluginError, match="not callable"):
+        make_entry("dataset", A, "ok", 42)
+
+
+def test_options_class_must_have_defaults_and_supported_types():
+    @attrs.frozen
+    class NoDefault:
+        epochs: int
+
+    @attrs.frozen
+    class BadType:
+        sizes: list = option([1])
+
+    with pytest.raises(PluginError, match="has no default"):
+        make_entry("target", A, "t", lambda o: o, options=NoDefault)
+    with pytest.raises(PluginError, match="unsupported type"):
+        make_entry("target", A, "t", lambda o: o, options=BadType)
+    with pytest.raises(PluginError, match="not an attrs class"):
+        make_entry("target", A, "t", lambda o: o, options=dict)
+
+
+def test_description_is_first_line():
+    e = make_entry("attack", A, "x", lambda: None, "  First line.\nMore detail.")
+    assert e.description == "First line."
