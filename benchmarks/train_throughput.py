@@ -70,8 +70,8 @@ def plain_epoch(data, epochs: int) -> float:
 def fast_epoch(data, epochs: int, channels_last: bool, precision: str) -> float:
     import torch
 
-    from mia_core import TrainEnv
     from mia_cnn_target.plugin import CnnOptions, CnnTarget
+    from mia_core import TrainEnv
 
     target = CnnTarget(CnnOptions(epochs=epochs, channels_last=channels_last,
                                   precision=precision))
@@ -101,8 +101,8 @@ def attack_fit_seconds(records: int) -> float:
     """Wall time of torch-mlp's score() (feature queries + attack-model fit) on a small target."""
     import torch
 
-    from mia_core import AttackContext, KnownRecords, TargetOracle, TrainEnv
     from mia_cnn_target.plugin import CnnOptions, CnnTarget
+    from mia_core import AttackContext, KnownRecords, TargetOracle, TrainEnv
     from mia_torch_attack.plugin import MlpAttack, MlpOptions
 
     data = load_data(records)

@@ -60,7 +60,7 @@ def test_options_class_must_have_defaults_and_supported_types():
 
     @attrs.frozen
     class BadType:
-        sizes: list = option([1])
+        sizes: tuple = option((1,))
 
     with pytest.raises(PluginError, match="has no default"):
         make_entry("target", A, "t", lambda o: o, options=NoDefault)
