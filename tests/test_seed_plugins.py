@@ -51,14 +51,3 @@ def test_mlp_attack_separates_members_of_an_overfit_target():
     assert result.target_train_accuracy == 1.0
     assert result.target_train_accuracy - result.target_test_accuracy > 0.2  # overfit
     assert result.attacks[0].metrics.auc > 0.65
-
-
-def test_attacks_see_only_what_their_threat_model_allows():
-    from mia_core.context import AttackContext
-
-    fields = {f.name for f in AttackContext.__attrs_attrs__}
-    assert fields == {"target", "evaluation", "known", "device", "seed", "progress"}
-    from mia_core.context import TargetOracle
-
-    public = {n for n in vars(TargetOracle) if not n.startswith("_")}
-    assert public == {"logits", "probabilities", "loss"}

@@ -12,7 +12,12 @@ from typing import Any
 
 import click
 
-from .config import DEFAULT_KNOWN_FRACTION, DEFAULT_MEMBERS, ExperimentConfig
+from .config import (
+    DEFAULT_KNOWN_FRACTION,
+    DEFAULT_MEMBERS,
+    DEFAULT_REFERENCE_MODELS,
+    ExperimentConfig,
+)
 from .errors import ConfigError, MiaError
 
 DEFAULT_TARGET = "cnn"
@@ -66,6 +71,14 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("--known-fraction", default=DEFAULT_KNOWN_FRACTION, show_default=True,
               type=float, help="Fraction of members and of non-members the attacker knows; "
               "the rest form the balanced evaluation set.")
+@click.option("--population", type=int, default=None,
+              help="Population records for shadow/reference-model attacks "
+              "[default: as many as the known records].")
+@click.option("--reference-models", default=DEFAULT_REFERENCE_MODELS, show_default=True,
+              type=int, help="Reference (shadow) models, shared by every attack that uses them.")
+@click.option("--control", is_flag=True,
+              help="Null check: train the target on other records than the members; every "
+              "attack should then score at chance.")
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
 @click.option("--output", type=click.Path(path_type=Path), metavar="DIR",
@@ -78,7 +91,9 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="mia-core")
 def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, device: str,
-        members: int, known_fraction: float, data_dir: Path | None, output: Path | None,
+        members: int, known_fraction: float, population: int | None, reference_models: int,
+        control: bool,
+        data_dir: Path | None, output: Path | None,
         option_pairs: tuple[str, ...], list_plugins: bool, as_json: bool, quiet: bool,
         debug: bool) -> None:
     """Audit a model: can an attacker tell whether a record was in its training set?
@@ -97,7 +112,8 @@ def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, d
                               "try: mia-run --dataset mnist --attack torch-mlp")
         config = ExperimentConfig(
             dataset=dataset, target=target, attacks=attacks, seed=seed, device=device,
-            members=members, known_fraction=known_fraction,
+            members=members, known_fraction=known_fraction, population=population,
+            reference_models=reference_models, control=control,
             options=parse_option_pairs(option_pairs),
         )
         _run(config, catalog, data_dir, output, as_json, quiet)

@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 DEFAULT_MEMBERS = 12_000
 DEFAULT_KNOWN_FRACTION = 0.5
+DEFAULT_REFERENCE_MODELS = 8
 
 
 def _positive_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
@@ -20,6 +21,12 @@ def _positive_int(instance: Any, attribute: attrs.Attribute, value: int) -> None
 def _non_negative_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if not isinstance(value, int) or value < 0:
         raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
+
+
+def _at_least_two(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not isinstance(value, int) or value < 2:
+        raise ConfigError(f"{attribute.name} must be at least 2 (each record needs models with "
+                          f"and without it), got {value!r}")
 
 
 def _open_fraction(instance: Any, attribute: attrs.Attribute, value: float) -> None:
@@ -40,8 +47,11 @@ class ExperimentConfig:
 
     ``members`` records train the target; as many non-members are drawn from the same pool.
     The attacker knows ``known_fraction`` of each side; the rest is the balanced evaluation
-    set. ``options`` maps a component label (``dataset``, ``target`` or an attack name) to its
-    option values.
+    set. Attacks of the population threat model get ``population`` other records instead
+    (``None``: as many as the known records, so each of the ``reference_models`` trains on
+    about as many records as the target). ``options`` maps a component label (``dataset``,
+    ``target`` or an attack name) to its option values. ``control`` trains the target on other
+    records than the members, so every attack should score at chance (a null check).
     """
 
     dataset: str
@@ -51,8 +61,12 @@ class ExperimentConfig:
     device: str = "auto"
     members: int = attrs.field(default=DEFAULT_MEMBERS, validator=_positive_int)
     known_fraction: float = attrs.field(default=DEFAULT_KNOWN_FRACTION, validator=_open_fraction)
-    population: int = attrs.field(default=0, validator=_non_negative_int)
+    population: int | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _non_negative_int))
+    reference_models: int = attrs.field(default=DEFAULT_REFERENCE_MODELS,
+                                        validator=_at_least_two)
     options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    control: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

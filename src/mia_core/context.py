@@ -16,6 +16,7 @@ from torch import nn
 from .data import LabeledData
 from .errors import PluginError
 from .progress import QUIET, Progress
+from .references import ReferenceModels, ReferenceTrainer
 from .training import predict_logits
 
 
@@ -24,9 +25,13 @@ class ThreatModel(str, enum.Enum):
 
     ``KNOWN_MEMBERS``: a labelled subset of the target's members and as many non-members
     (the ART/Dioptra setting).
+    ``POPULATION``: labelled records from the same distribution, disjoint from the members and
+    the evaluation records, and reference models trained with the target's own recipe
+    (Shokri et al.'s shadow models, LiRA, RMIA).
     """
 
     KNOWN_MEMBERS = "known-members"
+    POPULATION = "population"
 
 
 class TargetOracle:
@@ -69,10 +74,18 @@ class AttackContext:
     device: torch.device
     seed: int
     progress: Progress = QUIET
+    population: LabeledData | None = None
+    references: ReferenceTrainer | None = attrs.field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
         return self.evaluation.num_classes
+
+    def reference_models(self) -> ReferenceModels:
+        """The run's shared reference models (population threat model only)."""
+        if self.references is None:
+            raise PluginError("reference models exist only under the population threat model")
+        return self.references.get()
 
     def generator(self) -> torch.Generator:
         """A fresh CPU generator seeded for this attack."""

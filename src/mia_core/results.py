@@ -120,23 +120,26 @@ def _split_dict(split: MembershipSplit) -> dict[str, list[int]]:
 def format_summary(result: ExperimentResult) -> str:
     """The human-readable summary printed on stdout."""
     cfg, sizes = result.config, result.split_sizes
+    width = max([6, *(len(a.name) for a in result.attacks)])
     lines = [
         f"mia-core: dataset={cfg['dataset']} target={cfg['target']} seed={cfg['seed']} "
-        f"device={result.device}",
+        f"device={result.device}" + ("  CONTROL RUN: target never saw the members"
+                                     if cfg.get("control") else ""),
         f"split: {sizes['members']} members / {sizes['nonmembers']} non-members "
         f"(pool {result.pool_size}); attacker knows {sizes['known_members']} + "
         f"{sizes['known_nonmembers']}; evaluation {sizes['eval_members']} members + "
-        f"{sizes['eval_nonmembers']} non-members",
+        f"{sizes['eval_nonmembers']} non-members"
+        + (f"; population {sizes['population']}" if sizes["population"] else ""),
         f"target: train accuracy {result.target_train_accuracy:.4f}, "
         f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
         "",
-        f"{'attack':<16} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
+        f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
         f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'time':>7}",
     ]
     for a in result.attacks:
         m = a.metrics
         lines.append(
-            f"{a.name:<16} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
+            f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
             f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
             f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {a.seconds:>6.1f}s"
         )

@@ -20,9 +20,10 @@ from .metrics import compute_metrics
 from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
 from .progress import QUIET, Progress
+from .references import ReferenceTrainer
 from .registry import Entry
 from .results import AttackReport, ExperimentResult, RunArtifacts, versions
-from .splits import draw_split
+from .splits import draw_split, known_count
 from .training import TrainEnv, accuracy, seeded
 
 COMPONENT_KINDS = ("dataset", "target", "attack")
@@ -126,35 +127,50 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     pool = _load(dataset, LoadEnv(data_dir, progress))
     timings["load_data"] = time.perf_counter() - clock
 
-    split = draw_split(len(pool), config.members, config.known_fraction, config.population,
-                       config.seed)
+    split = draw_split(len(pool), config.members, config.known_fraction,
+                       population_size(config, attacks), config.seed, config.control)
     split.check()
     members, nonmembers = pool.subset(split.members), pool.subset(split.nonmembers)
+    trained_on = pool.subset(split.decoys) if config.control else members
 
     clock = time.perf_counter()
-    progress.message(f"training target '{target.entry.name}' on {len(members)} members "
+    what = "control decoys (not the members)" if config.control else "members"
+    progress.message(f"training target '{target.entry.name}' on {len(trained_on)} {what} "
                      f"({device})")
     env = TrainEnv(device, derive_seed(config.seed, "target"), progress)
     with seeded(env.seed):
-        model = _call(target, "fit", members, env)
+        model = _call(target, "fit", trained_on, env)
     if not isinstance(model, torch.nn.Module):
         raise PluginError(f"target '{target.entry.name}' fit() returned "
                           f"{type(model).__name__}, not a torch.nn.Module")
     timings["train_target"] = time.perf_counter() - clock
-    train_acc, test_acc = accuracy(model, members, device), accuracy(model, nonmembers, device)
+    train_acc = accuracy(model, trained_on, device)
+    test_acc = accuracy(model, nonmembers, device)
 
     eval_index, is_member = _evaluation_order(split, derive_seed(config.seed, "evaluation"))
     known_index = torch.cat([split.known_members, split.known_nonmembers])
     known = KnownRecords(pool.subset(known_index),
                          torch.arange(len(known_index)) < len(split.known_members))
     evaluation = pool.subset(eval_index)
+    population = pool.subset(split.population)
+    references = ReferenceTrainer(
+        lambda data, env: _call(target, "fit", data, env), population, evaluation,
+        config.reference_models, device, derive_seed(config.seed, "references"), progress)
+    if len(population):
+        clock = time.perf_counter()
+        references.get()
+        timings["train_references"] = time.perf_counter() - clock
     reports, scores = [], {}
     for attack in attacks:
         clock = time.perf_counter()
         progress.message(f"running attack '{attack.entry.name}'")
         oracle = TargetOracle(model, device)
         seed = derive_seed(config.seed, f"attack:{attack.entry.name}")
-        ctx = AttackContext(oracle, evaluation, known, device, seed, progress)
+        if attack.instance.threat_model == ThreatModel.POPULATION:
+            ctx = AttackContext(oracle, evaluation, None, device, seed, progress,
+                                population=population, references=references)
+        else:
+            ctx = AttackContext(oracle, evaluation, known, device, seed, progress)
         with seeded(seed):
             output = normalise_output(_call(attack, "score", ctx), len(eval_index),
                                       attack.entry.name)
@@ -177,6 +193,20 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         timings=timings,
     )
     return result, RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores)
+
+
+def population_size(config: ExperimentConfig, attacks: list[Component]) -> int:
+    """Population records to draw: none unless an attack needs them; by default as many as
+    the attacker would otherwise know (so reference models train on about as many records as
+    the target)."""
+    needs = [a.entry.name for a in attacks
+             if a.instance.threat_model == ThreatModel.POPULATION]
+    if config.population is not None:
+        if needs and config.population < 2:
+            raise ConfigError(f"attack(s) {', '.join(needs)} need population records; "
+                              f"--population {config.population} is too small")
+        return config.population
+    return 2 * known_count(config.members, config.known_fraction) if needs else 0
 
 
 def _load(dataset: Component, env: LoadEnv) -> LabeledData:

@@ -23,6 +23,7 @@ class MembershipSplit:
     eval_members: torch.Tensor
     eval_nonmembers: torch.Tensor
     population: torch.Tensor
+    decoys: torch.Tensor = attrs.field(factory=lambda: torch.empty(0, dtype=torch.int64))
 
     @property
     def members(self) -> torch.Tensor:
@@ -42,12 +43,13 @@ class MembershipSplit:
             "eval_members": len(self.eval_members),
             "eval_nonmembers": len(self.eval_nonmembers),
             "population": len(self.population),
+            "decoys": len(self.decoys),
         }
 
     def check(self) -> None:
         """Raise if any two sets overlap or the member/non-member sides are unbalanced."""
         parts = [self.known_members, self.known_nonmembers, self.eval_members,
-                 self.eval_nonmembers, self.population]
+                 self.eval_nonmembers, self.population, self.decoys]
         everything = torch.cat(parts)
         if everything.unique().numel() != everything.numel():
             raise AssertionError("membership index sets overlap")
@@ -58,13 +60,19 @@ class MembershipSplit:
 
 
 def draw_split(pool_size: int, members: int, known_fraction: float, population: int,
-               seed: int) -> MembershipSplit:
-    """Draw a balanced, disjoint split of ``pool_size`` records with one seeded generator."""
-    needed = 2 * members + population
+               seed: int, control: bool = False) -> MembershipSplit:
+    """Draw a balanced, disjoint split of ``pool_size`` records with one seeded generator.
+
+    With ``control``, a further ``members`` decoy records are drawn for the control run, in
+    which the target trains on the decoys instead of the members.
+    """
+    decoys = members if control else 0
+    needed = 2 * members + population + decoys
     if needed > pool_size:
+        extra = f" + {decoys} control decoys" if control else ""
         raise ConfigError(
             f"the dataset has {pool_size} records but the split needs {needed} "
-            f"(2 x {members} members/non-members + {population} population); "
+            f"(2 x {members} members/non-members + {population} population{extra}); "
             "lower --members or --population"
         )
     known = known_count(members, known_fraction)
@@ -75,7 +83,8 @@ def draw_split(pool_size: int, members: int, known_fraction: float, population: 
         known_nonmembers=non[:known],
         eval_members=mem[known:],
         eval_nonmembers=non[known:],
-        population=perm[2 * members:needed],
+        population=perm[2 * members:2 * members + population],
+        decoys=perm[2 * members + population:needed],
     )
     split.check()
     return split

@@ -18,8 +18,13 @@ def attack_features(oracle: TargetOracle, x: torch.Tensor, y: torch.Tensor, kind
     softmax vector (ART's ``"prediction"``); ``log-probabilities``: its logarithm, which keeps
     the differences between 0.999 and 0.99999 that saturate a raw probability vector.
     """
-    logits = oracle.logits(x)
-    log_probs = F.log_softmax(logits, dim=1)
+    return features_from_logits(oracle.logits(x), y, kind, num_classes, with_label)
+
+
+def features_from_logits(logits: torch.Tensor, y: torch.Tensor, kind: str, num_classes: int,
+                         with_label: bool = True) -> torch.Tensor:
+    """:func:`attack_features` for logits already at hand (e.g. a reference model's)."""
+    log_probs = F.log_softmax(logits.float(), dim=1)
     if kind == "loss":
         feats = -log_probs.gather(1, y[:, None])
     elif kind == "probabilities":

@@ -1,10 +1,9 @@
-"""Attacks provided by this distribution; currently ``torch-mlp``."""
+"""Registers the attacks of this distribution."""
 
 from __future__ import annotations
 
 import attrs
 import torch
-from torch import nn
 
 from mia_core import (
     AttackContext,
@@ -20,7 +19,12 @@ from mia_core import (
     predict_logits,
 )
 
+from . import threshold
 from .features import FEATURES, attack_features
+from .lira import Lira, LiraOptions
+from .mlp import mlp
+from .rmia import Rmia, RmiaOptions
+from .shadow import ShadowMlp, ShadowOptions
 
 
 @attrs.frozen
@@ -64,16 +68,16 @@ class MlpAttack:
                                self.options.with_label)
 
 
-def mlp(inputs: int, hidden: int) -> nn.Module:
-    return nn.Sequential(
-        nn.Linear(inputs, hidden), nn.ReLU(),
-        nn.Linear(hidden, max(hidden // 2, 1)), nn.ReLU(),
-        nn.Linear(max(hidden // 2, 1), 2),
-    )
-
-
 @hookimpl
 def register_attacks(register):
     register("torch-mlp", MlpAttack, description="Black-box MLP on the target's outputs "
              "(ART MembershipInferenceBlackBox style), trained on known members/non-members",
              options=MlpOptions)
+    for name, (_, description) in threshold.SIGNALS.items():
+        register(name, threshold.factory(name), description=description)
+    register("shadow-mlp", ShadowMlp, description="Shokri et al. 2017: attack MLP trained on "
+             "shadow models' outputs (population threat model)", options=ShadowOptions)
+    register("lira", Lira, description="Carlini et al. 2022 likelihood-ratio attack, online or "
+             "offline, with reference models", options=LiraOptions)
+    register("rmia", Rmia, description="Zarifzadeh et al. 2024 relative membership inference, "
+             "offline, with reference models and population comparisons", options=RmiaOptions)

@@ -1,0 +1,53 @@
+"""Per-record signals computed from a model's logits and the true labels."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def true_log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """log p(y | x) for each record; works on (..., N, C) logits."""
+    log_probs = F.log_softmax(logits.double(), dim=-1)
+    return log_probs.gather(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+
+
+def scaled_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """LiRA's statistic log(p / (1 - p)) for the true class, computed stably from logits:
+    z_y - logsumexp_{j != y} z_j (no saturation at p = 1 in float)."""
+    z = logits.double()
+    index = y.expand(*z.shape[:-1]).unsqueeze(-1)
+    true = z.gather(-1, index).squeeze(-1)
+    others = z.scatter(-1, index, float("-inf")).logsumexp(-1)
+    return true - others
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy of the softmax (nats)."""
+    log_probs = F.log_softmax(logits.double(), dim=-1)
+    return -(log_probs.exp() * log_probs).sum(-1)
+
+
+def modified_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Song & Mittal's label-aware entropy: low when the true class is confident, high when a
+    wrong class is."""
+    log_p = F.log_softmax(logits.double(), dim=-1)
+    p = log_p.exp()
+    log_1mp = torch.log1p(-p.clamp(max=1 - 1e-12))
+    onehot = F.one_hot(y, logits.shape[-1]).bool()
+    true_term = -(1 - p) * log_p
+    wrong_term = -p * log_1mp
+    return torch.where(onehot, true_term, wrong_term).sum(-1)
+
+
+def best_threshold(scores: torch.Tensor, is_member: torch.Tensor) -> float:
+    """The threshold t maximising balanced accuracy of ``score >= t`` on the attacker's data."""
+    s = scores.double()
+    order = s.argsort(descending=True)
+    s, m = s[order], is_member[order].double()
+    tpr = m.cumsum(0) / m.sum().clamp_min(1)
+    fpr = (1 - m).cumsum(0) / (1 - m).sum().clamp_min(1)
+    last = torch.ones_like(s, dtype=torch.bool)
+    last[:-1] = s[1:] != s[:-1]  # only cut between distinct scores
+    gain = torch.where(last, tpr - fpr, torch.tensor(-2.0, dtype=torch.float64))
+    return float(s[int(gain.argmax())])

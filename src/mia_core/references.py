@@ -1,0 +1,106 @@
+"""Reference (shadow) models for the population threat model, trained once per run.
+
+The attacker holds population records (never members, never evaluation records) and may
+query the evaluation records. Reference models are trained with the *target plugin's own
+recipe* on random halves of that pool (population + evaluation records), arranged so every
+pool record is IN for exactly half of the models, as in LiRA. Attacks that only need models
+trained without a record (offline LiRA, RMIA, shadow MLPs) use the models where it is OUT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .data import LabeledData
+from .progress import QUIET, Progress
+from .training import TrainEnv, predict_logits, seeded
+
+FitFn = Callable[[LabeledData, TrainEnv], nn.Module]
+
+
+class ReferenceModels:
+    """``count`` models trained on halves of ``pool``; ``in_mask[i, r]``: record r trained model i.
+
+    Pool positions ``[0, n_population)`` are population records, the rest are the evaluation
+    records in the order the attack context gives them.
+    """
+
+    def __init__(self, pool: LabeledData, n_population: int, in_mask: torch.Tensor,
+                 models: list[nn.Module], device: torch.device) -> None:
+        self.pool = pool
+        self.n_population = n_population
+        self.in_mask = in_mask
+        self._models = models
+        self._device = device
+        self._logits: torch.Tensor | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self._models)
+
+    @property
+    def population_positions(self) -> slice:
+        return slice(0, self.n_population)
+
+    @property
+    def evaluation_positions(self) -> slice:
+        return slice(self.n_population, len(self.pool))
+
+    def pool_logits(self) -> torch.Tensor:
+        """Logits of every reference model on every pool record: (count, pool, classes)."""
+        if self._logits is None:
+            self._logits = torch.stack([predict_logits(m, self.pool.x, self._device)
+                                        for m in self._models])
+        return self._logits
+
+    def logits(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Query reference model ``index`` on arbitrary inputs."""
+        return predict_logits(self._models[index], x, self._device)
+
+
+def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> torch.Tensor:
+    """(count, records) bool mask: each record IN for exactly ``count // 2`` models."""
+    keys = torch.rand(count, records, generator=generator)
+    ranks = keys.argsort(dim=0).argsort(dim=0)
+    return ranks < count // 2
+
+
+class ReferenceTrainer:
+    """Trains the reference models on first use and hands the same set to every attack."""
+
+    def __init__(self, fit: FitFn, population: LabeledData, evaluation: LabeledData,
+                 count: int, device: torch.device, seed: int, progress: Progress = QUIET
+                 ) -> None:
+        self._fit = fit
+        self._population = population
+        self._evaluation = evaluation
+        self.count = count
+        self._device = device
+        self._seed = seed
+        self._progress = progress
+        self._models: ReferenceModels | None = None
+
+    def get(self) -> ReferenceModels:
+        if self._models is None:
+            self._models = self._train()
+        return self._models
+
+    def _train(self) -> ReferenceModels:
+        pool = LabeledData(torch.cat([self._population.x, self._evaluation.x]),
+                           torch.cat([self._population.y, self._evaluation.y]),
+                           self._population.num_classes)
+        generator = torch.Generator().manual_seed(self._seed)
+        mask = balanced_in_mask(self.count, len(pool), generator)
+        models = []
+        for i in range(self.count):
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            self._progress.message(f"training reference model {i + 1}/{self.count} on "
+                                   f"{int(mask[i].sum())} pool records")
+            with seeded(seed):
+                model = self._fit(pool.subset(mask[i].nonzero().squeeze(1)),
+                                  TrainEnv(self._device, seed, self._progress))
+            models.append(model.eval())
+        return ReferenceModels(pool, len(self._population), mask, models, self._device)

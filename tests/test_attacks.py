@@ -1,0 +1,124 @@
+"""Every attack: separates members of an overfit target, scores at chance on the control."""
+
+import pytest
+import torch
+
+from mia_core.config import ExperimentConfig
+from mia_core.plugins import load_catalog
+from mia_core.references import balanced_in_mask
+from mia_core.runner import run_experiment
+from mia_torch_attack.signals import best_threshold, scaled_confidence
+
+from .conftest import make_module
+
+ATTACKS = ("torch-mlp", "loss-threshold", "confidence-threshold", "entropy-threshold",
+           "mentropy-threshold", "shadow-mlp", "lira", "rmia")
+# On blobs with 300 members: eval sets of 150 + 150, AUC's standard error is about 0.033.
+OPTIONS = {"target": {"epochs": "30", "batch_size": "32"},
+           "dataset": {"size": "3000", "noise": "3.0"},
+           "lira": {"variance": "global"}}
+
+
+def experiment(control: bool):
+    config = ExperimentConfig(dataset="blobs", target="cnn", attacks=ATTACKS, members=300,
+                              device="cpu", reference_models=4, options=OPTIONS,
+                              control=control, seed=11)
+    result, _ = run_experiment(config, load_catalog())
+    return {a.name: a.metrics for a in result.attacks}, result
+
+
+@pytest.fixture(scope="module")
+def overfit():
+    return experiment(control=False)
+
+
+@pytest.fixture(scope="module")
+def control():
+    return experiment(control=True)
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_attack_separates_members_of_overfit_target(overfit, attack):
+    metrics, result = overfit
+    assert result.target_train_accuracy - result.target_test_accuracy > 0.15
+    assert metrics[attack].auc > 0.65, metrics[attack]
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_attack_is_at_chance_when_target_never_saw_members(control, attack):
+    metrics, result = control
+    assert result.config["control"] is True
+    assert abs(metrics[attack].auc - 0.5) < 0.12, metrics[attack]
+
+
+def test_population_attacks_share_one_set_of_reference_models(overfit):
+    _, result = overfit
+    assert "train_references" in result.timings
+    assert result.split_sizes["population"] == 300  # as many as the known records
+
+
+SPY = """
+import torch
+from mia_core import ThreatModel, hookimpl
+
+SEEN = {}
+
+class Spy:
+    def __init__(self, threat):
+        self.threat_model = threat
+    def score(self, ctx):
+        SEEN[self.threat_model] = ctx
+        return torch.zeros(len(ctx.evaluation))
+
+@hookimpl
+def register_attacks(register):
+    register("spy-known", lambda: Spy(ThreatModel.KNOWN_MEMBERS))
+    register("spy-population", lambda: Spy(ThreatModel.POPULATION))
+"""
+
+
+def test_context_exposes_only_what_the_threat_model_allows():
+    spy = make_module("spy_plugin", SPY)
+    config = ExperimentConfig(dataset="blobs", target="cnn",
+                              attacks=("spy-known", "spy-population"), members=100,
+                              reference_models=2, options={"target": {"epochs": "1"}})
+    run_experiment(config, load_catalog(extra=[("spy", spy)]))
+    known = spy.SEEN["known-members"]
+    assert known.known is not None and known.population is None and known.references is None
+    assert len(known.known.data) == 100 and int(known.known.is_member.sum()) == 50
+    assert not hasattr(known.target, "model") and not hasattr(known, "split")
+    pop = spy.SEEN["population"]
+    assert pop.known is None and len(pop.population) == 100
+    assert pop.reference_models() is pop.reference_models()  # trained once, shared
+    eval_x = {tuple(r.flatten().tolist()[:5]) for r in pop.evaluation.x}
+    pop_x = {tuple(r.flatten().tolist()[:5]) for r in pop.population.x}
+    assert not eval_x & pop_x
+
+
+def test_balanced_in_mask_puts_each_record_in_half_the_models():
+    mask = balanced_in_mask(8, 500, torch.Generator().manual_seed(0))
+    assert mask.sum(0).tolist() == [4] * 500
+    assert 200 < int(mask[0].sum()) < 300
+
+
+def test_scaled_confidence_is_logit_of_true_class_probability():
+    logits = torch.randn(50, 10, dtype=torch.float64)
+    y = torch.randint(0, 10, (50,))
+    p = torch.softmax(logits, 1)[torch.arange(50), y]
+    torch.testing.assert_close(scaled_confidence(logits, y), torch.log(p / (1 - p)))
+    huge = torch.tensor([[60.0, 0.0, 0.0]])
+    assert scaled_confidence(huge, torch.tensor([0])).item() == pytest.approx(60 - 0.6931, 1e-3)
+
+
+def test_best_threshold_maximises_balanced_accuracy():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        member = torch.rand(60, generator=g) < 0.5
+        scores = torch.randint(0, 10, (60,), generator=g).double() + member.double() * 2
+        t = best_threshold(scores, member)
+        best = max(balanced_accuracy(scores >= th, member) for th in scores.unique())
+        assert balanced_accuracy(scores >= t, member) == pytest.approx(best)
+
+
+def balanced_accuracy(pred, member):
+    return float((pred[member].double().mean() + (~pred[~member]).double().mean()) / 2)
