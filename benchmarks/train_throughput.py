@@ -137,7 +137,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=12000)
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per run")
-    parser.add_argument("--variants", default="plain-fp32-nchw,fast-fp32-nchw,fast,fast-bf16")
+    parser.add_argument("--variants", default="plain-fp32-nchw,fast-fp32-nchw,fast",
+                        help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--child", dest="variant", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -59,3 +59,9 @@ def mnist_dir() -> Path:
         if c and (Path(c) / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
             return Path(c)
     pytest.fail("real MNIST not found: set MIA_DATA_DIR to a folder holding MNIST/raw/*")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_model_cache(tmp_path_factory):
+    """Keep the tests' trained models out of the user's cache folder."""
+    os.environ["MIA_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))

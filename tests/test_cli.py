@@ -153,3 +153,20 @@ def test_plugin_crash_is_one_line_naming_the_plugin(monkeypatch):
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: attack 'coin-flip' (plugin 'example') failed in "
                                      "score(): ZeroDivisionError: division by zero")
+
+
+def test_every_attack_runs_on_real_mnist_in_one_table(mnist_dir):
+    attacks = ["torch-mlp", "loss-threshold", "confidence-threshold", "entropy-threshold",
+               "mentropy-threshold", "shadow-mlp", "lira", "lira-offline", "rmia"]
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--members", "300",
+            "--reference-models", "2", "-o", "target.epochs=2", "-o", "torch-mlp.epochs=5",
+            "-o", "shadow-mlp.epochs=3", "--json", "--quiet"]
+    for a in attacks:
+        args += ["--attack", a]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [a["name"] for a in data["attacks"]] == attacks
+    assert data["split_sizes"]["population"] == 300
+    for a in data["attacks"]:
+        assert 0.0 <= a["metrics"]["auc"] <= 1.0

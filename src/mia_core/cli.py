@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from .cache import default_cache_dir
 from .config import (
     DEFAULT_KNOWN_FRACTION,
     DEFAULT_MEMBERS,
@@ -64,6 +65,9 @@ def user_errors(debug: bool) -> Iterator[None]:
               help="Target-model plugin (the model under audit).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for the split, the training and the attacks.")
+@click.option("--seeds", default=1, show_default=True, type=int,
+              help="Repeat the experiment with this many consecutive seeds and report the mean "
+              "and a 95% interval per metric.")
 @click.option("--device", default="auto", show_default=True,
               help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, then MPS, then CPU).")
 @click.option("--members", default=DEFAULT_MEMBERS, show_default=True, type=int,
@@ -83,6 +87,9 @@ def user_errors(debug: bool) -> Iterator[None]:
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
 @click.option("--output", type=click.Path(path_type=Path), metavar="DIR",
               help="Write results.json, evaluation.csv and split.json here.")
+@click.option("--cache-dir", type=click.Path(path_type=Path),
+              help="Trained-model cache (default: $MIA_CACHE_DIR, else ~/.cache/mia-core/models).")
+@click.option("--no-cache", is_flag=True, help="Train every model afresh; read and write no cache.")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
               help="Plugin option, e.g. -o target.epochs=5 or -o attack.hidden=128.")
 @click.option("--list-plugins", is_flag=True, help="List installed plugins and exit.")
@@ -90,10 +97,11 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="mia-core")
-def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, device: str,
+def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, seeds: int,
+        device: str,
         members: int, known_fraction: float, population: int | None, reference_models: int,
         control: bool,
-        data_dir: Path | None, output: Path | None,
+        data_dir: Path | None, output: Path | None, cache_dir: Path | None, no_cache: bool,
         option_pairs: tuple[str, ...], list_plugins: bool, as_json: bool, quiet: bool,
         debug: bool) -> None:
     """Audit a model: can an attacker tell whether a record was in its training set?
@@ -116,35 +124,64 @@ def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, d
             reference_models=reference_models, control=control,
             options=parse_option_pairs(option_pairs),
         )
-        _run(config, catalog, data_dir, output, as_json, quiet)
+        cache = None if no_cache else (cache_dir or _default_cache_dir())
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+        _run(config, catalog, data_dir, output, as_json, quiet, cache, seeds)
 
 
 def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: Path | None,
-         as_json: bool, quiet: bool) -> None:
+         as_json: bool, quiet: bool, cache_dir: Path | None, seeds: int) -> None:
+    """Run the experiment for ``seeds`` consecutive seeds; ``cache_dir`` None: no cache."""
+    import attrs
+
+    from .cache import ModelCache
     from .progress import Progress
+    from .repeats import aggregate, format_aggregate
     from .results import format_summary, write_output
     from .runner import run_experiment
 
     if output is not None:
         _refuse_existing(output)
     progress = Progress(enabled=not quiet)
-    result, artifacts = run_experiment(config, catalog, data_dir=data_dir, progress=progress)
-    if output is not None:
-        written = write_output(output, result, artifacts)
-        progress.message("wrote " + ", ".join(str(p) for p in written))
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+    results = []
+    for k in range(seeds):
+        run_config = attrs.evolve(config, seed=config.seed + k)
+        if seeds > 1:
+            progress.message(f"=== seed {run_config.seed} ({k + 1}/{seeds}) ===")
+        result, artifacts = run_experiment(run_config, catalog, data_dir=data_dir,
+                                           progress=progress, cache=ModelCache(cache_dir, progress))
+        results.append(result)
+        if output is not None:
+            folder = output if seeds == 1 else output / f"seed-{run_config.seed}"
+            written = write_output(folder, result, artifacts, progress)
+            progress.message("wrote " + ", ".join(str(p) for p in written))
+    if seeds == 1:
+        text = (json.dumps(results[0].to_dict(), indent=2) if as_json
+                else format_summary(results[0]))
     else:
-        click.echo(format_summary(result))
+        summary = aggregate(results)
+        text = (json.dumps(summary, indent=2, default=attrs.asdict) if as_json
+                else format_aggregate(summary))
+        if output is not None:
+            (output / "seeds.json").write_text(json.dumps(summary, indent=2,
+                                                          default=attrs.asdict) + "\n")
+    click.echo(text)
+
+
+def _default_cache_dir() -> Path:
+
+    return default_cache_dir()
 
 
 def _refuse_existing(output: Path) -> None:
     """Fail before hours of work, not after, when --output would overwrite earlier results."""
     from .results import RESULTS_FILE
 
-    if (output / RESULTS_FILE).exists():
-        raise MiaError(f"{output} already holds {RESULTS_FILE}; choose another --output folder "
-                       "or move it away")
+    for name in (RESULTS_FILE, "seeds.json"):
+        if (output / name).exists():
+            raise MiaError(f"{output} already holds {name}; choose another --output folder "
+                           "or move it away")
     if output.exists() and not output.is_dir():
         raise MiaError(f"--output {output} exists and is not a folder")
 

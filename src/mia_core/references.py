@@ -16,9 +16,9 @@ from torch import nn
 
 from .data import LabeledData
 from .progress import QUIET, Progress
-from .training import TrainEnv, predict_logits, seeded
+from .training import predict_logits
 
-FitFn = Callable[[LabeledData, TrainEnv], nn.Module]
+TrainFn = Callable[[torch.Tensor, int], nn.Module]  # (dataset indices, seed) -> trained model
 
 
 class ReferenceModels:
@@ -69,14 +69,19 @@ def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> to
 
 
 class ReferenceTrainer:
-    """Trains the reference models on first use and hands the same set to every attack."""
+    """Trains the reference models on first use and hands the same set to every attack.
 
-    def __init__(self, fit: FitFn, population: LabeledData, evaluation: LabeledData,
-                 count: int, device: torch.device, seed: int, progress: Progress = QUIET
-                 ) -> None:
-        self._fit = fit
-        self._population = population
-        self._evaluation = evaluation
+    ``train(indices, seed)`` trains one model (the target plugin's recipe, through the model
+    cache) on the dataset records at ``indices``.
+    """
+
+    def __init__(self, train: TrainFn, dataset: LabeledData, population_index: torch.Tensor,
+                 evaluation_index: torch.Tensor, count: int, device: torch.device, seed: int,
+                 progress: Progress = QUIET) -> None:
+        self._train_fn = train
+        self._dataset = dataset
+        self._index = torch.cat([population_index, evaluation_index])
+        self._n_population = len(population_index)
         self.count = count
         self._device = device
         self._seed = seed
@@ -89,18 +94,13 @@ class ReferenceTrainer:
         return self._models
 
     def _train(self) -> ReferenceModels:
-        pool = LabeledData(torch.cat([self._population.x, self._evaluation.x]),
-                           torch.cat([self._population.y, self._evaluation.y]),
-                           self._population.num_classes)
         generator = torch.Generator().manual_seed(self._seed)
-        mask = balanced_in_mask(self.count, len(pool), generator)
+        mask = balanced_in_mask(self.count, len(self._index), generator)
         models = []
         for i in range(self.count):
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-            self._progress.message(f"training reference model {i + 1}/{self.count} on "
+            self._progress.message(f"reference model {i + 1}/{self.count}: "
                                    f"{int(mask[i].sum())} pool records")
-            with seeded(seed):
-                model = self._fit(pool.subset(mask[i].nonzero().squeeze(1)),
-                                  TrainEnv(self._device, seed, self._progress))
-            models.append(model.eval())
-        return ReferenceModels(pool, len(self._population), mask, models, self._device)
+            models.append(self._train_fn(self._index[mask[i]], seed).eval())
+        pool = self._dataset.subset(self._index)
+        return ReferenceModels(pool, self._n_population, mask, models, self._device)

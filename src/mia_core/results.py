@@ -15,7 +15,9 @@ import torch
 
 from .errors import MiaError
 from .metrics import AttackMetrics
+from .progress import QUIET, Progress
 from .registry import Entry
+from .report import write_roc
 from .splits import MembershipSplit
 
 RESULTS_FILE = "results.json"
@@ -29,6 +31,7 @@ class AttackReport:
     metrics: AttackMetrics
     seconds: float
     queries: int
+    per_class: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -45,6 +48,8 @@ class ExperimentResult:
     target_test_accuracy: float
     attacks: tuple[AttackReport, ...]
     timings: dict[str, float]
+    models_trained: int = 0
+    models_from_cache: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -77,12 +82,14 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
-def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifacts) -> list[Path]:
-    """Write results.json, evaluation.csv and split.json into ``directory``.
+def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifacts,
+                 progress: Progress = QUIET) -> list[Path]:
+    """Write results.json, evaluation.csv, split.json, roc.csv and roc.png into ``directory``.
 
     Refuses to overwrite earlier results: a finished run is evidence, not scratch space.
     """
     files = [directory / name for name in (RESULTS_FILE, SCORES_FILE, SPLIT_FILE)]
+    hint: str | None = None
     existing = [f.name for f in files if f.exists()]
     if existing:
         raise MiaError(f"{directory} already holds {', '.join(existing)}; "
@@ -94,9 +101,13 @@ def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifa
         files[0].write_text(json.dumps(result.to_dict(), indent=2) + "\n")
         _write_scores(files[1], artifacts)
         files[2].write_text(json.dumps(_split_dict(artifacts.split)) + "\n")
+        scores = {name: s.numpy() for name, s in artifacts.scores.items()}
+        roc_files, hint = write_roc(directory, artifacts.eval_is_member.numpy(), scores)
     except OSError as exc:
         raise MiaError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
-    return files
+    if hint:
+        progress.message(hint)
+    return files + roc_files
 
 
 def _write_scores(path: Path, artifacts: RunArtifacts) -> None:
@@ -145,4 +156,7 @@ def format_summary(result: ExperimentResult) -> str:
         )
     t = result.timings
     lines += ["", "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())]
+    if result.models_from_cache:
+        lines.append(f"models: {result.models_from_cache} loaded from cache, "
+                     f"{result.models_trained} trained")
     return "\n".join(lines)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
+from torch import nn
 
+from .cache import ModelCache
 from .config import ExperimentConfig
 from .context import AttackContext, KnownRecords, TargetOracle, ThreatModel, normalise_output
 from .data import LabeledData, LoadEnv
@@ -22,6 +24,7 @@ from .plugins import Catalog
 from .progress import QUIET, Progress
 from .references import ReferenceTrainer
 from .registry import Entry
+from .report import per_class_metrics
 from .results import AttackReport, ExperimentResult, RunArtifacts, versions
 from .splits import draw_split, known_count
 from .training import TrainEnv, accuracy, seeded
@@ -115,8 +118,8 @@ def _check_interface(entry: Entry, instance: Any) -> None:
 
 
 def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
-                   data_dir: Path | None = None, progress: Progress = QUIET
-                   ) -> tuple[ExperimentResult, RunArtifacts]:
+                   data_dir: Path | None = None, progress: Progress = QUIET,
+                   cache: ModelCache | None = None) -> tuple[ExperimentResult, RunArtifacts]:
     """Run ``config`` end to end and return the result and the per-record artefacts."""
     components = plan(config, catalog)
     dataset, target, attacks = components[0], components[1], components[2:]
@@ -137,12 +140,10 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     what = "control decoys (not the members)" if config.control else "members"
     progress.message(f"training target '{target.entry.name}' on {len(trained_on)} {what} "
                      f"({device})")
-    env = TrainEnv(device, derive_seed(config.seed, "target"), progress)
-    with seeded(env.seed):
-        model = _call(target, "fit", trained_on, env)
-    if not isinstance(model, torch.nn.Module):
-        raise PluginError(f"target '{target.entry.name}' fit() returned "
-                          f"{type(model).__name__}, not a torch.nn.Module")
+    cache = cache or ModelCache(None)
+    train_model = _trainer(target, dataset, pool, device, cache, progress)
+    model = train_model(split.decoys if config.control else split.members,
+                        derive_seed(config.seed, "target"))
     timings["train_target"] = time.perf_counter() - clock
     train_acc = accuracy(model, trained_on, device)
     test_acc = accuracy(model, nonmembers, device)
@@ -154,8 +155,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     evaluation = pool.subset(eval_index)
     population = pool.subset(split.population)
     references = ReferenceTrainer(
-        lambda data, env: _call(target, "fit", data, env), population, evaluation,
-        config.reference_models, device, derive_seed(config.seed, "references"), progress)
+        train_model, pool, split.population, eval_index, config.reference_models, device,
+        derive_seed(config.seed, "references"), progress)
     if len(population):
         clock = time.perf_counter()
         references.get()
@@ -176,7 +177,10 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
                                       attack.entry.name)
         seconds = time.perf_counter() - clock
         metrics = compute_metrics(is_member.numpy(), output.scores.numpy(), output.threshold)
-        reports.append(AttackReport(attack.entry.name, metrics, seconds, oracle.queries))
+        per_class = per_class_metrics(is_member.numpy(), evaluation.y.numpy(),
+                                      output.scores.numpy(), output.threshold)
+        reports.append(AttackReport(attack.entry.name, metrics, seconds, oracle.queries,
+                                    per_class))
         scores[attack.entry.name] = output.scores
         timings[f"attack:{attack.entry.name}"] = seconds
 
@@ -191,8 +195,40 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         target_test_accuracy=test_acc,
         attacks=tuple(reports),
         timings=timings,
+        models_trained=cache.trained,
+        models_from_cache=cache.hits,
     )
     return result, RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores)
+
+
+def _trainer(target: Component, dataset: Component, pool: LabeledData, device: torch.device,
+             cache: ModelCache, progress: Progress) -> Callable[[torch.Tensor, int], nn.Module]:
+    """``train(indices, seed)``: the target plugin's model trained on those records, through
+    the model cache. Used for the target and for every reference model."""
+    build = getattr(target.instance, "build", None)
+    base = {
+        "dataset": dataset.entry.name, "dataset_options": as_dict(dataset.options),
+        "pool": len(pool), "target": target.entry.name,
+        "target_options": as_dict(target.options),
+        "target_version": f"{target.entry.origin.distribution} {target.entry.origin.version}",
+        "torch": torch.__version__, "device": device.type,
+    }
+
+    def train(indices: torch.Tensor, seed: int) -> nn.Module:
+        data = pool.subset(indices)
+
+        def fit() -> nn.Module:
+            with seeded(seed):
+                model = _call(target, "fit", data, TrainEnv(device, seed, progress))
+            if not isinstance(model, nn.Module):
+                raise PluginError(f"target '{target.entry.name}' fit() returned "
+                                  f"{type(model).__name__}, not a torch.nn.Module")
+            return model
+
+        return cache.fit({**base, "seed": seed, "records": indices},
+                         (lambda: build(data)) if callable(build) else None, fit, device)
+
+    return train
 
 
 def population_size(config: ExperimentConfig, attacks: list[Component]) -> int:

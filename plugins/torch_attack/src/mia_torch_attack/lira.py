@@ -25,6 +25,12 @@ class LiraOptions:
                                                                           "global"))
 
 
+@attrs.frozen
+class LiraOfflineOptions:
+    variance: str = option("per-example", "per-example variances, or one global variance",
+                           choices=("per-example", "global"))
+
+
 class Lira:
     threat_model = ThreatModel.POPULATION
 
@@ -58,3 +64,7 @@ def masked_stats(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor
     var = (((values - mean) ** 2) * m).sum(0) / count
     return mean, var.sqrt().clamp_min(1e-3)
 
+
+def lira_offline(options: LiraOfflineOptions) -> Lira:
+    """``lira`` fixed to offline mode, so both modes can run side by side in one table."""
+    return Lira(LiraOptions(mode="offline", variance=options.variance))

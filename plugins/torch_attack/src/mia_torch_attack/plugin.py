@@ -21,7 +21,7 @@ from mia_core import (
 
 from . import threshold
 from .features import FEATURES, attack_features
-from .lira import Lira, LiraOptions
+from .lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
 from .mlp import mlp
 from .rmia import Rmia, RmiaOptions
 from .shadow import ShadowMlp, ShadowOptions
@@ -79,5 +79,7 @@ def register_attacks(register):
              "shadow models' outputs (population threat model)", options=ShadowOptions)
     register("lira", Lira, description="Carlini et al. 2022 likelihood-ratio attack, online or "
              "offline, with reference models", options=LiraOptions)
+    register("lira-offline", lira_offline, description="LiRA using only reference models "
+             "trained without each record (one-sided test)", options=LiraOfflineOptions)
     register("rmia", Rmia, description="Zarifzadeh et al. 2024 relative membership inference, "
              "offline, with reference models and population comparisons", options=RmiaOptions)

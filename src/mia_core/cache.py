@@ -1,0 +1,98 @@
+"""On-disk cache of trained models, keyed by everything that determines their weights.
+
+Training dominates a run on the CPU (the target and every reference model), and reruns with a
+new attack or more seeds should not pay for it again. Weights are stored as a plain state dict
+read back with ``weights_only=True`` (no pickle of arbitrary objects). A damaged entry is
+reported in one line and retrained, never fatal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .progress import QUIET, Progress
+
+FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    """$MIA_CACHE_DIR, else the per-user cache folder."""
+    env = os.environ.get("MIA_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mia-core" / "models"
+
+
+def cache_key(parts: Mapping[str, Any]) -> str:
+    """A stable hash of JSON-able ``parts`` (tensors are hashed by their bytes)."""
+    canonical = json.dumps(parts, sort_keys=True, default=_tensor_digest)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _tensor_digest(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        data = value.detach().cpu().contiguous()
+        return f"{data.dtype}:{tuple(data.shape)}:" + hashlib.sha256(
+            data.numpy().tobytes()).hexdigest()
+    return str(value)
+
+
+class ModelCache:
+    """``fit`` returns cached weights when present, else trains and stores them."""
+
+    def __init__(self, root: Path | None, progress: Progress = QUIET) -> None:
+        self.root = root  # None: caching off
+        self.progress = progress
+        self.hits = 0  # models loaded from the cache
+        self.trained = 0  # models trained in this run
+
+    def fit(self, parts: Mapping[str, Any], build: Callable[[], nn.Module] | None,
+            train: Callable[[], nn.Module], device: torch.device) -> nn.Module:
+        if self.root is None or build is None:
+            self.trained += 1
+            return train()
+        key = cache_key({"format": FORMAT, **parts})
+        path = self.root / f"{key}.pt"
+        if path.exists():
+            model = self._load(path, build, device)
+            if model is not None:
+                self.hits += 1
+                return model
+        self.trained += 1
+        model = train()
+        self._store(path, model)
+        return model
+
+    def _load(self, path: Path, build: Callable[[], nn.Module],
+              device: torch.device) -> nn.Module | None:
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+            model = build()
+            if any(t.dim() == 4 and not t.is_contiguous() and
+                   t.is_contiguous(memory_format=torch.channels_last) for t in state.values()):
+                model = model.to(memory_format=torch.channels_last)  # same kernels as trained
+            model.load_state_dict(state)
+            return model.to(device).eval()
+        except Exception as exc:
+            self.progress.message(f"warning: cache entry {path} is damaged "
+                                  f"({type(exc).__name__}); retraining")
+            return None
+
+    def _store(self, path: Path, model: nn.Module) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save(model.state_dict(), tmp)
+            tmp.replace(path)  # atomic: a crash never leaves a half-written entry
+        except OSError as exc:
+            self.progress.message(f"warning: cannot write model cache {path.parent} "
+                                  f"({exc.strerror or exc}); continuing without caching")

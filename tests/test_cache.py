@@ -1,0 +1,86 @@
+"""The trained-model cache: hits on rerun, identical results, damaged entries retrained."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mia_core.cache import ModelCache, cache_key
+from mia_core.cli import run
+
+ARGS = ["--dataset", "blobs", "--attack", "lira", "--attack", "loss-threshold",
+        "--members", "200", "--reference-models", "2", "-o", "target.epochs=3", "--json"]
+
+
+def invoke(cache_dir, *extra):
+    result = CliRunner().invoke(run, [*ARGS, "--cache-dir", str(cache_dir), *extra])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_rerun_loads_every_model_and_gives_identical_metrics(tmp_path):
+    first = json.loads(invoke(tmp_path, "--quiet").output)
+    assert (first["models_trained"], first["models_from_cache"]) == (3, 0)
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+    second = json.loads(invoke(tmp_path, "--quiet").output)
+    assert (second["models_trained"], second["models_from_cache"]) == (0, 3)
+    assert first["attacks"] == [{**a, "seconds": b["seconds"]} for a, b in
+                                zip(second["attacks"], first["attacks"], strict=True)]
+    assert second["target_test_accuracy"] == first["target_test_accuracy"]
+
+
+def test_other_seed_or_options_miss_the_cache(tmp_path):
+    invoke(tmp_path, "--quiet")
+    other = json.loads(invoke(tmp_path, "--quiet", "--seed", "1").output)
+    assert other["models_from_cache"] == 0
+    more_epochs = json.loads(invoke(tmp_path, "--quiet", "-o", "target.lr=0.002").output)
+    assert more_epochs["models_from_cache"] == 0
+
+
+def test_no_cache_reads_and_writes_nothing(tmp_path):
+    invoke(tmp_path, "--quiet")
+    result = json.loads(CliRunner().invoke(run, [*ARGS, "--no-cache", "--quiet"]).output)
+    assert result["models_from_cache"] == 0 and result["models_trained"] == 3
+
+
+def test_damaged_entry_is_reported_and_retrained(tmp_path):
+    invoke(tmp_path, "--quiet")
+    for entry in tmp_path.glob("*.pt"):
+        entry.write_bytes(entry.read_bytes()[:100])
+    result = CliRunner().invoke(run, [*ARGS, "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert result.output.count("is damaged (") == 3
+    assert "Traceback" not in result.output
+
+
+def test_cache_key_depends_on_record_indices():
+    a = cache_key({"records": torch.tensor([1, 2, 3])})
+    assert a == cache_key({"records": torch.tensor([1, 2, 3])})
+    assert a != cache_key({"records": torch.tensor([1, 2, 4])})
+
+
+def test_unwritable_cache_folder_only_warns(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    messages = []
+
+    class Recorder:
+        def message(self, text):
+            messages.append(text)
+
+    cache = ModelCache(blocker / "sub", Recorder())
+    model = cache.fit({"k": 1}, lambda: torch.nn.Linear(2, 2), lambda: torch.nn.Linear(2, 2),
+                      torch.device("cpu"))
+    assert isinstance(model, torch.nn.Linear)
+    assert messages and messages[0].startswith("warning: cannot write model cache")
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x80\x02not a zip"])
+def test_garbage_entry_is_damaged_not_fatal(tmp_path, bad):
+    cache = ModelCache(tmp_path)
+    key_parts = {"x": 1}
+    (tmp_path / f"{cache_key({'format': 1, **key_parts})}.pt").write_bytes(bad)
+    model = cache.fit(key_parts, lambda: torch.nn.Linear(2, 2), lambda: torch.nn.Linear(2, 2),
+                      torch.device("cpu"))
+    assert isinstance(model, torch.nn.Linear) and cache.trained == 1 and cache.hits == 0

@@ -1,0 +1,73 @@
+"""Report files (ROC, per-class metrics) and repeated seeds."""
+
+import csv
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+from mia_core.cli import run
+from mia_core.repeats import interval
+from mia_core.report import per_class_metrics
+
+BASE = ["--dataset", "blobs", "--attack", "loss-threshold", "--attack", "coin-flip",
+        "--members", "200", "-o", "target.epochs=3", "--quiet", "--no-cache"]
+
+
+def test_output_has_roc_curves_plot_and_per_class_metrics(tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(run, [*BASE, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    png = (out / "roc.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    rows = list(csv.DictReader((out / "roc.csv").open()))
+    assert {r["attack"] for r in rows} == {"loss-threshold", "coin-flip"}
+    curve = [(float(r["fpr"]), float(r["tpr"])) for r in rows if r["attack"] == "coin-flip"]
+    assert curve[0] == (0.0, 0.0) and curve[-1] == (1.0, 1.0)
+    results = json.loads((out / "results.json").read_text())
+    per_class = results["attacks"][0]["per_class"]
+    assert sum(c["members"] for c in per_class.values()) == 100
+    evaluation = list(csv.DictReader((out / "evaluation.csv").open()))
+    cls0 = [r for r in evaluation if r["label"] == "0"]
+    expected = roc_auc_score([int(r["is_member"]) for r in cls0],
+                             [float(r["score:loss-threshold"]) for r in cls0])
+    assert per_class["0"]["auc"] == pytest.approx(expected)
+
+
+def test_without_matplotlib_results_are_written_with_a_hint(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
+    out = tmp_path / "out"
+    result = CliRunner().invoke(run, [*BASE[:-2], "--no-cache", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "roc.png not drawn: matplotlib is not installed (pip install 'mia-core[plot]')" in (
+        result.output)
+    assert (out / "roc.csv").exists() and not (out / "roc.png").exists()
+
+
+def test_per_class_skips_classes_without_both_sides():
+    out = per_class_metrics(np.array([True, False, True]), np.array([0, 0, 1]),
+                            np.array([0.9, 0.1, 0.5]), 0.5)
+    assert out["0"]["auc"] == 1.0
+    assert out["1"] == {"members": 1, "nonmembers": 0}
+
+
+def test_seeds_report_mean_and_interval(tmp_path):
+    out = tmp_path / "seeds"
+    result = CliRunner().invoke(run, [*BASE, "--seeds", "3", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("3 seeds (0, 1, 2): mean [95% interval]")
+    summary = json.loads((out / "seeds.json").read_text())
+    aucs = [json.loads((out / f"seed-{s}" / "results.json").read_text())["attacks"][0][
+        "metrics"]["auc"] for s in range(3)]
+    auc = summary["attacks"]["loss-threshold"]["auc"]
+    assert auc["mean"] == pytest.approx(np.mean(aucs))
+    half = 4.303 * np.std(aucs, ddof=1) / np.sqrt(3)
+    assert auc["high"] - auc["mean"] == pytest.approx(half)
+
+
+def test_interval_of_one_value_is_a_point():
+    i = interval([0.7])
+    assert (i.mean, i.low, i.high) == (0.7, 0.7, 0.7)
