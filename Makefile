@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PLUGINS := plugins/mnist_data plugins/cnn_target plugins/torch_attack
-EXAMPLES := tests/example_plugin
+EXAMPLES := tests/example_plugin examples/dataset examples/target examples/attack
 
 # Offline data: use the shared MNIST copy when MIA_DATA_DIR is unset and it exists.
 SHARED_MNIST := $(abspath ../shared/data/mnist)
@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/mia-run --dataset mnist --attack torch-mlp $(ARGS)
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src plugins tests benchmarks
+	$(BIN)/ruff check src plugins tests benchmarks examples
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
@@ -40,7 +40,7 @@ $(VENV)/.installed: $(BIN)/python $(PROJECT_FILES)
 	$(PIP) install --quiet $(INSTALL_FLAGS) -e . $(foreach p,$(PLUGINS),-e $(p))
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed $(EXAMPLES)/pyproject.toml
+$(VENV)/.installed-test: $(VENV)/.installed $(foreach e,$(EXAMPLES),$(e)/pyproject.toml)
 	$(PIP) install --quiet $(INSTALL_FLAGS) -e ".[test]" $(foreach p,$(EXAMPLES),-e $(p))
 	touch $@
 

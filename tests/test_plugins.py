@@ -52,9 +52,14 @@ def register_targets(register, extra):
 DUPLICATE = """
 from mia_core import hookimpl
 
+class Other:
+    threat_model = "known-members"
+    def score(self, ctx):
+        return None
+
 @hookimpl
 def register_attacks(register):
-    register("good-attack", object, description="Same name, other package.")
+    register("good-attack", Other, description="Same name, other package.")
 """
 
 

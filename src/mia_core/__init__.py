@@ -5,12 +5,13 @@ handed to plugins, option helpers and the shared training utilities. Importing i
 plugin.
 """
 
-from .context import AttackContext, AttackOutput, KnownRecords, TargetOracle, ThreatModel
+from .context import AttackContext, AttackOutput, KnownRecords, TargetOracle
 from .data import LabeledData, LoadEnv
 from .errors import ConfigError, MiaError, PluginError
 from .hookspecs import hookimpl
 from .options import fraction, option, positive
 from .progress import Progress
+from .threats import ThreatModel
 from .training import (
     TrainEnv,
     TrainRecipe,

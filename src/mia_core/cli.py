@@ -1,4 +1,4 @@
-"""``mia-run``: run a membership-inference experiment, or list the installed plugins."""
+"""``mia-run``: run a membership-inference experiment, list or describe plugins."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from .cache import default_cache_dir
 from .config import (
     DEFAULT_KNOWN_FRACTION,
     DEFAULT_MEMBERS,
@@ -22,6 +22,24 @@ from .config import (
 from .errors import ConfigError, MiaError
 
 DEFAULT_TARGET = "cnn"
+EXPERIMENT_KEYS = ("dataset", "target", "attacks", "seed", "seeds", "device", "members",
+                   "known_fraction", "population", "reference_models", "control")
+
+
+class OneLineCommand(click.Command):
+    """Usage errors as one ``Error: ...`` line (exit 2), like every other error."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -57,17 +75,16 @@ def user_errors(debug: bool) -> Iterator[None]:
         sys.exit(1)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--dataset", metavar="NAME", help="Dataset plugin, e.g. mnist.")
 @click.option("--attack", "attacks", metavar="NAME", multiple=True,
-              help="Attack plugin, e.g. torch-mlp (repeatable).")
+              help="Attack plugin, e.g. torch-mlp (repeatable: one table for all).")
 @click.option("--target", default=DEFAULT_TARGET, show_default=True, metavar="NAME",
               help="Target-model plugin (the model under audit).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed for the split, the training and the attacks.")
-@click.option("--seeds", default=1, show_default=True, type=int,
-              help="Repeat the experiment with this many consecutive seeds and report the mean "
-              "and a 95% interval per metric.")
+@click.option("--seeds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Repeat with this many consecutive seeds; report mean and 95% interval.")
 @click.option("--device", default="auto", show_default=True,
               help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, then MPS, then CPU).")
 @click.option("--members", default=DEFAULT_MEMBERS, show_default=True, type=int,
@@ -86,48 +103,84 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
 @click.option("--output", type=click.Path(path_type=Path), metavar="DIR",
-              help="Write results.json, evaluation.csv and split.json here.")
+              help="Write results.json, evaluation.csv, split.json and ROC files here.")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
               help="Trained-model cache (default: $MIA_CACHE_DIR, else ~/.cache/mia-core/models).")
-@click.option("--no-cache", is_flag=True, help="Train every model afresh; read and write no cache.")
+@click.option("--no-cache", is_flag=True, help="Train every model afresh; no model cache.")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Plugin option, e.g. -o target.epochs=5 or -o attack.hidden=128.")
+              help="Plugin option, e.g. -o target.epochs=5 or -o lira.variance=global.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), metavar="FILE",
+              help="Read settings from a TOML file (or a results.json); flags override it.")
+@click.option("--print-config", is_flag=True,
+              help="Print the effective settings as TOML (for --config) and exit.")
+@click.option("-p", "--plugin", "plugins", multiple=True, metavar="NAME|no:NAME",
+              help="Load plugin NAME even if autoload is off, or block it with no:NAME.")
+@click.option("--strict-plugins", is_flag=True,
+              help="Fail when any plugin cannot be loaded.")
 @click.option("--list-plugins", is_flag=True, help="List installed plugins and exit.")
+@click.option("--describe", metavar="NAME", help="Show a component's options and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (or listing) as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="mia-core")
-def run(dataset: str | None, attacks: tuple[str, ...], target: str, seed: int, seeds: int,
-        device: str,
-        members: int, known_fraction: float, population: int | None, reference_models: int,
-        control: bool,
-        data_dir: Path | None, output: Path | None, cache_dir: Path | None, no_cache: bool,
-        option_pairs: tuple[str, ...], list_plugins: bool, as_json: bool, quiet: bool,
-        debug: bool) -> None:
+def run(**settings: Any) -> None:
     """Audit a model: can an attacker tell whether a record was in its training set?
 
     Example: mia-run --dataset mnist --attack torch-mlp
     """
-    with user_errors(debug):
+    with user_errors(settings["debug"]):
+        settings, options = _merge_config_file(settings)
         from .plugins import load_catalog  # plugins load only when a command needs them
+        from .selection import PluginSelection
 
-        catalog = load_catalog()
-        if list_plugins:
-            _print_listing(catalog, as_json)
+        selection = PluginSelection.from_sources(settings["plugins"])
+        catalog = load_catalog(selection=selection)
+        if settings["strict_plugins"]:
+            catalog.check_strict()
+        if settings["list_plugins"]:
+            _print_listing(catalog, settings["as_json"])
             return
-        if not dataset or not attacks:
+        if settings["describe"]:
+            _print_description(catalog, settings["describe"], settings["as_json"])
+            return
+        if not settings["dataset"] or not settings["attacks"]:
             raise ConfigError("--dataset and --attack are required (or use --list-plugins); "
                               "try: mia-run --dataset mnist --attack torch-mlp")
         config = ExperimentConfig(
-            dataset=dataset, target=target, attacks=attacks, seed=seed, device=device,
-            members=members, known_fraction=known_fraction, population=population,
-            reference_models=reference_models, control=control,
-            options=parse_option_pairs(option_pairs),
-        )
-        cache = None if no_cache else (cache_dir or _default_cache_dir())
-        if seeds < 1:
-            raise ConfigError(f"--seeds must be at least 1, got {seeds}")
-        _run(config, catalog, data_dir, output, as_json, quiet, cache, seeds)
+            **{k: settings[k] for k in EXPERIMENT_KEYS if k != "seeds"}, options=options)
+        if settings["print_config"]:
+            from .configfile import to_toml
+
+            click.echo(to_toml({k: settings[k] for k in EXPERIMENT_KEYS}, options), nl=False)
+            return
+        cache = None if settings["no_cache"] else (settings["cache_dir"] or _default_cache_dir())
+        _run(config, catalog, settings["data_dir"], settings["output"], settings["as_json"],
+             settings["quiet"], cache, settings["seeds"])
+
+
+def _merge_config_file(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings from --config where no flag was given; plugin options merged per key."""
+    cli_options = parse_option_pairs(settings["option_pairs"])
+    path = settings["config_file"]
+    if path is None:
+        return settings, cli_options
+    from .configfile import read_config_file
+
+    file_params, options = read_config_file(path)
+    ctx = click.get_current_context()
+    params = {p.name: p for p in ctx.command.params}
+    merged = dict(settings)
+    for name, value in file_params.items():
+        if ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
+            continue  # the command line wins
+        try:
+            merged[name] = params[name].type_cast_value(ctx, value)
+        except click.BadParameter as exc:
+            raise ConfigError(f"bad value for '{name.replace('_', '-')}' in {path}: "
+                              f"{exc.message}") from None
+    for prefix, values in cli_options.items():
+        options.setdefault(prefix, {}).update(values)
+    return merged, options
 
 
 def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: Path | None,
@@ -170,6 +223,7 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
 
 
 def _default_cache_dir() -> Path:
+    from .cache import default_cache_dir
 
     return default_cache_dir()
 
@@ -193,6 +247,13 @@ def _print_listing(catalog: Any, as_json: bool) -> None:
         click.echo(json.dumps(listing_data(catalog), indent=2, default=str))
     else:
         click.echo(format_listing(catalog))
+
+
+def _print_description(catalog: Any, name: str, as_json: bool) -> None:
+    from .listing import describe_data, format_description
+
+    data = describe_data(catalog, name)
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else format_description(data))
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ core keeps those and scores the attack from what it returns.
 
 from __future__ import annotations
 
-import enum
 import math
 
 import attrs
@@ -18,20 +17,6 @@ from .errors import PluginError
 from .progress import QUIET, Progress
 from .references import ReferenceModels, ReferenceTrainer
 from .training import predict_logits
-
-
-class ThreatModel(str, enum.Enum):
-    """What the attacker knows besides query access to the target.
-
-    ``KNOWN_MEMBERS``: a labelled subset of the target's members and as many non-members
-    (the ART/Dioptra setting).
-    ``POPULATION``: labelled records from the same distribution, disjoint from the members and
-    the evaluation records, and reference models trained with the target's own recipe
-    (Shokri et al.'s shadow models, LiRA, RMIA).
-    """
-
-    KNOWN_MEMBERS = "known-members"
-    POPULATION = "population"
 
 
 class TargetOracle:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
+from .errors import ConfigError
 from .options import describe_options
 from .plugins import KINDS, Catalog
 
@@ -13,7 +15,8 @@ def listing_data(catalog: Catalog) -> dict[str, Any]:
         "plugins": [
             {"name": p.name, "distribution": p.distribution, "version": p.version,
              "state": p.state, "hooks": list(p.hooks),
-             "provides": [f"{kind}:{name}" for kind, name in p.provides], "error": p.error}
+             "provides": [f"{kind}:{name}" for kind, name in p.provides], "error": p.error,
+             "skipped": p.skipped}
             for p in catalog.plugins
         ]
     }
@@ -49,8 +52,45 @@ def format_listing(catalog: Catalog) -> str:
         lines.append("  (none installed)")
     for p in data["plugins"]:
         head = f"  {p['name']} ({p['distribution']} {p['version']})"
-        if p["error"]:
+        if p["skipped"]:
+            lines.append(f"{head}  NOT LOADED: {p['skipped']}")
+        elif p["error"]:
             lines.append(f"{head}  BROKEN: {p['error']}")
         else:
-            lines.append(f"{head}  hooks: {', '.join(p['hooks'])}")
+            provides = ", ".join(p["provides"]) or "nothing"
+            lines.append(f"{head}  hooks: {', '.join(p['hooks'])}; provides: {provides}")
+    return "\n".join(lines)
+
+
+def describe_data(catalog: Catalog, name: str) -> list[dict[str, Any]]:
+    """Every component called ``name`` (a dataset and an attack may share a name)."""
+    found = [
+        {"kind": kind, "name": e.name, "description": e.description,
+         "plugin": e.origin.plugin, "distribution": e.origin.distribution,
+         "version": e.origin.version, "options": describe_options(e.options)}
+        for kind in KINDS for e in catalog.registries[kind] if e.name == name
+    ]
+    if not found:
+        names = sorted({e.name for kind in KINDS for e in catalog.registries[kind]})
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(f"no dataset, target or attack called '{name}'{hint} "
+                          "(see mia-run --list-plugins)")
+    return found
+
+
+def format_description(found: list[dict[str, Any]]) -> str:
+    lines = []
+    for c in found:
+        lines.append(f"{c['kind']} '{c['name']}': {c['description']}")
+        lines.append(f"  from plugin '{c['plugin']}' ({c['distribution']} {c['version']})")
+        if not c["options"]:
+            lines.append("  no options")
+            continue
+        lines.append(f"  options (set with -o {c['kind']}.NAME=VALUE or -o {c['name']}.NAME="
+                     "VALUE):")
+        for o in c["options"]:
+            choices = f", one of {'|'.join(map(str, o['choices']))}" if o["choices"] else ""
+            lines.append(f"    {o['name']} ({o['type']}, default {o['default']!r}{choices})"
+                         f"  {o['help']}")
     return "\n".join(lines)

@@ -60,7 +60,9 @@ def check_options_class(cls: object) -> str | None:
         if f.default is attrs.NOTHING:
             return f"option '{f.name}' of {cls.__name__} has no default"
         if f.type not in SUPPORTED_TYPES:
-            return f"option '{f.name}' of {cls.__name__} has unsupported type {f.type!r}"
+            kind = getattr(f.type, "__name__", repr(f.type))
+            return (f"option '{f.name}' of {cls.__name__} has unsupported type {kind} "
+                    "(use int, float, bool or str)")
     return None
 
 

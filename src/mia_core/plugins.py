@@ -8,6 +8,7 @@ plugin keeps working. Nothing here runs at import time.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from typing import Any
@@ -18,6 +19,7 @@ import pluggy
 from . import hookspecs
 from .errors import ConfigError, PluginError
 from .registry import Entry, Origin, Registry, make_entry
+from .selection import PluginSelection
 
 ENTRY_POINT_GROUP = "mia_core"
 KINDS: dict[str, str] = {
@@ -37,9 +39,12 @@ class PluginInfo:
     hooks: tuple[str, ...] = ()
     provides: tuple[tuple[str, str], ...] = ()  # (kind, name) pairs
     error: str | None = None
+    skipped: str | None = None  # why the plugin was not loaded (blocked, autoload off ...)
 
     @property
     def state(self) -> str:
+        if self.skipped:
+            return "blocked" if self.skipped.startswith("blocked") else "off"
         return "broken" if self.error else "ok"
 
 
@@ -54,11 +59,22 @@ class Catalog:
         registry = self.registries[kind]
         if name in registry:
             return registry.get(name)
+        skipped = [f"{p.name} [{p.skipped}]" for p in self.plugins if p.skipped]
+        if skipped:
+            raise ConfigError(f"{kind} '{name}' is not available: it may come from a plugin "
+                              f"that is not loaded: {', '.join(skipped)}")
         msg = registry.unknown_message(name)
         broken = [p.name for p in self.plugins if p.error]
         if broken:
             msg += f"; broken plugins: {', '.join(broken)}"
         raise ConfigError(msg)
+
+    def check_strict(self) -> None:
+        """For --strict-plugins: the first plugin that failed to load becomes an error."""
+        for p in self.plugins:
+            if p.error:
+                raise PluginError(f"plugin '{p.name}' ({p.distribution} {p.version}) failed "
+                                  f"to load: {p.error}")
 
     def entries(self, kind: str) -> list[Entry]:
         return list(self.registries[kind])
@@ -72,14 +88,27 @@ def discover(group: str = ENTRY_POINT_GROUP) -> list[metadata.EntryPoint]:
 def load_catalog(
     entry_points: Iterable[metadata.EntryPoint] | None = None,
     extra: Sequence[tuple[str, Any]] = (),
+    selection: PluginSelection | None = None,
 ) -> Catalog:
-    """Load every plugin (entry points, then ``extra`` ``(name, object)`` pairs) into a catalog."""
+    """Load the selected plugins (entry points, ``-p`` modules, then ``extra`` ``(name,
+    object)`` pairs) into a catalog; every entry point appears in its plugin list."""
+    selection = selection or PluginSelection()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registries = {kind: Registry(kind) for kind in KINDS}
     infos: list[PluginInfo] = []
-    candidates = [_from_entry_point(ep) for ep in (discover() if entry_points is None else
-                                                   entry_points)]
+    eps = discover() if entry_points is None else list(entry_points)
+    candidates = []
+    for ep in eps:
+        skipped = selection.why_skipped(ep.name)
+        if skipped:
+            dist = getattr(ep, "dist", None)
+            infos.append(PluginInfo(ep.name, dist.name if dist else "?",
+                                    dist.version if dist else "?", skipped=skipped))
+        else:
+            candidates.append(_from_entry_point(ep))
+    known = {ep.name for ep in eps}
+    candidates += [_from_module(name) for name in selection.enable if name not in known]
     candidates += [(name, obj, Origin(name, "(in-process)", "-"), None) for name, obj in extra]
     for name, obj, origin, load_error in candidates:
         error = load_error or _register(pm, name, obj)
@@ -87,7 +116,7 @@ def load_catalog(
             infos.append(PluginInfo(name, origin.distribution, origin.version, error=error))
             continue
         infos.append(_collect(pm, name, origin, registries))
-    return Catalog(registries, infos)
+    return Catalog(registries, sorted(infos, key=lambda p: p.name))
 
 
 def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | None]:
@@ -97,6 +126,16 @@ def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | 
         return ep.name, ep.load(), origin, None
     except Exception as exc:  # a broken plugin must not break the others
         return ep.name, None, origin, f"import of '{ep.value}' failed: {_describe(exc)}"
+
+
+def _from_module(name: str) -> tuple[str, Any, Origin, str | None]:
+    """``-p NAME`` for a name that is no entry point: import it as a module (as pytest does)."""
+    origin = Origin(name, "(module)", "-")
+    try:
+        return name, importlib.import_module(name), origin, None
+    except Exception as exc:
+        return name, None, origin, (f"-p {name}: no such plugin entry point, and importing it "
+                                    f"as a module failed: {_describe(exc)}")
 
 
 def _register(pm: pluggy.PluginManager, name: str, obj: Any) -> str | None:

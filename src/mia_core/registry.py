@@ -11,6 +11,7 @@ import attrs
 
 from .errors import ConfigError, PluginError
 from .options import check_options_class
+from .threats import ThreatModel
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -118,5 +119,23 @@ def make_entry(
         problem = check_options_class(options)
         if problem:
             raise PluginError(f"{where} '{name}' with bad options: {problem}")
+    if isinstance(factory, type):
+        _check_class(kind, factory, f"{where} '{name}'")
     summary = description.strip().splitlines()[0] if description.strip() else ""
     return Entry(kind, name, factory, summary, options, origin)  # type: ignore[arg-type]
+
+
+REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score"}
+
+
+def _check_class(kind: str, cls: type, where: str) -> None:
+    """A class registered as factory must be the right kind of object (checked up front)."""
+    method = REQUIRED_METHOD.get(kind)
+    if method and not callable(getattr(cls, method, None)):
+        raise PluginError(f"{where} with class {cls.__name__}, which has no {method}() method "
+                          f"(a {kind} needs one)")
+    if kind == "attack":
+        threat = getattr(cls, "threat_model", None)
+        if threat is not None and threat not in {t.value for t in ThreatModel}:
+            raise PluginError(f"{where} with unknown threat model {threat!r}; use one of "
+                              f"{', '.join(t.value for t in ThreatModel)}")

@@ -14,7 +14,7 @@ from torch import nn
 
 from .cache import ModelCache
 from .config import ExperimentConfig
-from .context import AttackContext, KnownRecords, TargetOracle, ThreatModel, normalise_output
+from .context import AttackContext, KnownRecords, TargetOracle, normalise_output
 from .data import LabeledData, LoadEnv
 from .device import resolve_device
 from .errors import ConfigError, PluginError
@@ -27,6 +27,7 @@ from .registry import Entry
 from .report import per_class_metrics
 from .results import AttackReport, ExperimentResult, RunArtifacts, versions
 from .splits import draw_split, known_count
+from .threats import ThreatModel
 from .training import TrainEnv, accuracy, seeded
 
 COMPONENT_KINDS = ("dataset", "target", "attack")

@@ -1,0 +1,127 @@
+"""Experiment files: ``mia-run --config FILE`` (TOML, or a results.json to rerun) and
+``--print-config`` (the effective settings as TOML, ready to save and rerun).
+
+Keys are the long CLI flags (``known-fraction`` or ``known_fraction``); plugin options go in
+``[options.COMPONENT]`` tables (bare keys directly under ``[options]``). Flags given on the
+command line override the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+# file key -> CLI parameter name
+KEYS = {
+    "dataset": "dataset", "target": "target", "attack": "attacks", "attacks": "attacks",
+    "seed": "seed", "seeds": "seeds", "device": "device", "members": "members",
+    "known_fraction": "known_fraction", "population": "population",
+    "reference_models": "reference_models", "control": "control", "data_dir": "data_dir",
+    "output": "output", "cache_dir": "cache_dir", "no_cache": "no_cache", "quiet": "quiet",
+    "plugins": "plugins", "strict_plugins": "strict_plugins",
+}
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
+    """(CLI parameter defaults, plugin options) from a TOML file or a results.json."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+            data = data.get("config", data)  # results.json holds the run's config
+        else:
+            data = tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"--config {path} is not valid {path.suffix[1:] or 'TOML'}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path} must hold a table of settings")
+    params: dict[str, Any] = {}
+    options: dict[str, dict[str, str]] = {}
+    for raw_key, value in data.items():
+        key = raw_key.replace("-", "_")
+        if key == "options":
+            options = _options_table(value, path)
+            continue
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, [*KEYS, "options"], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown key '{raw_key}' in {path}{hint}")
+        name = KEYS[key]
+        if name in ("attacks", "plugins") and isinstance(value, str):
+            value = [value]
+        if value is not None:
+            params[name] = value
+    return params, options
+
+
+def _options_table(value: Any, path: Path) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"'options' in {path} must be a table")
+    options: dict[str, dict[str, str]] = {}
+    for key, inner in value.items():
+        if isinstance(inner, dict):
+            options.setdefault(key, {}).update({k: _text(v) for k, v in inner.items()})
+        else:
+            options.setdefault("", {})[key] = _text(inner)
+    return options
+
+
+def _text(value: Any) -> str:
+    """Option values travel as text, exactly as typed after ``-o KEY=``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def to_toml(settings: dict[str, Any], options: dict[str, dict[str, Any]]) -> str:
+    """Settings and options as TOML that :func:`read_config_file` reads back."""
+    lines = []
+    for key, value in settings.items():
+        if value is None or value == () or value == []:
+            continue
+        lines.append(f"{key.replace('_', '-')} = {_toml_value(value)}")
+    bare = options.get("", {})
+    if bare:
+        lines += ["", "[options]", *(f"{k} = {_option_value(v)}" for k, v in bare.items())]
+    for component, values in options.items():
+        if component and values:
+            lines += ["", f'[options."{component}"]',
+                      *(f"{k} = {_option_value(v)}" for k, v in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _option_value(text: Any) -> str:
+    """An option as typed (text) -> a TOML number or boolean where it reads as one."""
+    if isinstance(text, str):
+        if text.lower() in ("true", "false"):
+            return text.lower()
+        for kind in (int, float):
+            try:
+                return repr(kind(text))
+            except ValueError:
+                pass
+    return _toml_value(text)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string
