@@ -34,7 +34,7 @@ install-test: $(VENV)/.installed-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade "pip>=23" "setuptools>=68" wheel
+	$(PIP) install --quiet --upgrade "pip>=23" "setuptools>=77" wheel
 
 $(VENV)/.installed: $(BIN)/python $(PROJECT_FILES)
 	$(PIP) install --quiet $(INSTALL_FLAGS) -e . $(foreach p,$(PLUGINS),-e $(p))

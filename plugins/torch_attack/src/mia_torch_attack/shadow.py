@@ -13,28 +13,21 @@ import torch
 from mia_core import (
     AttackContext,
     AttackOutput,
-    LabeledData,
     ThreatModel,
-    TrainEnv,
-    TrainRecipe,
-    fit_classifier,
     option,
     positive,
-    predict_logits,
 )
 
 from .features import FEATURES, features_from_logits
-from .mlp import mlp
+from .mlp import MlpTraining, fit_and_score
 
 
 @attrs.frozen
-class ShadowOptions:
-    features: str = option("log-probabilities", "what the attack model sees", choices=FEATURES)
-    per_class: bool = option(False, "one attack model per true class (Shokri et al.)")
-    hidden: int = option(64, "width of the first hidden layer", positive)
+class ShadowOptions(MlpTraining):
     epochs: int = option(20, "training epochs of the attack model", positive)
     batch_size: int = option(256, "mini-batch size", positive)
-    lr: float = option(1e-3, "Adam learning rate", positive)
+    features: str = option("log-probabilities", "what the attack model sees", choices=FEATURES)
+    per_class: bool = option(False, "one attack model per true class (Shokri et al.)")
 
 
 class ShadowMlp:
@@ -58,25 +51,11 @@ class ShadowMlp:
         for cls in groups:
             train_rows = slice(None) if cls is None else train_y == cls
             eval_rows = slice(None) if cls is None else ctx.evaluation.y == cls
-            scores[eval_rows] = self._fit_and_score(ctx, train_x[train_rows],
-                                                    train_member[train_rows],
-                                                    eval_x[eval_rows])
+            scores[eval_rows] = fit_and_score(train_x[train_rows], train_member[train_rows],
+                                              eval_x[eval_rows], self.options, ctx,
+                                              label="shadow attack model")
         return AttackOutput(scores, threshold=0.5)
 
     def _features(self, logits: torch.Tensor, y: torch.Tensor, ctx: AttackContext):
         return features_from_logits(logits, y, self.options.features, ctx.num_classes,
                                     with_label=not self.options.per_class)
-
-    def _fit_and_score(self, ctx: AttackContext, x: torch.Tensor, member: torch.Tensor,
-                       eval_x: torch.Tensor) -> torch.Tensor:
-        if len(eval_x) == 0:
-            return torch.empty(0, dtype=torch.float64)
-        o = self.options
-        mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
-        model = mlp(x.shape[1], o.hidden)
-        fit_classifier(model, LabeledData((x - mean) / std, member.long(), 2),
-                       TrainRecipe(o.epochs, o.batch_size, o.lr, precision="fp32",
-                                   channels_last=False),
-                       TrainEnv(ctx.device, ctx.seed, ctx.progress), label="shadow attack model")
-        logits = predict_logits(model, (eval_x - mean) / std, ctx.device)
-        return torch.softmax(logits.double(), dim=1)[:, 1]
