@@ -17,17 +17,20 @@ endif
 INSTALL_FLAGS := --no-build-isolation $(PIP_FLAGS)
 PROJECT_FILES := pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 
-.PHONY: demo test lint bench install install-test clean
+.PHONY: demo test bench docs install install-test clean
 
 demo: $(VENV)/.installed
 	$(BIN)/mia-run --dataset mnist --attack torch-mlp $(ARGS)
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src plugins tests benchmarks examples
+	$(BIN)/ruff check src plugins tests benchmarks examples docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)
+
+docs:
+	$(PYTHON) docs/sync_examples.py
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
