@@ -55,6 +55,8 @@ def test_results_json_reruns_the_same_experiment(tmp_path):
     assert again.exit_code == 0, again.output
     original = json.loads((tmp_path / "a" / "results.json").read_text())
     rerun = json.loads(again.output)
+    assert original["config"].pop("reporters") == ["json"]  # where results went is not rerun
+    assert rerun["config"].pop("reporters") == []
     assert rerun["config"] == original["config"]
     assert rerun["attacks"][0]["metrics"] == original["attacks"][0]["metrics"]
 

@@ -11,6 +11,8 @@ from .errors import ConfigError, MiaError, PluginError
 from .hookspecs import hookimpl
 from .options import fraction, option, positive
 from .progress import Progress
+from .report import write_roc
+from .results import ExperimentResult, ReportEnv, RunArtifacts
 from .threats import ThreatModel
 from .training import (
     TrainEnv,
@@ -25,12 +27,15 @@ __all__ = [
     "AttackContext",
     "AttackOutput",
     "ConfigError",
+    "ExperimentResult",
     "KnownRecords",
     "LabeledData",
     "LoadEnv",
     "MiaError",
     "PluginError",
     "Progress",
+    "ReportEnv",
+    "RunArtifacts",
     "TargetOracle",
     "ThreatModel",
     "TrainEnv",
@@ -43,4 +48,5 @@ __all__ = [
     "positive",
     "predict_logits",
     "resolve_precision",
+    "write_roc",
 ]

@@ -23,7 +23,7 @@ from .errors import ConfigError, MiaError
 
 DEFAULT_TARGET = "cnn"
 EXPERIMENT_KEYS = ("dataset", "target", "attacks", "seed", "seeds", "device", "members",
-                   "known_fraction", "population", "reference_models", "control")
+                   "known_fraction", "population", "reference_models", "control", "reporters")
 
 
 class OneLineCommand(click.Command):
@@ -104,6 +104,9 @@ def user_errors(debug: bool) -> Iterator[None]:
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
 @click.option("--output", type=click.Path(path_type=Path), metavar="DIR",
               help="Write results.json, evaluation.csv, split.json and ROC files here.")
+@click.option("--reporter", "reporters", metavar="NAME", multiple=True,
+              help="Where results go (repeatable): json (files in --output, the default when "
+              "--output is given), mlflow, ...")
 @click.option("--cache-dir", type=click.Path(path_type=Path),
               help="Trained-model cache (default: $MIA_CACHE_DIR, else ~/.cache/mia-core/models).")
 @click.option("--no-cache", is_flag=True, help="Train every model afresh; no model cache.")
@@ -146,6 +149,8 @@ def run(**settings: Any) -> None:
         if not settings["dataset"] or not settings["attacks"]:
             raise ConfigError("--dataset and --attack are required (or use --list-plugins); "
                               "try: mia-run --dataset mnist --attack torch-mlp")
+        if not settings["reporters"] and settings["output"] is not None:
+            settings["reporters"] = ("json",)
         config = ExperimentConfig(
             **{k: settings[k] for k in EXPERIMENT_KEYS if k != "seeds"}, options=options)
         if settings["print_config"]:
@@ -191,7 +196,7 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
     from .cache import ModelCache
     from .progress import Progress
     from .repeats import aggregate, format_aggregate
-    from .results import format_summary, write_output
+    from .results import format_summary
     from .runner import run_experiment
 
     if output is not None:
@@ -202,13 +207,10 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
         run_config = attrs.evolve(config, seed=config.seed + k)
         if seeds > 1:
             progress.message(f"=== seed {run_config.seed} ({k + 1}/{seeds}) ===")
-        result, artifacts = run_experiment(run_config, catalog, data_dir=data_dir,
-                                           progress=progress, cache=ModelCache(cache_dir, progress))
+        folder = output if seeds == 1 or output is None else output / f"seed-{run_config.seed}"
+        result, _ = run_experiment(run_config, catalog, data_dir=data_dir, progress=progress,
+                                   cache=ModelCache(cache_dir, progress), output=folder)
         results.append(result)
-        if output is not None:
-            folder = output if seeds == 1 else output / f"seed-{run_config.seed}"
-            written = write_output(folder, result, artifacts, progress)
-            progress.message("wrote " + ", ".join(str(p) for p in written))
     if seeds == 1:
         text = (json.dumps(results[0].to_dict(), indent=2) if as_json
                 else format_summary(results[0]))

@@ -67,6 +67,7 @@ class ExperimentConfig:
                                         validator=_at_least_two)
     options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     control: bool = False
+    reporters: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

@@ -28,7 +28,8 @@ KEYS = {
     "known_fraction": "known_fraction", "population": "population",
     "reference_models": "reference_models", "control": "control", "data_dir": "data_dir",
     "output": "output", "cache_dir": "cache_dir", "no_cache": "no_cache", "quiet": "quiet",
-    "plugins": "plugins", "strict_plugins": "strict_plugins",
+    "plugins": "plugins", "strict_plugins": "strict_plugins", "reporter": "reporters",
+    "reporters": "reporters",
 }
 
 
@@ -41,7 +42,8 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, st
     try:
         if path.suffix == ".json":
             data = json.loads(text)
-            data = data.get("config", data)  # results.json holds the run's config
+            if "config" in data:  # a results.json: rerun its experiment, not its reporters
+                data = {k: v for k, v in data["config"].items() if k != "reporters"}
         else:
             data = tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
@@ -61,7 +63,7 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, st
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown key '{raw_key}' in {path}{hint}")
         name = KEYS[key]
-        if name in ("attacks", "plugins") and isinstance(value, str):
+        if name in ("attacks", "plugins", "reporters") and isinstance(value, str):
             value = [value]
         if value is not None:
             params[name] = value

@@ -40,3 +40,13 @@ def register_attacks(register):
     ``score(ctx: AttackContext) -> AttackOutput``: one membership score per evaluation record,
     higher meaning "more likely a member".
     """
+
+
+@hookspec
+def register_reporters(register):
+    """Register result reporters: ``register(name, factory, description=..., options=...)``.
+
+    ``factory(options)`` returns an object with ``report(result: ExperimentResult, artifacts:
+    RunArtifacts, env: ReportEnv) -> list[str]``: write or send the finished run somewhere
+    (files, a tracking server) and return where it went. Chosen with ``--reporter NAME``.
+    """

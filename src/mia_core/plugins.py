@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "dataset": "register_datasets",
     "target": "register_targets",
     "attack": "register_attacks",
+    "reporter": "register_reporters",
 }
 
 
@@ -109,6 +110,8 @@ def load_catalog(
             candidates.append(_from_entry_point(ep))
     known = {ep.name for ep in eps}
     candidates += [_from_module(name) for name in selection.enable if name not in known]
+    if BUILTIN not in selection.block:
+        candidates.append(_builtin())
     candidates += [(name, obj, Origin(name, "(in-process)", "-"), None) for name, obj in extra]
     for name, obj, origin, load_error in candidates:
         error = load_error or _register(pm, name, obj)
@@ -126,6 +129,20 @@ def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | 
         return ep.name, ep.load(), origin, None
     except Exception as exc:  # a broken plugin must not break the others
         return ep.name, None, origin, f"import of '{ep.value}' failed: {_describe(exc)}"
+
+
+BUILTIN = "builtin"
+
+
+def _builtin() -> tuple[str, Any, Origin, str | None]:
+    """The core's own components, registered like a plugin."""
+    from . import builtins
+
+    try:
+        version = metadata.version("mia-core")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    return BUILTIN, builtins, Origin(BUILTIN, "mia-core", version), None
 
 
 def _from_module(name: str) -> tuple[str, Any, Origin, str | None]:

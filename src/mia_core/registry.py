@@ -125,7 +125,7 @@ def make_entry(
     return Entry(kind, name, factory, summary, options, origin)  # type: ignore[arg-type]
 
 
-REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score"}
+REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score", "reporter": "report"}
 
 
 def _check_class(kind: str, cls: type, where: str) -> None:

@@ -64,6 +64,15 @@ class RunArtifacts:
     eval_is_member: torch.Tensor
     eval_labels: torch.Tensor
     scores: dict[str, torch.Tensor]
+    target_state: dict[str, torch.Tensor] = attrs.field(factory=dict)  # trained weights (CPU)
+
+
+@attrs.frozen
+class ReportEnv:
+    """Given to reporters: the --output folder (``None`` when not given) and progress."""
+
+    output: Path | None
+    progress: Progress = QUIET
 
 
 def versions(entries: Iterable[Entry]) -> dict[str, str]:

@@ -23,14 +23,14 @@ from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
 from .progress import QUIET, Progress
 from .references import ReferenceTrainer
-from .registry import Entry
+from .registry import REQUIRED_METHOD, Entry
 from .report import per_class_metrics
-from .results import AttackReport, ExperimentResult, RunArtifacts, versions
+from .results import AttackReport, ExperimentResult, ReportEnv, RunArtifacts, versions
 from .splits import draw_split, known_count
 from .threats import ThreatModel
 from .training import TrainEnv, accuracy, seeded
 
-COMPONENT_KINDS = ("dataset", "target", "attack")
+COMPONENT_KINDS = ("dataset", "target", "attack", "reporter")
 
 
 @attrs.frozen
@@ -53,6 +53,7 @@ def plan(config: ExperimentConfig, catalog: Catalog) -> list[Component]:
     """Look up and build every component, validating options, before any work is done."""
     selected = [("dataset", "dataset", config.dataset), ("target", "target", config.target)]
     selected += [("attack", name, name) for name in config.attacks]
+    selected += [("reporter", name, name) for name in config.reporters]
     entries = [(label, catalog.get(kind, name)) for kind, label, name in selected]
     routed = route_options(config.options, entries)
     components = []
@@ -107,7 +108,7 @@ def _targets_of(prefix: str, key: str, entries: list[tuple[str, Entry]]) -> list
 
 
 def _check_interface(entry: Entry, instance: Any) -> None:
-    method = {"dataset": "load", "target": "fit", "attack": "score"}[entry.kind]
+    method = REQUIRED_METHOD[entry.kind]
     if not callable(getattr(instance, method, None)):
         raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') has no "
                           f"{method}() method")
@@ -120,10 +121,14 @@ def _check_interface(entry: Entry, instance: Any) -> None:
 
 def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
                    data_dir: Path | None = None, progress: Progress = QUIET,
-                   cache: ModelCache | None = None) -> tuple[ExperimentResult, RunArtifacts]:
-    """Run ``config`` end to end and return the result and the per-record artefacts."""
+                   cache: ModelCache | None = None, output: Path | None = None
+                   ) -> tuple[ExperimentResult, RunArtifacts]:
+    """Run ``config`` end to end, hand the outcome to its reporters (``output``: their folder)
+    and return the result and the per-record artefacts."""
     components = plan(config, catalog)
-    dataset, target, attacks = components[0], components[1], components[2:]
+    dataset, target = components[0], components[1]
+    attacks = [c for c in components[2:] if c.entry.kind == "attack"]
+    reporters = [c for c in components[2:] if c.entry.kind == "reporter"]
     device = resolve_device(config.device)
     timings: dict[str, float] = {}
 
@@ -174,15 +179,15 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         else:
             ctx = AttackContext(oracle, evaluation, known, device, seed, progress)
         with seeded(seed):
-            output = normalise_output(_call(attack, "score", ctx), len(eval_index),
+            answer = normalise_output(_call(attack, "score", ctx), len(eval_index),
                                       attack.entry.name)
         seconds = time.perf_counter() - clock
-        metrics = compute_metrics(is_member.numpy(), output.scores.numpy(), output.threshold)
+        metrics = compute_metrics(is_member.numpy(), answer.scores.numpy(), answer.threshold)
         per_class = per_class_metrics(is_member.numpy(), evaluation.y.numpy(),
-                                      output.scores.numpy(), output.threshold)
+                                      answer.scores.numpy(), answer.threshold)
         reports.append(AttackReport(attack.entry.name, metrics, seconds, oracle.queries,
                                     per_class))
-        scores[attack.entry.name] = output.scores
+        scores[attack.entry.name] = answer.scores
         timings[f"attack:{attack.entry.name}"] = seconds
 
     result = ExperimentResult(
@@ -199,7 +204,13 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         models_trained=cache.trained,
         models_from_cache=cache.hits,
     )
-    return result, RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores)
+    artifacts = RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores,
+                             {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    env = ReportEnv(output, progress)
+    for reporter in reporters:
+        for place in _call(reporter, "report", result, artifacts, env) or ():
+            progress.message(f"{reporter.entry.name}: wrote {place}")
+    return result, artifacts
 
 
 def _trainer(target: Component, dataset: Component, pool: LabeledData, device: torch.device,

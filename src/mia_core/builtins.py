@@ -1,0 +1,27 @@
+"""Components that ship with the core itself: the ``json`` reporter.
+
+Registered like any plugin (as plugin ``builtin`` of distribution mia-core), so it is listed,
+described and blockable the same way.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError
+from .hookspecs import hookimpl
+from .results import ExperimentResult, ReportEnv, RunArtifacts, write_output
+
+
+class JsonReporter:
+    """results.json, evaluation.csv, split.json, roc.csv and roc.png in the --output folder."""
+
+    def report(self, result: ExperimentResult, artifacts: RunArtifacts,
+               env: ReportEnv) -> list[str]:
+        if env.output is None:
+            raise ConfigError("the json reporter writes into a folder: add --output DIR")
+        return [str(p) for p in write_output(env.output, result, artifacts, env.progress)]
+
+
+@hookimpl
+def register_reporters(register):
+    register("json", JsonReporter, description="Result files in --output DIR (results.json, "
+             "evaluation.csv, split.json, ROC curve and plot)")
