@@ -136,11 +136,10 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     pool = _load(dataset, LoadEnv(data_dir, progress))
     timings["load_data"] = time.perf_counter() - clock
 
-    split = draw_split(len(pool), config.members, config.known_fraction,
+    split = draw_split(len(pool), config.members, config.known_fraction,  # checks the split
                        population_size(config, attacks), config.seed, config.control)
-    split.check()
-    members, nonmembers = pool.subset(split.members), pool.subset(split.nonmembers)
-    trained_on = pool.subset(split.decoys) if config.control else members
+    trained_index = split.decoys if config.control else split.members
+    trained_on, nonmembers = pool.subset(trained_index), pool.subset(split.nonmembers)
 
     clock = time.perf_counter()
     what = "control decoys (not the members)" if config.control else "members"
@@ -148,8 +147,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
                      f"({device})")
     cache = cache or ModelCache(None)
     train_model = _trainer(target, dataset, pool, device, cache, progress)
-    model = train_model(split.decoys if config.control else split.members,
-                        derive_seed(config.seed, "target"))
+    model = train_model(trained_index, derive_seed(config.seed, "target"))
     timings["train_target"] = time.perf_counter() - clock
     train_acc = accuracy(model, trained_on, device)
     test_acc = accuracy(model, nonmembers, device)
@@ -169,8 +167,6 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         timings["train_references"] = time.perf_counter() - clock
     reports, scores = [], {}
     for attack in attacks:
-        clock = time.perf_counter()
-        progress.message(f"running attack '{attack.entry.name}'")
         oracle = TargetOracle(model, device)
         seed = derive_seed(config.seed, f"attack:{attack.entry.name}")
         if attack.instance.threat_model == ThreatModel.POPULATION:
@@ -178,17 +174,9 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
                                 population=population, references=references)
         else:
             ctx = AttackContext(oracle, evaluation, known, device, seed, progress)
-        with seeded(seed):
-            answer = normalise_output(_call(attack, "score", ctx), len(eval_index),
-                                      attack.entry.name)
-        seconds = time.perf_counter() - clock
-        metrics = compute_metrics(is_member.numpy(), answer.scores.numpy(), answer.threshold)
-        per_class = per_class_metrics(is_member.numpy(), evaluation.y.numpy(),
-                                      answer.scores.numpy(), answer.threshold)
-        reports.append(AttackReport(attack.entry.name, metrics, seconds, oracle.queries,
-                                    per_class))
-        scores[attack.entry.name] = answer.scores
-        timings[f"attack:{attack.entry.name}"] = seconds
+        report, scores[attack.entry.name] = _score(attack, ctx, is_member)
+        reports.append(report)
+        timings[f"attack:{attack.entry.name}"] = report.seconds
 
     result = ExperimentResult(
         config=config.to_dict(),
@@ -211,6 +199,22 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         for place in _call(reporter, "report", result, artifacts, env) or ():
             progress.message(f"{reporter.entry.name}: wrote {place}")
     return result, artifacts
+
+
+def _score(attack: Component, ctx: AttackContext,
+           is_member: torch.Tensor) -> tuple[AttackReport, torch.Tensor]:
+    """Run one attack and measure it; the core, not the attack, computes every metric."""
+    clock = time.perf_counter()
+    ctx.progress.message(f"running attack '{attack.entry.name}'")
+    with seeded(ctx.seed):
+        answer = normalise_output(_call(attack, "score", ctx), len(ctx.evaluation),
+                                  attack.entry.name)
+    seconds = time.perf_counter() - clock
+    truth, scores = is_member.numpy(), answer.scores.numpy()
+    metrics = compute_metrics(truth, scores, answer.threshold)
+    per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
+    report = AttackReport(attack.entry.name, metrics, seconds, ctx.target.queries, per_class)
+    return report, answer.scores
 
 
 def _trainer(target: Component, dataset: Component, pool: LabeledData, device: torch.device,
