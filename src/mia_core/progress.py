@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -29,6 +30,12 @@ class Progress:
         """A bar for ``total`` steps; call the yielded function with the steps done."""
         if not self.enabled:
             yield lambda n=1: None
+            return
+        if not sys.stderr.isatty():  # a log file: one line at the start and one at the end
+            start = time.perf_counter()
+            click.echo(f"{label}: {total} steps ...", err=True)
+            yield lambda n=1: None
+            click.echo(f"{label}: done in {time.perf_counter() - start:.1f}s", err=True)
             return
         with click.progressbar(length=total, label=label, file=sys.stderr,
                                show_eta=True, show_percent=True) as bar:
