@@ -10,6 +10,12 @@ from .conftest import FakeDist, FakeEntryPoint, make_module
 RUN = ["--dataset", "mnist", "--attack", "torch-mlp", "--quiet"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_plugin_index(tmp_path, monkeypatch):
+    """Each test starts with no memory of what plugins provided before."""
+    monkeypatch.setenv("MIA_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def invoke(*args, **env):
     return CliRunner().invoke(run, list(args), env={"MIA_DISABLE_PLUGIN_AUTOLOAD": None,
                                                     "MIA_PLUGINS": None, **env})
@@ -47,9 +53,16 @@ def test_only_listed_plugins_load():
 
 
 def test_block_a_builtin_plugin_for_one_run():
-    line = one_line(invoke("-p", "no:mnist", *RUN), 2)
+    line = one_line(invoke("-p", "no:mnist", *RUN), 2)  # never loaded: names unknown
     assert line == ("Error: dataset 'mnist' is not available: it may come from a plugin that "
                     "is not loaded: mnist [blocked (-p no:mnist)]")
+    invoke("--list-plugins")  # a normal run remembers what each plugin provides
+    line = one_line(invoke("-p", "no:mnist", *RUN), 2)
+    assert line == ("Error: dataset 'mnist' comes from plugin 'mnist' (mia-mnist-data 0.1.0), "
+                    "which is not loaded: blocked (-p no:mnist)")
+    listing = invoke("-p", "no:mnist", "--list-plugins").output
+    assert ("mnist (mia-mnist-data 0.1.0)  NOT LOADED: blocked (-p no:mnist); provided last "
+            "time: dataset:mnist") in listing
 
 
 def test_enable_and_block_same_plugin_is_an_error():

@@ -133,11 +133,12 @@ def run(**settings: Any) -> None:
     """
     with user_errors(settings["debug"]):
         settings, options = _merge_config_file(settings)
+        from .plugin_index import PluginIndex, default_index_path
         from .plugins import load_catalog  # plugins load only when a command needs them
         from .selection import PluginSelection
 
         selection = PluginSelection.from_sources(settings["plugins"])
-        catalog = load_catalog(selection=selection)
+        catalog = load_catalog(selection=selection, index=PluginIndex(default_index_path()))
         if settings["strict_plugins"]:
             catalog.check_strict()
         if settings["list_plugins"]:

@@ -53,7 +53,8 @@ def format_listing(catalog: Catalog) -> str:
     for p in data["plugins"]:
         head = f"  {p['name']} ({p['distribution']} {p['version']})"
         if p["skipped"]:
-            lines.append(f"{head}  NOT LOADED: {p['skipped']}")
+            seen = f"; provided last time: {', '.join(p['provides'])}" if p["provides"] else ""
+            lines.append(f"{head}  NOT LOADED: {p['skipped']}{seen}")
         elif p["error"]:
             lines.append(f"{head}  BROKEN: {p['error']}")
         else:

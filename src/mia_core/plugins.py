@@ -18,6 +18,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ConfigError, PluginError
+from .plugin_index import PluginIndex
 from .registry import Entry, Origin, Registry, make_entry
 from .selection import PluginSelection
 
@@ -60,6 +61,11 @@ class Catalog:
         registry = self.registries[kind]
         if name in registry:
             return registry.get(name)
+        for p in self.plugins:
+            if p.skipped and (kind, name) in p.provides:
+                raise ConfigError(f"{kind} '{name}' comes from plugin '{p.name}' "
+                                  f"({p.distribution} {p.version}), which is not loaded: "
+                                  f"{p.skipped}")
         skipped = [f"{p.name} [{p.skipped}]" for p in self.plugins if p.skipped]
         if skipped:
             raise ConfigError(f"{kind} '{name}' is not available: it may come from a plugin "
@@ -90,10 +96,15 @@ def load_catalog(
     entry_points: Iterable[metadata.EntryPoint] | None = None,
     extra: Sequence[tuple[str, Any]] = (),
     selection: PluginSelection | None = None,
+    index: PluginIndex | None = None,
 ) -> Catalog:
     """Load the selected plugins (entry points, ``-p`` modules, then ``extra`` ``(name,
-    object)`` pairs) into a catalog; every entry point appears in its plugin list."""
+    object)`` pairs) into a catalog; every entry point appears in its plugin list.
+
+    ``index`` remembers what each plugin provides, so skipped plugins can still be named.
+    """
     selection = selection or PluginSelection()
+    index = index or PluginIndex(None)
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     registries = {kind: Registry(kind) for kind in KINDS}
@@ -104,8 +115,8 @@ def load_catalog(
         skipped = selection.why_skipped(ep.name)
         if skipped:
             dist = getattr(ep, "dist", None)
-            infos.append(PluginInfo(ep.name, dist.name if dist else "?",
-                                    dist.version if dist else "?", skipped=skipped))
+            who = (ep.name, dist.name if dist else "?", dist.version if dist else "?")
+            infos.append(PluginInfo(*who, provides=index.provides(*who), skipped=skipped))
         else:
             candidates.append(_from_entry_point(ep))
     known = {ep.name for ep in eps}
@@ -119,6 +130,8 @@ def load_catalog(
             infos.append(PluginInfo(name, origin.distribution, origin.version, error=error))
             continue
         infos.append(_collect(pm, name, origin, registries))
+    index.update({index.key(p.name, p.distribution, p.version): p.provides
+                  for p in infos if p.state == "ok"})
     return Catalog(registries, sorted(infos, key=lambda p: p.name))
 
 

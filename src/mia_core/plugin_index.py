@@ -1,0 +1,55 @@
+"""What each installed plugin provided the last time it loaded.
+
+A blocked or not-autoloaded plugin is never imported, so its component names are unknown to
+this run; the index remembers them (per distribution and version) so that asking for one says
+"blocked" instead of "unknown". A missing or unreadable index only makes messages less exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+INDEX_FILE = "plugin-index.json"
+
+
+def default_index_path() -> Path:
+    """Beside the model cache: $MIA_CACHE_DIR/plugin-index.json or ~/.cache/mia-core/."""
+    env = os.environ.get("MIA_CACHE_DIR")
+    if env:
+        return Path(env).expanduser() / INDEX_FILE
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mia-core" / INDEX_FILE
+
+
+class PluginIndex:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._data: dict[str, list[list[str]]] = {}
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                loaded = json.loads(path.read_text())
+                if isinstance(loaded, dict):
+                    self._data = loaded
+
+    @staticmethod
+    def key(plugin: str, distribution: str, version: str) -> str:
+        return f"{plugin} {distribution} {version}"
+
+    def provides(self, plugin: str, distribution: str, version: str) -> tuple[tuple[str, str], ...]:
+        entries = self._data.get(self.key(plugin, distribution, version), [])
+        return tuple((kind, name) for kind, name in entries)
+
+    def update(self, found: dict[str, tuple[tuple[str, str], ...]]) -> None:
+        """Record ``{key: provides}`` for the plugins that loaded; write only on change."""
+        fresh = {**self._data, **{k: [list(p) for p in v] for k, v in found.items()}}
+        if fresh == self._data or self.path is None:
+            return
+        self._data = fresh
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps(fresh, indent=1, sort_keys=True))
+            tmp.replace(self.path)
