@@ -32,8 +32,9 @@ def test_autoload_off_loads_nothing_and_says_why():
     assert "mnist (mia-mnist-data 0.1.0)  NOT LOADED: autoload off " \
            "(MIA_DISABLE_PLUGIN_AUTOLOAD)" in result.output
     line = one_line(invoke(*RUN, MIA_DISABLE_PLUGIN_AUTOLOAD="1"), 2)
-    assert line.startswith("Error: dataset 'mnist' is not available: it may come from a plugin "
-                           "that is not loaded: cnn [autoload off (MIA_DISABLE_PLUGIN_AUTOLOAD)]")
+    assert line.startswith("Error: unknown dataset 'mnist' (available: none installed; see "
+                           "mia-run --list-plugins); plugins not loaded: cnn [autoload off "
+                           "(MIA_DISABLE_PLUGIN_AUTOLOAD)]")
 
 
 def test_autoload_off_with_p_loads_just_that_plugin():
@@ -47,15 +48,15 @@ def test_only_listed_plugins_load():
     result = invoke("--list-plugins", "--json", MIA_PLUGINS="mnist,cnn")
     assert '"name": "torch-mlp"' not in result.output
     line = one_line(invoke(*RUN, MIA_PLUGINS="mnist,cnn"), 2)
-    assert line.startswith("Error: attack 'torch-mlp' is not available: it may come from a "
-                           "plugin that is not loaded:")
+    assert line.startswith("Error: unknown attack 'torch-mlp' (available: none installed; "
+                           "see mia-run --list-plugins); plugins not loaded:")
     assert "torch_attack [not in MIA_PLUGINS]" in line
 
 
 def test_block_a_builtin_plugin_for_one_run():
     line = one_line(invoke("-p", "no:mnist", *RUN), 2)  # never loaded: names unknown
-    assert line == ("Error: dataset 'mnist' is not available: it may come from a plugin that "
-                    "is not loaded: mnist [blocked (-p no:mnist)]")
+    assert line == ("Error: unknown dataset 'mnist' (available: blobs, tiny-gaussians; see "
+                    "mia-run --list-plugins); plugins not loaded: mnist [blocked (-p no:mnist)]")
     invoke("--list-plugins")  # a normal run remembers what each plugin provides
     line = one_line(invoke("-p", "no:mnist", *RUN), 2)
     assert line == ("Error: dataset 'mnist' comes from plugin 'mnist' (mia-mnist-data 0.1.0), "

@@ -66,11 +66,10 @@ class Catalog:
                 raise ConfigError(f"{kind} '{name}' comes from plugin '{p.name}' "
                                   f"({p.distribution} {p.version}), which is not loaded: "
                                   f"{p.skipped}")
+        msg = registry.unknown_message(name)
         skipped = [f"{p.name} [{p.skipped}]" for p in self.plugins if p.skipped]
         if skipped:
-            raise ConfigError(f"{kind} '{name}' is not available: it may come from a plugin "
-                              f"that is not loaded: {', '.join(skipped)}")
-        msg = registry.unknown_message(name)
+            msg += f"; plugins not loaded: {', '.join(skipped)}"
         broken = [p.name for p in self.plugins if p.error]
         if broken:
             msg += f"; broken plugins: {', '.join(broken)}"
