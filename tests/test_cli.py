@@ -170,3 +170,10 @@ def test_every_attack_runs_on_real_mnist_in_one_table(mnist_dir):
     assert data["split_sizes"]["population"] == 300
     for a in data["attacks"]:
         assert 0.0 <= a["metrics"]["auc"] <= 1.0
+
+
+def test_out_of_range_attack_option_is_a_usage_error():
+    result = invoke("--dataset", "blobs", "--attack", "rmia", "-o", "rmia.a=1.5", "--quiet")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: bad option for attack 'rmia': 'a' must be <= 1.0: "
+                                     "1.5")

@@ -44,7 +44,7 @@ class CnnOptions:
     epochs: int = option(30, "training epochs", positive)
     batch_size: int = option(256, "mini-batch size", positive)
     lr: float = option(1e-3, "Adam learning rate", positive)
-    weight_decay: float = option(0.0, "Adam weight decay (L2)")
+    weight_decay: float = option(0.0, "Adam weight decay (L2)", attrs.validators.ge(0.0))
     precision: str = option("auto", "auto (bf16 where the hardware has it natively), fp32 or "
                             "bf16", choices=PRECISIONS)
     channels_last: bool = option(True, "train with channels-last memory format")

@@ -17,7 +17,8 @@ from .signals import true_log_prob
 
 @attrs.frozen
 class RmiaOptions:
-    a: float = option(0.3, "offline approximation of p(x) from OUT models (0..1)")
+    a: float = option(0.3, "offline approximation of p(x) from OUT models (0..1)",
+                      attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.le(1.0)))
     gamma: float = option(1.0, "likelihood-ratio factor a record must beat z by", positive)
     comparisons: int = option(2500, "population records z to compare with", positive)
 
@@ -26,8 +27,6 @@ class Rmia:
     threat_model = ThreatModel.POPULATION
 
     def __init__(self, options: RmiaOptions) -> None:
-        if not 0.0 <= options.a <= 1.0:
-            raise ValueError(f"a must lie in [0, 1], got {options.a}")
         self.options = options
 
     def score(self, ctx: AttackContext) -> torch.Tensor:
