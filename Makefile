@@ -52,4 +52,5 @@ $(VENV)/.installed-test: $(VENV)/.installed $(foreach e,$(EXAMPLES),$(e)/pyproje
 	touch $@
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info plugins/*/src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info plugins/*/src/*.egg-info examples/*/*.egg-info \
+		tests/example_plugin/src/*.egg-info
