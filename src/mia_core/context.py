@@ -19,18 +19,44 @@ from .references import ReferenceModels, ReferenceTrainer
 from .training import predict_logits
 
 
-class TargetOracle:
-    """Black-box query access to a trained model: outputs for inputs, nothing else."""
+class LogitsMemo:
+    """The target's logits for given input tensors (matched by identity), each computed once,
+    on first use."""
 
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, device: torch.device,
+                 inputs: list[torch.Tensor]) -> None:
+        self._model, self._device = model, device
+        self._inputs = {id(x): x for x in inputs}
+        self._logits: dict[int, torch.Tensor] = {}
+
+    def lookup(self, x: torch.Tensor) -> torch.Tensor | None:
+        key = id(x)
+        if self._inputs.get(key) is not x:
+            return None
+        if key not in self._logits:
+            self._logits[key] = predict_logits(self._model, x, self._device)
+        return self._logits[key].clone()  # a copy: one attack must not alter another's
+
+
+class TargetOracle:
+    """Black-box query access to a trained model: outputs for inputs, nothing else.
+
+    ``memo`` (shared by the oracles of one run) answers for the record sets the core hands
+    every attack, so several attacks do not recompute them; each oracle counts its own queries.
+    """
+
+    def __init__(self, model: nn.Module, device: torch.device,
+                 memo: LogitsMemo | None = None) -> None:
         self._model = model
         self._device = device
+        self._memo = memo
         self.queries = 0
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw outputs (N, classes), float32 on the CPU."""
         self.queries += x.shape[0]
-        return predict_logits(self._model, x, self._device)
+        known = self._memo.lookup(x) if self._memo is not None else None
+        return known if known is not None else predict_logits(self._model, x, self._device)
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax of the logits (N, classes)."""

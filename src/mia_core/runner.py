@@ -14,7 +14,13 @@ from torch import nn
 
 from .cache import ModelCache
 from .config import ExperimentConfig
-from .context import AttackContext, KnownRecords, TargetOracle, normalise_output
+from .context import (
+    AttackContext,
+    KnownRecords,
+    LogitsMemo,
+    TargetOracle,
+    normalise_output,
+)
 from .data import LabeledData, LoadEnv
 from .device import resolve_device
 from .errors import ConfigError, PluginError
@@ -166,8 +172,9 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         references.get()
         timings["train_references"] = time.perf_counter() - clock
     reports, scores = [], {}
+    memo = LogitsMemo(model, device, [evaluation.x, known.data.x, population.x])
     for attack in attacks:
-        oracle = TargetOracle(model, device)
+        oracle = TargetOracle(model, device, memo)
         seed = derive_seed(config.seed, f"attack:{attack.entry.name}")
         if attack.instance.threat_model == ThreatModel.POPULATION:
             ctx = AttackContext(oracle, evaluation, None, device, seed, progress,
