@@ -158,3 +158,29 @@ def test_plugins_are_not_loaded_at_import_time():
             "for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+FACTORY_FUNCTION = """
+from mia_core import hookimpl
+
+class Sneaky:
+    threat_model = "telepathy"
+    def score(self, ctx):
+        return None
+
+@hookimpl
+def register_attacks(register):
+    register("sneaky", lambda: Sneaky())  # a function: checked when built, not registered
+"""
+
+
+def test_built_objects_are_checked_like_registered_classes():
+    from mia_core.config import ExperimentConfig
+    from mia_core.runner import plan
+
+    catalog = load_catalog(extra=[("sneaky", make_module("fake_sneaky", FACTORY_FUNCTION))])
+    config = ExperimentConfig(dataset="blobs", target="cnn", attacks=("sneaky",))
+    with pytest.raises(PluginError) as err:
+        plan(config, catalog)
+    assert str(err.value) == ("attack 'sneaky' (plugin 'sneaky') declares unknown threat model "
+                              "'telepathy'; use one of known-members, population")

@@ -119,8 +119,9 @@ def make_entry(
         problem = check_options_class(options)
         if problem:
             raise PluginError(f"{where} '{name}' with bad options: {problem}")
-    if isinstance(factory, type):
-        _check_class(kind, factory, f"{where} '{name}'")
+    problem = interface_problem(kind, factory, built=False) if isinstance(factory, type) else None
+    if problem:
+        raise PluginError(f"{where} '{name}' with class {factory.__name__}, which {problem}")
     summary = description.strip().splitlines()[0] if description.strip() else ""
     return Entry(kind, name, factory, summary, options, origin)  # type: ignore[arg-type]
 
@@ -128,14 +129,14 @@ def make_entry(
 REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score", "reporter": "report"}
 
 
-def _check_class(kind: str, cls: type, where: str) -> None:
-    """A class registered as factory must be the right kind of object (checked up front)."""
-    method = REQUIRED_METHOD.get(kind)
-    if method and not callable(getattr(cls, method, None)):
-        raise PluginError(f"{where} with class {cls.__name__}, which has no {method}() method "
-                          f"(a {kind} needs one)")
+def interface_problem(kind: str, obj: object, built: bool) -> str | None:
+    """Why ``obj`` (a registered class, or a ``built`` instance) is not a valid ``kind``."""
+    method = REQUIRED_METHOD[kind]
+    if not callable(getattr(obj, method, None)):
+        return f"has no {method}() method (a {kind} needs one)"
     if kind == "attack":
-        threat = getattr(cls, "threat_model", None)
-        if threat is not None and threat not in {t.value for t in ThreatModel}:
-            raise PluginError(f"{where} with unknown threat model {threat!r}; use one of "
-                              f"{', '.join(t.value for t in ThreatModel)}")
+        threat = getattr(obj, "threat_model", None)  # a class may set it per instance
+        if (built or threat is not None) and threat not in {t.value for t in ThreatModel}:
+            return (f"declares unknown threat model {threat!r}; use one of "
+                    f"{', '.join(t.value for t in ThreatModel)}")
+    return None

@@ -29,7 +29,7 @@ from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
 from .progress import QUIET, Progress
 from .references import ReferenceTrainer
-from .registry import REQUIRED_METHOD, Entry
+from .registry import Entry, interface_problem
 from .report import per_class_metrics
 from .results import AttackReport, ExperimentResult, ReportEnv, RunArtifacts, versions
 from .splits import draw_split, known_count
@@ -114,15 +114,10 @@ def _targets_of(prefix: str, key: str, entries: list[tuple[str, Entry]]) -> list
 
 
 def _check_interface(entry: Entry, instance: Any) -> None:
-    method = REQUIRED_METHOD[entry.kind]
-    if not callable(getattr(instance, method, None)):
-        raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') has no "
-                          f"{method}() method")
-    if entry.kind == "attack":
-        threat = getattr(instance, "threat_model", None)
-        if threat not in set(ThreatModel):
-            raise PluginError(f"attack '{entry.name}' declares unsupported threat model "
-                              f"{threat!r}; supported: {', '.join(t.value for t in ThreatModel)}")
+    problem = interface_problem(entry.kind, instance, built=True)
+    if problem:
+        raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') "
+                          f"{problem}")
 
 
 def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
