@@ -16,12 +16,10 @@ INDEX_FILE = "plugin-index.json"
 
 
 def default_index_path() -> Path:
-    """Beside the model cache: $MIA_CACHE_DIR/plugin-index.json or ~/.cache/mia-core/."""
-    env = os.environ.get("MIA_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / INDEX_FILE
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mia-core" / INDEX_FILE
+    """In the model cache folder ($MIA_CACHE_DIR, else ~/.cache/mia-core/models)."""
+    from .cache import default_cache_dir
+
+    return default_cache_dir() / INDEX_FILE
 
 
 class PluginIndex:
