@@ -15,6 +15,7 @@ from .report import write_roc
 from .results import ExperimentResult, ReportEnv, RunArtifacts
 from .threats import ThreatModel
 from .training import (
+    PRECISIONS,
     TrainEnv,
     TrainRecipe,
     accuracy,
@@ -24,6 +25,7 @@ from .training import (
 )
 
 __all__ = [
+    "PRECISIONS",
     "AttackContext",
     "AttackOutput",
     "ConfigError",

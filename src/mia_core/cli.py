@@ -133,12 +133,15 @@ def run(**settings: Any) -> None:
     """
     with user_errors(settings["debug"]):
         settings, options = _merge_config_file(settings)
-        from .plugin_index import PluginIndex, default_index_path
+        from .plugin_index import INDEX_FILE, PluginIndex
         from .plugins import load_catalog  # plugins load only when a command needs them
         from .selection import PluginSelection
 
         selection = PluginSelection.from_sources(settings["plugins"])
-        catalog = load_catalog(selection=selection, index=PluginIndex(default_index_path()))
+        # --no-cache: nothing is read from or written to the cache folder, the index included
+        cache = None if settings["no_cache"] else (settings["cache_dir"] or _default_cache_dir())
+        index = PluginIndex(cache / INDEX_FILE if cache is not None else None)
+        catalog = load_catalog(selection=selection, index=index)
         if settings["strict_plugins"]:
             catalog.check_strict()
         if settings["list_plugins"]:
@@ -159,7 +162,6 @@ def run(**settings: Any) -> None:
 
             click.echo(to_toml({k: settings[k] for k in EXPERIMENT_KEYS}, options), nl=False)
             return
-        cache = None if settings["no_cache"] else (settings["cache_dir"] or _default_cache_dir())
         _run(config, catalog, settings["data_dir"], settings["output"], settings["as_json"],
              settings["quiet"], cache, settings["seeds"])
 

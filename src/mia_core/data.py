@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import attrs
@@ -31,6 +32,16 @@ class LabeledData:
 
     def __len__(self) -> int:
         return self.y.shape[0]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every record, label and the class count: a changed record (new data files,
+        a new release) changes it, so the model cache never returns a model trained on others."""
+        digest = hashlib.sha256(f"{self.num_classes}".encode())
+        for t in (self.x, self.y):
+            data = t.detach().cpu().contiguous()
+            digest.update(f"|{data.dtype}:{tuple(data.shape)}|".encode())
+            digest.update(memoryview(data.view(torch.uint8).numpy()) if data.numel() else b"")
+        return digest.hexdigest()
 
     def subset(self, index: torch.Tensor) -> LabeledData:
         """The records at ``index`` (a copy, so a subset never aliases the pool)."""

@@ -12,14 +12,7 @@ import json
 import os
 from pathlib import Path
 
-INDEX_FILE = "plugin-index.json"
-
-
-def default_index_path() -> Path:
-    """In the model cache folder ($MIA_CACHE_DIR, else ~/.cache/mia-core/models)."""
-    from .cache import default_cache_dir
-
-    return default_cache_dir() / INDEX_FILE
+INDEX_FILE = "plugin-index.json"  # kept in the model cache folder (--cache-dir)
 
 
 class PluginIndex:

@@ -190,20 +190,20 @@ def _collect(
     """Call this plugin's collector hooks; registrations go into ``registries``."""
     plugin = pm.get_plugin(name)
     hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
-    provided: list[tuple[str, str]] = []
-    staged: list[Entry] = []
+    others = [p for p in pm.get_plugins() if p is not plugin]
+    staged: list[Entry] = []  # added only when every hook of the plugin succeeded
     for kind, hook_name in KINDS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin_name != name:
-                continue
-            register = functools.partial(_stage, staged, kind, origin)
-            try:
-                impl.function(register=register)
-            except PluginError as exc:
-                return PluginInfo(name, origin.distribution, origin.version, hooks, error=str(exc))
-            except Exception as exc:
-                error = f"hook {hook_name} raised {_describe(exc)}"
-                return PluginInfo(name, origin.distribution, origin.version, hooks, error=error)
+        if hook_name not in hooks:
+            continue
+        register = functools.partial(_stage, staged, kind, origin)
+        try:  # through pluggy (tracing, ordering), restricted to this one plugin
+            pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        except PluginError as exc:
+            return PluginInfo(name, origin.distribution, origin.version, hooks, error=str(exc))
+        except Exception as exc:
+            error = f"hook {hook_name} raised {_describe(exc)}"
+            return PluginInfo(name, origin.distribution, origin.version, hooks, error=error)
+    provided: list[tuple[str, str]] = []
     for entry in staged:
         registries[entry.kind].add(entry)
         provided.append((entry.kind, entry.name))

@@ -23,7 +23,7 @@ from .context import (
 )
 from .data import LabeledData, LoadEnv
 from .device import resolve_device
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, MiaError, PluginError
 from .metrics import compute_metrics
 from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
@@ -224,13 +224,7 @@ def _trainer(target: Component, dataset: Component, pool: LabeledData, device: t
     """``train(indices, seed)``: the target plugin's model trained on those records, through
     the model cache. Used for the target and for every reference model."""
     build = getattr(target.instance, "build", None)
-    base = {
-        "dataset": dataset.entry.name, "dataset_options": as_dict(dataset.options),
-        "pool": len(pool), "target": target.entry.name,
-        "target_options": as_dict(target.options),
-        "target_version": f"{target.entry.origin.distribution} {target.entry.origin.version}",
-        "torch": torch.__version__, "device": device.type,
-    }
+    base = model_key_parts(dataset, target, pool, device)
 
     def train(indices: torch.Tensor, seed: int) -> nn.Module:
         data = pool.subset(indices)
@@ -247,6 +241,20 @@ def _trainer(target: Component, dataset: Component, pool: LabeledData, device: t
                          (lambda: build(data)) if callable(build) else None, fit, device)
 
     return train
+
+
+def model_key_parts(dataset: Component, target: Component, pool: LabeledData,
+                    device: torch.device) -> dict[str, Any]:
+    """Everything besides records and seed that determines a trained model's weights (the
+    model-cache key): the data itself, the dataset and target with their options, torch and the
+    device type. Attack options are not part of it: attacks never change the models."""
+    return {
+        "dataset": dataset.entry.name, "dataset_options": as_dict(dataset.options),
+        "data": pool.fingerprint(), "target": target.entry.name,
+        "target_options": as_dict(target.options),
+        "target_version": f"{target.entry.origin.distribution} {target.entry.origin.version}",
+        "torch": torch.__version__, "device": device.type,
+    }
 
 
 def population_size(config: ExperimentConfig, attacks: list[Component]) -> int:
@@ -275,11 +283,9 @@ def _call(component: Component, method: str, *args: Any) -> Any:
     """Call a plugin method; a plugin's own crash is reported with the plugin's name."""
     try:
         return getattr(component.instance, method)(*args)
-    except (ConfigError, PluginError):
+    except MiaError:  # already user-facing
         raise
     except Exception as exc:
-        if getattr(exc, "exit_code", None) is not None:  # MiaError: already user-facing
-            raise
         entry = component.entry
         raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') "
                           f"failed in {method}(): {type(exc).__name__}: {exc}") from exc

@@ -11,9 +11,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mia_core import LabeledData, TrainEnv, TrainRecipe, fit_classifier, hookimpl, option, positive
-
-PRECISIONS = ("auto", "fp32", "bf16")
+from mia_core import (
+    PRECISIONS,
+    LabeledData,
+    TrainEnv,
+    TrainRecipe,
+    fit_classifier,
+    hookimpl,
+    option,
+    positive,
+)
 
 
 class LeNet(nn.Module):
