@@ -33,12 +33,25 @@ class FakeEntryPoint:
         return self.module
 
 
+_CREATED: set[str] = set()  # modules made by make_module, removed after each test
+
+
 def make_module(name: str, source: str) -> types.ModuleType:
-    """Build a plugin module from source (registered in sys.modules like a real import)."""
+    """Build a plugin module from source (registered in sys.modules like a real import, and
+    removed again when the test ends)."""
     module = types.ModuleType(name)
     exec(compile(source, f"<{name}>", "exec"), module.__dict__)
     sys.modules[name] = module
+    _CREATED.add(name)
     return module
+
+
+@pytest.fixture(autouse=True)
+def forget_test_modules():
+    yield
+    for name in _CREATED:
+        sys.modules.pop(name, None)
+    _CREATED.clear()
 
 
 @pytest.fixture
@@ -61,7 +74,9 @@ def mnist_dir() -> Path:
     pytest.fail("real MNIST not found: set MIA_DATA_DIR to a folder holding MNIST/raw/*")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def private_model_cache(tmp_path_factory):
-    """Keep the tests' trained models out of the user's cache folder."""
-    os.environ["MIA_CACHE_DIR"] = str(tmp_path_factory.mktemp("model-cache"))
+@pytest.fixture(autouse=True)
+def private_model_cache(tmp_path, monkeypatch):
+    """Each test has its own model cache (never the user's, never another test's)."""
+    folder = tmp_path / "model-cache"
+    monkeypatch.setenv("MIA_CACHE_DIR", str(folder))
+    return folder

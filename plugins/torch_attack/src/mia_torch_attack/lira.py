@@ -46,12 +46,12 @@ class Lira:
         target_conf = scaled_confidence(ctx.target.logits(ctx.evaluation.x), y)
         out_mean, out_std = masked_stats(ref_conf, ~in_mask)
         if self.options.variance == "global":
-            out_std = torch.full_like(out_std, float(ref_conf[~in_mask].std()))
+            out_std = torch.full_like(out_std, global_std(ref_conf, ~in_mask))
         if self.options.mode == "offline":
             return (target_conf - out_mean) / out_std  # one-sided: higher = more member-like
         in_mean, in_std = masked_stats(ref_conf, in_mask)
         if self.options.variance == "global":
-            in_std = torch.full_like(in_std, float(ref_conf[in_mask].std()))
+            in_std = torch.full_like(in_std, global_std(ref_conf, in_mask))
         return (Normal(in_mean, in_std).log_prob(target_conf)
                 - Normal(out_mean, out_std).log_prob(target_conf))
 
@@ -63,6 +63,12 @@ def masked_stats(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor
     mean = (values * m).sum(0) / count
     var = (((values - mean) ** 2) * m).sum(0) / count
     return mean, var.sqrt().clamp_min(1e-3)
+
+
+def global_std(values: torch.Tensor, mask: torch.Tensor) -> float:
+    """One standard deviation over every masked value of every record (population form, as
+    the per-example one), floored like it."""
+    return max(float(values[mask].std(correction=0)), 1e-3)
 
 
 def lira_offline(options: LiraOfflineOptions) -> Lira:

@@ -1,7 +1,7 @@
 """RMIA, offline (Zarifzadeh et al. 2024, "Low-Cost High-Power Membership Inference Attacks").
 
 Compares the target's likelihood ratio on a record, p(x | target) / p(x), with the same ratio on
-population records z: the score is the fraction of z the record dominates by a factor gamma.
+population records z: the score is the fraction of z with LR(x, z) >= gamma.
 Offline, p(x) is approximated from OUT reference models as ((1 + a) p_out(x) + (1 - a)) / 2.
 """
 
@@ -40,7 +40,8 @@ class Rmia:
         pop_positions = torch.arange(refs.n_population)[z]
         ratio_z = self._ratio(ctx, refs, pop_positions, pop.x[z], pop.y[z])
         sorted_z = ratio_z.sort().values
-        beaten = torch.searchsorted(sorted_z, ratio_x / self.options.gamma, side="left")
+        # LR(x, z) = ratio_x / ratio_z >= gamma  <=>  ratio_z <= ratio_x / gamma
+        beaten = torch.searchsorted(sorted_z, ratio_x / self.options.gamma, side="right")
         return beaten.double() / len(sorted_z)
 
     def _ratio(self, ctx: AttackContext, refs, positions, x, y) -> torch.Tensor:

@@ -1,0 +1,323 @@
+"""Each attack's scoring on tiny hand-built inputs, against values worked out by hand.
+
+A "model" here is a lookup table: the input of record i is its id, and the model answers with
+row i of its logits table. So every reference-model confidence, IN/OUT mask and target output
+is chosen by the test, and the expected score follows from the paper's formula.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
+from mia_core.references import ReferenceModels
+from mia_core.training import seeded
+from mia_torch_attack import shadow
+from mia_torch_attack.blackbox import MlpAttack, MlpOptions
+from mia_torch_attack.features import features_from_logits
+from mia_torch_attack.lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
+from mia_torch_attack.mlp import MlpTraining, fit_and_score
+from mia_torch_attack.rmia import Rmia, RmiaOptions
+from mia_torch_attack.shadow import ShadowMlp, ShadowOptions
+from mia_torch_attack.signals import best_threshold
+from mia_torch_attack.threshold import SIGNALS, ThresholdAttack
+
+CPU = torch.device("cpu")
+LN2 = math.log(2.0)
+
+
+class Lookup(nn.Module):
+    """Logits of record ``i`` (input ``[[i]]``) are ``table[i]``."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.register_buffer("table", torch.as_tensor(table, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.table[x[:, 0].long()]
+
+
+class Ready:
+    """Stands in for the core's ReferenceTrainer: the models already exist."""
+
+    def __init__(self, refs):
+        self.refs = refs
+
+    def get(self):
+        return self.refs
+
+
+def ids(n):
+    return torch.arange(n, dtype=torch.float32)[:, None]
+
+
+def binary_logits(conf, y):
+    """Two-class logits whose LiRA statistic z_y - z_other is exactly ``conf``."""
+    conf, y = torch.as_tensor(conf, dtype=torch.float32), torch.as_tensor(y)
+    return torch.stack([torch.where(y == 0, conf, 0.0), torch.where(y == 1, conf, 0.0)], -1)
+
+
+def prob_logits(p):
+    """Two-class logits for label 0 with softmax probability exactly ``p``."""
+    p = torch.as_tensor(p, dtype=torch.float64)
+    return torch.stack([p.log(), (1 - p).log()], -1).float()
+
+
+def population_ctx(ref_logits, in_mask, target_logits, y, n_pop, seed=0):
+    """Pool = n_pop population records, then the evaluation records, ids 0..n-1."""
+    n = len(y)
+    pool = LabeledData(ids(n), torch.as_tensor(y), 2)
+    refs = ReferenceModels(pool, n_pop, torch.as_tensor(in_mask),
+                           [Lookup(t) for t in ref_logits], CPU)
+    return AttackContext(TargetOracle(Lookup(target_logits), CPU),
+                         pool.subset(torch.arange(n_pop, n)), None, CPU, seed,
+                         population=pool.subset(torch.arange(n_pop)), references=Ready(refs))
+
+
+def log_normal(x, mean, std):
+    return -0.5 * math.log(2 * math.pi) - math.log(std) - 0.5 * ((x - mean) / std) ** 2
+
+
+# --- LiRA ------------------------------------------------------------------------------------
+# Two population records (ignored by LiRA: their absurd confidences would show if used), then
+# two evaluation records. Four reference models; confidences per evaluation record:
+#   e0 (label 0): IN {4, 2} (mean 3, std 1), OUT {0, 1} (mean 0.5, std 0.5), target 3
+#   e1 (label 1): IN {3, 5} (mean 4, std 1), OUT {1, 2} (mean 1.5, std 0.5), target 1.5
+LIRA_Y = [0, 1, 0, 1]
+LIRA_CONF = [[100, -100, 4, 1], [100, -100, 2, 3], [100, -100, 0, 5], [100, -100, 1, 2]]
+LIRA_IN = [[True, False, True, False], [False, True, True, True],
+           [True, False, False, True], [False, True, False, False]]
+LIRA_TARGET = [0.0, 0.0, 3.0, 1.5]
+
+
+def lira_scores(mode, variance):
+    ctx = population_ctx([binary_logits(c, LIRA_Y) for c in LIRA_CONF], LIRA_IN,
+                         binary_logits(LIRA_TARGET, LIRA_Y), LIRA_Y, n_pop=2)
+    return Lira(LiraOptions(mode=mode, variance=variance)).score(ctx).tolist()
+
+
+def test_lira_online_per_example_is_the_gaussian_likelihood_ratio():
+    e0, e1 = lira_scores("online", "per-example")
+    assert e0 == pytest.approx(12.5 - LN2, abs=1e-6)  # log N(3;3,1) - log N(3;0.5,0.5)
+    assert e1 == pytest.approx(-3.125 - LN2, abs=1e-6)  # log N(1.5;4,1) - log N(1.5;1.5,0.5)
+
+
+def test_lira_offline_per_example_is_the_one_sided_z_score():
+    assert lira_scores("offline", "per-example") == pytest.approx([5.0, 0.0], abs=1e-6)
+
+
+def test_lira_global_variance_pools_every_record():
+    out_std = math.sqrt(0.5)  # OUT confidences 0, 1, 1, 2 (population std)
+    in_std = math.sqrt(1.25)  # IN confidences 4, 2, 3, 5
+    e0, e1 = lira_scores("offline", "global")
+    assert (e0, e1) == pytest.approx([2.5 / out_std, 0.0], abs=1e-6)
+    e0, e1 = lira_scores("online", "global")
+    assert e0 == pytest.approx(log_normal(3, 3, in_std) - log_normal(3, 0.5, out_std), abs=1e-6)
+    assert e1 == pytest.approx(log_normal(1.5, 4, in_std) - log_normal(1.5, 1.5, out_std),
+                               abs=1e-6)
+
+
+def test_lira_offline_component_is_lira_in_offline_mode():
+    ctx = population_ctx([binary_logits(c, LIRA_Y) for c in LIRA_CONF], LIRA_IN,
+                         binary_logits(LIRA_TARGET, LIRA_Y), LIRA_Y, n_pop=2)
+    assert lira_offline(LiraOfflineOptions()).score(ctx).tolist() == pytest.approx([5.0, 0.0])
+
+
+@pytest.mark.parametrize("mode", ["online", "offline"])
+@pytest.mark.parametrize("variance", ["per-example", "global"])
+def test_lira_scores_a_more_member_like_target_higher(mode, variance):
+    low, high = [], []
+    for target_conf, into in ((1.0, low), (2.5, high)):
+        target = binary_logits([0, 0, target_conf, target_conf], LIRA_Y)
+        ctx = population_ctx([binary_logits(c, LIRA_Y) for c in LIRA_CONF], LIRA_IN, target,
+                             LIRA_Y, n_pop=2)
+        into.extend(Lira(LiraOptions(mode=mode, variance=variance)).score(ctx).tolist())
+    assert high[0] > low[0] and high[1] > low[1]
+
+
+# --- RMIA ------------------------------------------------------------------------------------
+# All labels 0. Two reference models; each record is IN for exactly one of them, and the IN
+# model's answer (p = 0.01) must not be used offline. With a = 0.5, p(x) = (1.5 p_out + 0.5)/2.
+#   record  p_target  p_out  p(x)   ratio
+#   z0      0.5       0.5    0.625  0.8
+#   z1      0.9       0.6    0.7    1.2857
+#   z2      0.3       0.3    0.475  0.6316
+#   z3      0.6       0.9    0.925  0.6486
+#   x0      0.99      0.2    0.4    2.475
+#   x1      0.4       0.8    0.85   0.4706
+RMIA_TARGET = [0.5, 0.9, 0.3, 0.6, 0.99, 0.4]
+RMIA_OUT = [0.5, 0.6, 0.3, 0.9, 0.2, 0.8]
+RMIA_IN = [[True, False, True, False, True, False], [False, True, False, True, False, True]]
+
+
+def rmia_ctx(seed=0):
+    refs = []
+    for m in range(2):
+        p = [0.01 if RMIA_IN[m][r] else RMIA_OUT[r] for r in range(6)]
+        refs.append(prob_logits(p))
+    return population_ctx(refs, RMIA_IN, prob_logits(RMIA_TARGET), [0] * 6, n_pop=4, seed=seed)
+
+
+def test_rmia_counts_population_records_the_likelihood_ratio_beats_by_gamma():
+    scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=4)).score(rmia_ctx()).tolist()
+    # x0: 2.475 / 2 = 1.2375 beats z0, z2, z3 but not z1 (1.2857); x1: 0.235 beats none
+    assert scores == pytest.approx([0.75, 0.0])
+    scores = Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=4)).score(rmia_ctx()).tolist()
+    assert scores == pytest.approx([1.0, 0.0])  # x1: 0.4706 still below every z
+
+
+def test_rmia_a_sets_the_offline_approximation_of_p_x():
+    # a = 1: p(x) = p_out, ratios z: 1.0, 1.5, 1.0, 0.667; x0: 4.95 / 4 = 1.2375; x1: 0.5 / 4
+    scores = Rmia(RmiaOptions(a=1.0, gamma=4.0, comparisons=4)).score(rmia_ctx()).tolist()
+    assert scores == pytest.approx([0.75, 0.0])
+    # a = 0: p(x) = (p_out + 1) / 2: z: 0.667, 1.125, 0.4615, 0.6316; x0: 1.65 / 0.9 = 1.83,
+    # x1: 0.4444 / 0.9 = 0.494 beats z2 only
+    scores = Rmia(RmiaOptions(a=0.0, gamma=0.9, comparisons=4)).score(rmia_ctx()).tolist()
+    assert scores == pytest.approx([1.0, 0.25])
+
+
+def test_rmia_comparisons_limit_the_population_records_used():
+    for seed in range(5):
+        scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=1)).score(rmia_ctx(seed))
+        assert set(scores.tolist()) <= {0.0, 1.0}
+        assert scores[1] == 0.0
+
+
+# --- threshold attacks -----------------------------------------------------------------------
+P = [0.7, 0.2, 0.1]  # softmax of the logits below; true label 1
+
+
+def test_threshold_signals_are_oriented_higher_means_member():
+    logits = torch.tensor([P]).log()
+    y = torch.tensor([1])
+    value = {name: float(signal(logits, y)) for name, (signal, _) in SIGNALS.items()}
+    assert value["loss-threshold"] == pytest.approx(math.log(0.2))  # minus the loss
+    assert value["confidence-threshold"] == pytest.approx(0.7)
+    entropy = -sum(p * math.log(p) for p in P)
+    assert value["entropy-threshold"] == pytest.approx(-entropy)
+    mentropy = -(1 - 0.2) * math.log(0.2) - 0.7 * math.log(1 - 0.7) - 0.1 * math.log(1 - 0.1)
+    assert value["mentropy-threshold"] == pytest.approx(-mentropy)
+
+
+@pytest.mark.parametrize("name", list(SIGNALS))
+def test_each_signal_ranks_a_confident_correct_answer_above_a_wrong_one(name):
+    logits = torch.tensor([[0.05, 0.9, 0.05], [0.6, 0.3, 0.1]]).log()
+    scores = SIGNALS[name][0](logits, torch.tensor([1, 1]))
+    assert scores[0] > scores[1]
+
+
+def test_threshold_attack_picks_the_best_cut_on_the_known_records():
+    # known: members p = 0.9, 0.8; non-members p = 0.6, 0.37 -> best cut at log 0.8
+    known_p = [0.9, 0.6, 0.8, 0.37]
+    eval_p = [0.95, 0.5, 0.85, 0.3]
+    table = prob_logits(known_p + eval_p)
+    data = LabeledData(ids(8), torch.zeros(8, dtype=torch.long), 2)
+    known = KnownRecords(data.subset(torch.arange(4)), torch.tensor([True, False, True, False]))
+    ctx = AttackContext(TargetOracle(Lookup(table), CPU), data.subset(torch.arange(4, 8)),
+                        known, CPU, 0)
+    out = ThresholdAttack(SIGNALS["loss-threshold"][0]).score(ctx)
+    assert out.threshold == pytest.approx(math.log(0.8), abs=1e-6)
+    assert out.scores.tolist() == pytest.approx([math.log(p) for p in eval_p], abs=1e-6)
+
+
+def test_best_threshold_cuts_only_between_distinct_scores():
+    scores = torch.tensor([3.0, 2.0, 2.0, 1.0])
+    member = torch.tensor([True, True, False, False])
+    assert best_threshold(scores, member) == 3.0  # cutting inside the tie of 2.0 is impossible
+    assert best_threshold(torch.tensor([5.0, 4.0, 1.0, 0.0]), torch.tensor(
+        [True, True, False, False])) == 4.0
+
+
+# --- learned attacks: features and direction -------------------------------------------------
+def test_feature_variants_from_logits():
+    logits = torch.tensor([P]).log()
+    y = torch.tensor([1])
+    loss = features_from_logits(logits, y, "loss", 3, with_label=False)
+    assert loss.flatten().tolist() == pytest.approx([-math.log(0.2)])
+    probs = features_from_logits(logits, y, "probabilities", 3, with_label=False)
+    assert probs.tolist()[0] == pytest.approx(P)
+    logp = features_from_logits(torch.tensor([[0.0, -500.0]]), torch.tensor([0]),
+                                "log-probabilities", 2, with_label=False)
+    assert logp.flatten().tolist() == pytest.approx([0.0, -100.0])  # clamped, not -inf
+    labelled = features_from_logits(logits, y, "loss", 3, with_label=True)
+    assert labelled.tolist()[0] == pytest.approx([-math.log(0.2), 0.0, 1.0, 0.0])
+
+
+def test_attack_mlp_outputs_probability_of_member():
+    g = torch.Generator().manual_seed(0)
+    member = torch.arange(200) % 2 == 0
+    x = torch.where(member, 3.0, -3.0)[:, None] + 0.3 * torch.randn(200, 1, generator=g)
+    ctx = AttackContext(TargetOracle(nn.Identity(), CPU), LabeledData(ids(1), torch.zeros(
+        1, dtype=torch.long), 2), None, CPU, 0)
+    with seeded(0):
+        scores = fit_and_score(x, member, torch.tensor([[3.0], [-3.0]]),
+                               MlpTraining(hidden=8, epochs=20, batch_size=32, lr=0.01), ctx,
+                               "t")
+    assert scores[0] > 0.75 and scores[1] < 0.25  # column 1 is P(member)
+
+
+def test_torch_mlp_scores_low_loss_records_as_members():
+    n = 120
+    member = torch.arange(n) % 2 == 0
+    table = torch.where(member[:, None], torch.tensor([4.0, 0.0]), torch.tensor([0.5, 0.0]))
+    table = table + 0.2 * torch.randn(n, 2, generator=torch.Generator().manual_seed(1))
+    data = LabeledData(ids(n), torch.zeros(n, dtype=torch.long), 2)
+    known = KnownRecords(data.subset(torch.arange(0, 80)), member[:80])
+    ctx = AttackContext(TargetOracle(Lookup(table), CPU), data.subset(torch.arange(80, n)),
+                        known, CPU, 0)
+    for features in ("loss", "probabilities", "log-probabilities"):
+        opts = MlpOptions(features=features, epochs=30, hidden=8, lr=0.01)
+        with seeded(0):  # as the core runs every attack
+            out = MlpAttack(opts).score(ctx)
+        assert out.threshold == 0.5
+        scores, truth = out.scores, member[80:]
+        pairs = (scores[truth][:, None] > scores[~truth][None, :]).double().mean()
+        assert pairs > 0.95 and scores[truth].mean() > 0.5 > scores[~truth].mean(), features
+
+
+def shadow_ctx():
+    # 3 population records (labels 0, 1, 0), 2 evaluation records (labels 1, 0), 2 models
+    y = [0, 1, 0, 1, 0]
+    ref_logits = [torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 0.0], [0.0, 0.0]]),
+                  torch.tensor([[0.5, 0.0], [0.0, 1.5], [2.5, 0.0], [0.0, 0.0], [0.0, 0.0]])]
+    in_mask = [[True, False, True, True, False], [False, True, False, False, True]]
+    target = torch.tensor([[0.0, 0.0]] * 3 + [[0.0, 7.0], [9.0, 0.0]])
+    return population_ctx(ref_logits, in_mask, target, y, n_pop=3), ref_logits, in_mask
+
+
+@pytest.mark.parametrize("per_class", [False, True])
+def test_shadow_mlp_trains_on_each_models_population_outputs(monkeypatch, per_class):
+    ctx, ref_logits, in_mask = shadow_ctx()
+    calls = []
+
+    def fake_fit(x, member, eval_x, training, ctx, label):
+        calls.append((x, member, eval_x))
+        return eval_x[:, 0].double() + 100 * len(calls)  # shows which call scored which row
+
+    monkeypatch.setattr(shadow, "fit_and_score", fake_fit)
+    opts = ShadowOptions(features="loss", per_class=per_class)
+    scores = ShadowMlp(opts).score(ctx).scores
+    pop_y = torch.tensor([0, 1, 0])
+    rows = [(m, r) for m in range(2) for r in range(3)]  # model-major, as the MLP sees them
+    feats = torch.cat([features_from_logits(ref_logits[m][:3], pop_y, "loss", 2,
+                                            with_label=not per_class) for m in range(2)])
+    member = torch.tensor([in_mask[m][r] for m, r in rows])
+    target_loss = [7.0, 9.0]  # loss of both evaluation records is softplus(-7), softplus(-9)
+    if not per_class:
+        (x, got_member, eval_x), = calls
+        torch.testing.assert_close(x, feats)
+        assert got_member.tolist() == member.tolist()
+        assert eval_x[:, 1:].tolist() == [[0.0, 1.0], [1.0, 0.0]]  # one-hot labels 1, 0
+        expected = [100 + math.log1p(math.exp(-c)) for c in target_loss]
+    else:
+        assert len(calls) == 2
+        for cls, (x, got_member, _) in enumerate(calls):
+            keep = torch.tensor([pop_y[r] == cls for _, r in rows])
+            torch.testing.assert_close(x, feats[keep])
+            assert got_member.tolist() == member[keep].tolist()
+            assert x.shape[1] == 1  # no label column per class
+        # evaluation record 0 has label 1 (second call), record 1 label 0 (first call)
+        expected = [200 + math.log1p(math.exp(-7.0)), 100 + math.log1p(math.exp(-9.0))]
+    assert scores.tolist() == pytest.approx(expected, abs=1e-5)
