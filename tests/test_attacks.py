@@ -54,6 +54,7 @@ def test_attack_is_at_chance_when_target_never_saw_members(control, attack):
 def test_population_attacks_share_one_set_of_reference_models(overfit):
     _, result = overfit
     assert "train_references" in result.timings
+    assert result.models_trained == 1 + 4  # the target, then 4 models for shadow, lira, rmia
     assert result.split_sizes["population"] == 300  # as many as the known records
 
 

@@ -184,3 +184,39 @@ def test_built_objects_are_checked_like_registered_classes():
         plan(config, catalog)
     assert str(err.value) == ("attack 'sneaky' (plugin 'sneaky') declares unknown threat model "
                               "'telepathy'; use one of known-members, population")
+
+
+PARTLY_RAISES = """
+import torch
+from mia_core import hookimpl
+
+class Blank:
+    def load(self, env):
+        return None
+
+class Coin:
+    threat_model = "known-members"
+    def score(self, ctx):
+        return torch.zeros(len(ctx.evaluation))
+
+@hookimpl
+def register_datasets(register):
+    register("half-dataset", Blank)
+
+@hookimpl
+def register_attacks(register):
+    register("half-attack", Coin)
+    raise RuntimeError("late failure")
+"""
+
+
+def test_plugin_whose_hook_raises_registers_nothing_at_all(fake_entry_points):
+    fake_entry_points(ep("half", PARTLY_RAISES), ep("good", GOOD))
+    catalog = load_catalog()
+    info = next(p for p in catalog.plugins if p.name == "half")
+    assert info.error == "hook register_attacks raised RuntimeError: late failure"
+    assert info.provides == ()
+    names = {e.name for kind in ("dataset", "attack") for e in catalog.entries(kind)}
+    assert "half-dataset" not in names and "half-attack" not in names  # rolled back
+    assert "good-attack" in names
+
