@@ -38,12 +38,6 @@ def test_other_seed_or_options_miss_the_cache(tmp_path):
     assert more_epochs["models_from_cache"] == 0
 
 
-def test_no_cache_reads_and_writes_nothing(tmp_path):
-    invoke(tmp_path, "--quiet")
-    result = json.loads(CliRunner().invoke(run, [*ARGS, "--no-cache", "--quiet"]).output)
-    assert result["models_from_cache"] == 0 and result["models_trained"] == 3
-
-
 def test_damaged_entry_is_reported_and_retrained(tmp_path):
     invoke(tmp_path, "--quiet")
     for entry in tmp_path.glob("*.pt"):
