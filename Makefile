@@ -17,17 +17,24 @@ endif
 INSTALL_FLAGS := --no-build-isolation $(PIP_FLAGS)
 PROJECT_FILES := pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 
-.PHONY: demo test bench docs install install-test clean
+.PHONY: demo test bench docs mutation install install-test clean
 
 demo: $(VENV)/.installed
 	$(BIN)/mia-run --dataset mnist --attack torch-mlp $(ARGS)
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src plugins tests benchmarks examples docs
+	$(BIN)/ruff check src plugins tests benchmarks examples docs tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)
+
+# Mutation testing (mutmut) of the modules listed in tools/mutation.py; slow, not part of
+# `make test` or CI. ARGS go to `mutmut run` (e.g. ARGS="--max-children 2"); results are kept
+# in build/mutation/mutants between runs.
+mutation: $(VENV)/.installed-test
+	$(PIP) install --quiet "mutmut>=3.8"
+	$(BIN)/python tools/mutation.py $(ARGS)
 
 docs:
 	$(PYTHON) docs/sync_examples.py

@@ -14,14 +14,27 @@ from torch import nn
 from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
 from mia_core.references import ReferenceModels
 from mia_core.training import seeded
+from mia_torch_attack import mlp as mlp_module
 from mia_torch_attack import shadow
 from mia_torch_attack.blackbox import MlpAttack, MlpOptions
 from mia_torch_attack.features import features_from_logits
-from mia_torch_attack.lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
-from mia_torch_attack.mlp import MlpTraining, fit_and_score
+from mia_torch_attack.lira import (
+    Lira,
+    LiraOfflineOptions,
+    LiraOptions,
+    lira_offline,
+    masked_stats,
+)
+from mia_torch_attack.mlp import MlpTraining, fit_and_score, mlp
 from mia_torch_attack.rmia import Rmia, RmiaOptions
 from mia_torch_attack.shadow import ShadowMlp, ShadowOptions
-from mia_torch_attack.signals import best_threshold
+from mia_torch_attack.signals import (
+    best_threshold,
+    entropy,
+    modified_entropy,
+    scaled_confidence,
+    true_log_prob,
+)
 from mia_torch_attack.threshold import SIGNALS, ThresholdAttack
 
 CPU = torch.device("cpu")
@@ -123,6 +136,16 @@ def test_lira_offline_component_is_lira_in_offline_mode():
     ctx = population_ctx([binary_logits(c, LIRA_Y) for c in LIRA_CONF], LIRA_IN,
                          binary_logits(LIRA_TARGET, LIRA_Y), LIRA_Y, n_pop=2)
     assert lira_offline(LiraOfflineOptions()).score(ctx).tolist() == pytest.approx([5.0, 0.0])
+    scores = lira_offline(LiraOfflineOptions(variance="global")).score(ctx).tolist()
+    assert scores == pytest.approx([2.5 / math.sqrt(0.5), 0.0])
+
+
+def test_masked_stats_with_one_or_no_model_in_a_column():
+    values = torch.tensor([[1.0, 4.0, 2.0], [3.0, 8.0, 6.0]], dtype=torch.float64)
+    mask = torch.tensor([[True, False, False], [True, True, False]])
+    mean, std = masked_stats(values, mask)
+    assert mean.tolist() == pytest.approx([2.0, 8.0, 0.0])  # one value: itself; none: 0
+    assert std.tolist() == pytest.approx([1.0, 1e-3, 1e-3])  # floored, never 0
 
 
 @pytest.mark.parametrize("mode", ["online", "offline"])
@@ -149,15 +172,20 @@ def test_lira_scores_a_more_member_like_target_higher(mode, variance):
 #   x1      0.4       0.8    0.85   0.4706
 RMIA_TARGET = [0.5, 0.9, 0.3, 0.6, 0.99, 0.4]
 RMIA_OUT = [0.5, 0.6, 0.3, 0.9, 0.2, 0.8]
-RMIA_IN = [[True, False, True, False, True, False], [False, True, False, True, False, True]]
+RMIA_IN = [[True, False, True, False, True, False], [False, True, False, True, False, True],
+           [True, True, False, False, True, True], [False, False, True, True, False, False]]
 
 
-def rmia_ctx(seed=0):
+def rmia_ctx(seed=0, target=RMIA_TARGET, out=RMIA_OUT):
+    """Four models; each record is OUT for two of them, whose p are p_out -/+ 0.05 (mean
+    p_out); the IN models answer p = 0.01, which offline RMIA must ignore."""
     refs = []
-    for m in range(2):
-        p = [0.01 if RMIA_IN[m][r] else RMIA_OUT[r] for r in range(6)]
+    for m in range(4):
+        rank = [sum(not RMIA_IN[k][r] for k in range(m)) for r in range(6)]
+        p = [0.01 if RMIA_IN[m][r] else out[r] + (0.05 if rank[r] else -0.05)
+             for r in range(6)]
         refs.append(prob_logits(p))
-    return population_ctx(refs, RMIA_IN, prob_logits(RMIA_TARGET), [0] * 6, n_pop=4, seed=seed)
+    return population_ctx(refs, RMIA_IN, prob_logits(target), [0] * 6, n_pop=4, seed=seed)
 
 
 def test_rmia_counts_population_records_the_likelihood_ratio_beats_by_gamma():
@@ -176,6 +204,32 @@ def test_rmia_a_sets_the_offline_approximation_of_p_x():
     # x1: 0.4444 / 0.9 = 0.494 beats z2 only
     scores = Rmia(RmiaOptions(a=0.0, gamma=0.9, comparisons=4)).score(rmia_ctx()).tolist()
     assert scores == pytest.approx([1.0, 0.25])
+
+
+def test_rmia_counts_a_tie_as_beaten():
+    # x1 answers exactly like z2 (ratio 0.6316): LR(x1, z2) = 1 >= gamma = 1
+    target = [*RMIA_TARGET[:5], 0.3]
+    out = [*RMIA_OUT[:5], 0.3]
+    scores = Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=4)).score(rmia_ctx(
+        target=target, out=out)).tolist()
+    assert scores == pytest.approx([1.0, 0.25])
+
+
+def test_rmia_draws_its_comparison_records_from_the_attack_seed():
+    n_pop, n_eval = 40, 10
+    g = torch.Generator().manual_seed(0)
+    p_target, p_out = torch.rand(n_pop + n_eval, generator=g), torch.rand(n_pop + n_eval,
+                                                                          generator=g)
+    in_mask = [[bool((r + m) % 2) for r in range(n_pop + n_eval)] for m in range(2)]
+    refs = [prob_logits(torch.where(torch.tensor(in_mask[m]), 0.5, p_out)) for m in range(2)]
+    answers = []
+    for global_seed in (1, 2):
+        ctx = population_ctx(refs, in_mask, prob_logits(p_target), [0] * (n_pop + n_eval),
+                             n_pop=n_pop, seed=7)
+        with seeded(global_seed):  # the global RNG must not matter
+            answers.append(Rmia(RmiaOptions(comparisons=10)).score(ctx))
+    assert torch.equal(answers[0], answers[1])
+    assert len(set((answers[0] * 10).round().tolist())) > 2  # comparisons really were drawn
 
 
 def test_rmia_comparisons_limit_the_population_records_used():
@@ -199,6 +253,32 @@ def test_threshold_signals_are_oriented_higher_means_member():
     assert value["entropy-threshold"] == pytest.approx(-entropy)
     mentropy = -(1 - 0.2) * math.log(0.2) - 0.7 * math.log(1 - 0.7) - 0.1 * math.log(1 - 0.1)
     assert value["mentropy-threshold"] == pytest.approx(-mentropy)
+
+
+def test_signals_on_a_stack_of_models_equal_each_model_on_its_own():
+    logits = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.tensor([0, 3, 1, 2, 3])
+    for fn in (lambda z: true_log_prob(z, y), entropy, lambda z: modified_entropy(z, y),
+               lambda z: scaled_confidence(z, y)):
+        stacked = fn(logits)
+        assert stacked.shape == (3, 5)
+        for m in range(3):
+            torch.testing.assert_close(stacked[m], fn(logits[m]))
+
+
+def test_scaled_confidence_with_several_other_classes():
+    logits = torch.tensor([[2.0, 1.0, 0.0]])  # p = e^2 / (e^2 + e + 1)
+    p = math.exp(2) / (math.exp(2) + math.exp(1) + 1)
+    assert float(scaled_confidence(logits, torch.tensor([0]))) == pytest.approx(
+        math.log(p / (1 - p)))
+    assert float(scaled_confidence(logits, torch.tensor([0]))) == pytest.approx(
+        2 - math.log(math.exp(1) + 1))
+
+
+def test_modified_entropy_stays_finite_when_a_wrong_class_is_certain():
+    logits = torch.tensor([[0.0, 800.0]], dtype=torch.float64)  # p(wrong) == 1.0 exactly
+    value = modified_entropy(logits, torch.tensor([0]))
+    assert torch.isfinite(value).all() and float(value) > 100
 
 
 @pytest.mark.parametrize("name", list(SIGNALS))
@@ -249,13 +329,83 @@ def test_attack_mlp_outputs_probability_of_member():
     g = torch.Generator().manual_seed(0)
     member = torch.arange(200) % 2 == 0
     x = torch.where(member, 3.0, -3.0)[:, None] + 0.3 * torch.randn(200, 1, generator=g)
-    ctx = AttackContext(TargetOracle(nn.Identity(), CPU), LabeledData(ids(1), torch.zeros(
-        1, dtype=torch.long), 2), None, CPU, 0)
+    ctx = dummy_ctx()
     with seeded(0):
         scores = fit_and_score(x, member, torch.tensor([[3.0], [-3.0]]),
                                MlpTraining(hidden=8, epochs=20, batch_size=32, lr=0.01), ctx,
                                "t")
     assert scores[0] > 0.75 and scores[1] < 0.25  # column 1 is P(member)
+
+
+def test_attack_network_shape():
+    layers = [type(m).__name__ for m in mlp(5, 8)]
+    assert layers == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    shapes = [(m.in_features, m.out_features) for m in mlp(5, 8) if isinstance(m, nn.Linear)]
+    assert shapes == [(5, 8), (8, 4), (4, 2)]
+    assert [m.out_features for m in mlp(5, 1) if isinstance(m, nn.Linear)] == [1, 1, 2]
+    assert [m.out_features for m in mlp(5, 3) if isinstance(m, nn.Linear)] == [3, 1, 2]
+
+
+def dummy_ctx():
+    return AttackContext(TargetOracle(nn.Identity(), CPU), LabeledData(ids(1), torch.zeros(
+        1, dtype=torch.long), 2), None, CPU, 0)
+
+
+def test_attack_mlp_with_no_records_to_score():
+    out = fit_and_score(torch.randn(10, 2), torch.arange(10) % 2 == 0, torch.empty(0, 2),
+                        MlpTraining(epochs=1), dummy_ctx(), "t")
+    assert out.dtype == torch.float64 and out.shape == (0,)
+
+
+def test_attack_mlp_standardises_each_feature_on_its_own():
+    g = torch.Generator().manual_seed(3)
+    member = torch.arange(100) % 2 == 0
+    x = torch.randn(100, 2, generator=g) * 0.1 + member[:, None] * 0.2
+    eval_x = torch.randn(6, 2, generator=g) * 0.1
+    scale = torch.tensor([1.0, 1000.0])
+    training = MlpTraining(hidden=8, epochs=3, batch_size=32)
+    with seeded(0):
+        plain = fit_and_score(x, member, eval_x, training, dummy_ctx(), "t")
+    with seeded(0):
+        scaled = fit_and_score(x * scale, member, eval_x * scale, training, dummy_ctx(), "t")
+    torch.testing.assert_close(plain, scaled, atol=1e-4, rtol=1e-4)
+
+
+def test_attack_mlp_trains_in_fp32_with_the_attack_seed(monkeypatch):
+    seen = {}
+
+    def capture(model, data, recipe, env, label):
+        seen.update(recipe=recipe, env=env, label=label, classes=data.num_classes)
+        return model
+
+    monkeypatch.setattr(mlp_module, "fit_classifier", capture)
+    ctx = AttackContext(TargetOracle(nn.Identity(), CPU), dummy_ctx().evaluation, None, CPU, 42)
+    fit_and_score(torch.randn(8, 2), torch.arange(8) % 2 == 0, torch.randn(2, 2),
+                  MlpTraining(epochs=7, batch_size=5, lr=0.5), ctx, "my label")
+    recipe = seen["recipe"]
+    assert (recipe.epochs, recipe.batch_size, recipe.lr) == (7, 5, 0.5)
+    assert recipe.precision == "fp32" and recipe.channels_last is False
+    assert (seen["env"].seed, seen["env"].device, seen["label"]) == (42, CPU, "my label")
+    assert seen["env"].progress is ctx.progress
+
+
+def test_torch_mlp_uses_its_feature_and_label_options(monkeypatch):
+    from mia_torch_attack import blackbox
+
+    seen = []
+    monkeypatch.setattr(blackbox, "fit_and_score",
+                        lambda x, member, eval_x, *rest, **kw: seen.append(x) or
+                        torch.zeros(len(eval_x), dtype=torch.float64))
+    n = 6
+    data = LabeledData(ids(n), torch.tensor([0, 1, 0, 1, 0, 1]), 2)
+    table = torch.tensor([[1.0, 0.0]] * n)
+    ctx = AttackContext(TargetOracle(Lookup(table), CPU), data.subset(torch.arange(4, 6)),
+                        KnownRecords(data.subset(torch.arange(4)),
+                                     torch.tensor([True, False, True, False])), CPU, 0)
+    MlpAttack(MlpOptions(features="probabilities", with_label=False)).score(ctx)
+    MlpAttack(MlpOptions(features="loss", with_label=True)).score(ctx)
+    assert seen[0].shape == (4, 2) and seen[1].shape == (4, 3)
+    assert seen[1][:, 1:].tolist() == [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
 
 
 def test_torch_mlp_scores_low_loss_records_as_members():
