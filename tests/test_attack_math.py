@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
-from mia_core.references import ReferenceModels
+from mia_core.references import ReferenceModels, balanced_in_mask
 from mia_core.training import seeded
 from mia_torch_attack import mlp as mlp_module
 from mia_torch_attack import shadow
@@ -471,3 +471,38 @@ def test_shadow_mlp_trains_on_each_models_population_outputs(monkeypatch, per_cl
         # evaluation record 0 has label 1 (second call), record 1 label 0 (first call)
         expected = [200 + math.log1p(math.exp(-7.0)), 100 + math.log1p(math.exp(-9.0))]
     assert scores.tolist() == pytest.approx(expected, abs=1e-5)
+
+
+def test_balanced_in_mask_puts_each_record_in_half_the_models():
+    mask = balanced_in_mask(8, 500, torch.Generator().manual_seed(0))
+    assert mask.sum(0).tolist() == [4] * 500
+    assert 200 < int(mask[0].sum()) < 300
+    odd = balanced_in_mask(5, 300, torch.Generator().manual_seed(1))
+    assert odd.sum(0).tolist() == [2] * 300  # count // 2: never more than half
+    wide = balanced_in_mask(4, 3, torch.Generator().manual_seed(2))  # more models than records
+    assert wide.shape == (4, 3) and wide.sum(0).tolist() == [2, 2, 2]
+    rows = {tuple(r) for r in balanced_in_mask(2, 200, torch.Generator().manual_seed(3)).tolist()}
+    assert len(rows) == 2  # the two models differ: complementary halves
+
+
+def test_scaled_confidence_is_logit_of_true_class_probability():
+    logits = torch.randn(50, 10, dtype=torch.float64)
+    y = torch.randint(0, 10, (50,))
+    p = torch.softmax(logits, 1)[torch.arange(50), y]
+    torch.testing.assert_close(scaled_confidence(logits, y), torch.log(p / (1 - p)))
+    huge = torch.tensor([[60.0, 0.0, 0.0]])
+    assert scaled_confidence(huge, torch.tensor([0])).item() == pytest.approx(60 - 0.6931, 1e-3)
+
+
+def test_best_threshold_maximises_balanced_accuracy():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        member = torch.rand(60, generator=g) < 0.5
+        scores = torch.randint(0, 10, (60,), generator=g).double() + member.double() * 2
+        t = best_threshold(scores, member)
+        best = max(balanced_accuracy(scores >= th, member) for th in scores.unique())
+        assert balanced_accuracy(scores >= t, member) == pytest.approx(best)
+
+
+def balanced_accuracy(pred, member):
+    return float((pred[member].double().mean() + (~pred[~member]).double().mean()) / 2)

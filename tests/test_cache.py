@@ -1,12 +1,13 @@
 """The trained-model cache: hits on rerun, identical results, damaged entries retrained."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core.cache import ModelCache, cache_key
+from mia_core.cache import FORMAT, ModelCache, cache_key, default_cache_dir
 from mia_core.cli import run
 
 ARGS = ["--dataset", "blobs", "--attack", "lira", "--attack", "loss-threshold",
@@ -68,6 +69,7 @@ def test_unwritable_cache_folder_only_warns(tmp_path):
                       torch.device("cpu"))
     assert isinstance(model, torch.nn.Linear)
     assert messages and messages[0].startswith("warning: cannot write model cache")
+    assert "(Not a directory)" in messages[0] or "(File exists)" in messages[0]
 
 
 @pytest.mark.parametrize("bad", [b"", b"\x80\x02not a zip"])
@@ -78,3 +80,55 @@ def test_garbage_entry_is_damaged_not_fatal(tmp_path, bad):
     model = cache.fit(key_parts, lambda: torch.nn.Linear(2, 2), lambda: torch.nn.Linear(2, 2),
                       torch.device("cpu"))
     assert isinstance(model, torch.nn.Linear) and cache.trained == 1 and cache.hits == 0
+
+
+def test_cache_key_is_order_independent_and_covers_every_value():
+    key = cache_key({"a": 1, "b": [1, 2], "p": Path("/x")})
+    assert key == cache_key({"p": Path("/x"), "b": [1, 2], "a": 1})
+    assert len(key) == 32 and int(key, 16) >= 0
+    assert key != cache_key({"a": 1, "b": [1, 2], "p": Path("/y")})  # non-JSON values too
+    t = torch.arange(6)
+    assert cache_key({"t": t}) != cache_key({"t": t.reshape(2, 3)})  # shape is part of it
+    assert cache_key({"t": t}) != cache_key({"t": t.double()})  # and the dtype
+
+
+def test_default_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("MIA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "mia-core" / "models"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "mia-core" / "models"
+    monkeypatch.setenv("MIA_CACHE_DIR", "~/elsewhere")
+    assert default_cache_dir() == tmp_path / "home" / "elsewhere"
+
+
+def conv_model():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten())
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_cached_model_keeps_the_memory_format_it_was_trained_in(tmp_path, channels_last):
+    def train():
+        model = conv_model()
+        return model.to(memory_format=torch.channels_last) if channels_last else model
+
+    root = tmp_path / "a" / "b"  # folders that do not exist yet
+    trained = ModelCache(root).fit({"k": 1}, conv_model, train, torch.device("cpu"))
+    loaded_cache = ModelCache(root)
+    loaded = loaded_cache.fit({"k": 1}, conv_model, train, torch.device("cpu"))
+    assert loaded_cache.hits == 1 and not loaded.training
+    weight = loaded[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+    assert weight.is_contiguous() is not channels_last
+    assert torch.equal(weight, trained[0].weight)
+
+
+def test_damaged_entry_message_names_the_problem(tmp_path):
+    messages = []
+    recorder = type("Recorder", (), {"message": lambda self, text: messages.append(text)})()
+    (tmp_path / f"{cache_key({'format': FORMAT, 'x': 1})}.pt").write_bytes(b"garbage")
+    ModelCache(tmp_path, recorder).fit({"x": 1}, lambda: torch.nn.Linear(2, 2),
+                                       lambda: torch.nn.Linear(2, 2), torch.device("cpu"))
+    assert len(messages) == 1 and "is damaged (" in messages[0]
+    assert "(NoneType)" not in messages[0] and messages[0].endswith("); retraining")

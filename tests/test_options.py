@@ -2,7 +2,14 @@ import attrs
 import pytest
 
 from mia_core.errors import ConfigError
-from mia_core.options import build_options, option, positive
+from mia_core.options import (
+    build_options,
+    describe_options,
+    fraction,
+    option,
+    positive,
+    unknown_option_message,
+)
 from mia_core.registry import Origin, make_entry
 from mia_core.runner import route_options
 
@@ -58,3 +65,62 @@ def test_bare_key_that_two_components_have_is_ambiguous():
 def test_unknown_prefix_is_an_error():
     with pytest.raises(ConfigError, match="names no selected component"):
         route_options({"lira": {"epochs": "3"}}, _entries())
+
+
+def make_options_class():
+    """Built at call time (not import time), so mutation testing sees option() run."""
+
+    @attrs.frozen
+    class Late:
+        mode: str = option("a", "which mode", choices=("a", "b"))
+        size: int = option(3, "a size", positive)
+        plain: float = option(0.5)
+
+    return Late
+
+
+def test_option_declares_default_help_choices_and_validators():
+    late = make_options_class()
+    assert late() == late("a", 3, 0.5)
+    fields = {f.name: f for f in attrs.fields(late)}
+    assert fields["mode"].metadata == {"help": "which mode", "choices": ("a", "b")}
+    assert fields["plain"].metadata == {"help": "", "choices": None}
+    assert fields["plain"].validator is None
+    with pytest.raises(ValueError, match="'mode' must be in"):
+        late(mode="c")
+    with pytest.raises(ValueError, match="size must be > 0, got 0"):
+        late(size=0)
+    assert describe_options(late)[0] == {"name": "mode", "type": "str", "default": "a",
+                                         "help": "which mode", "choices": ["a", "b"]}
+
+
+def test_option_with_a_validator_and_choices_checks_both():
+    @attrs.frozen
+    class Both:
+        n: int = option(2, "n", positive, choices=(2, 4, -1))
+
+    assert Both(4).n == 4
+    for bad in (3, -1):
+        with pytest.raises(ValueError):
+            Both(bad)
+
+
+def test_unknown_option_message_suggests_at_most_two_close_names():
+    msg = unknown_option_message("epoch", ["epochs", "epochz", "epochx", "lr"], "target 'cnn'")
+    assert msg == ("unknown option 'epoch' for target 'cnn'; did you mean 'epochz' or "
+                   "'epochx'? (options: epochs, epochz, epochx, lr)")  # best two (ties: by name)
+    assert unknown_option_message("zzz", [], "dataset 'd'") == (
+        "unknown option 'zzz' for dataset 'd' (options: none)")
+    assert "did you mean" not in unknown_option_message("learnrate", ["lr"], "x")
+
+
+@pytest.mark.parametrize(("validator", "good", "bad"),
+                         [(positive, 1e-9, 0.0), (fraction, 0.5, 1.0)])
+def test_numeric_validators_bounds(validator, good, bad):
+    field = type("Field", (), {"name": "v"})()
+    validator(None, field, good)
+    with pytest.raises(ValueError):
+        validator(None, field, bad)
+    if validator is fraction:
+        with pytest.raises(ValueError):
+            validator(None, field, 0.0)

@@ -15,7 +15,7 @@ from mia_core.cache import FORMAT, ModelCache, cache_key
 from mia_core.cli import run
 from mia_core.config import ExperimentConfig
 from mia_core.plugins import load_catalog
-from mia_core.progress import QUIET
+from mia_core.progress import QUIET, Progress
 from mia_core.runner import _trainer, model_key_parts, plan, run_experiment
 
 from .conftest import make_module
@@ -116,11 +116,22 @@ def spies():
     return make_module("mia_test_spies", SPIES)
 
 
-def experiment(spies, cache=None, **settings):
+class Messages(Progress):
+    """Keeps the progress messages instead of printing them."""
+
+    def __init__(self):
+        super().__init__(enabled=False)
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def experiment(spies, cache=None, progress=QUIET, **settings):
     settings = {"dataset": "id-records", "target": "spy-target", "attacks": ("spy-known",),
                 "members": 100, "device": "cpu", "seed": 3, **settings}
     return run_experiment(ExperimentConfig(**settings), load_catalog(extra=[("spies", spies)]),
-                          cache=cache)
+                          cache=cache, progress=progress)
 
 
 def test_target_trains_on_exactly_the_members(spies):
@@ -129,8 +140,13 @@ def test_target_trains_on_exactly_the_members(spies):
 
 
 def test_reference_model_i_trains_on_exactly_the_records_its_in_mask_names(spies):
-    result, art = experiment(spies, attacks=("spy-population",), reference_models=4)
+    progress = Messages()
+    result, art = experiment(spies, attacks=("spy-population",), reference_models=4,
+                             progress=progress)
     refs = spies.CONTEXTS["spy-population"].reference_models()
+    announced = [line for line in progress.lines if line.startswith("reference model")]
+    assert announced == [f"reference model {i + 1}/4: {int(refs.in_mask[i].sum())} pool records"
+                         for i in range(4)]
     pool_ids = refs.pool.x[:, 0].long()
     assert pool_ids.tolist() == torch.cat([art.split.population, art.eval_index]).tolist()
     assert len(spies.FITS) == 1 + 4 == result.models_trained

@@ -73,3 +73,18 @@ def test_options_class_must_have_defaults_and_supported_types():
 def test_description_is_first_line():
     e = make_entry("attack", A, "x", lambda: None, "  First line.\nMore detail.")
     assert e.description == "First line."
+
+
+def test_unknown_name_suggests_up_to_three_loose_matches():
+    reg = Registry("attack")
+    for n in ("lira-a", "lira-b", "lira-c", "lira-d", "rmia"):
+        reg.add(entry(n))
+    assert reg.unknown_message("lira") == (
+        "unknown attack 'lira'; did you mean 'lira-d' or 'lira-c' or 'lira-b'? (available: "
+        "lira-a, lira-b, lira-c, lira-d, rmia; see mia-run --list-plugins)")
+    # similarity 0.5 (between difflib's default 0.6 and the 0.5 used) still suggests
+    reg2 = Registry("dataset")
+    reg2.add(entry("abcdefgh"))
+    assert "did you mean 'abcdefgh'?" in reg2.unknown_message("abcdwxyz")
+    assert Registry("target").unknown_message("cnn") == (
+        "unknown target 'cnn' (available: none installed; see mia-run --list-plugins)")
