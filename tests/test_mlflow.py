@@ -52,5 +52,8 @@ def test_unusable_tracking_store_is_one_line(tmp_path):
         "target.epochs=1", "--no-cache", "--quiet", "--reporter", "mlflow",
         "-o", f"mlflow.tracking_uri={uri}"])
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: MLflow logging to {uri} failed: ")
-    assert len(result.output.strip().splitlines()) == 1
+    assert result.stdout.startswith("mia-core: dataset=blobs")  # the finished work is shown
+    assert "coin-flip" in result.stdout
+    assert result.stderr.startswith(f"Error: reporter 'mlflow' could not deliver the results: "
+                                    f"MLflow logging to {uri} failed: ")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -33,8 +33,12 @@ def test_values_are_parsed_to_declared_types():
     [
         ({"epochs": "five"}, "option 'epochs' of attack 'x': expected an integer, got 'five'"),
         ({"fast": "maybe"}, "expected true/false"),
-        ({"epochs": "0"}, "epochs must be > 0"),
-        ({"mode": "logits"}, "'mode' must be in"),
+        ({"epochs": "0"}, "bad option for attack 'x': epochs must be a finite number > 0, got 0"),
+        ({"mode": "logits"}, "option 'mode' of attack 'x': must be one of loss, probabilities; "
+                             "got 'logits'"),
+        ({"lr": "nan"}, "option 'lr' of attack 'x': must be a finite number, got nan"),
+        ({"lr": "inf"}, "option 'lr' of attack 'x': must be a finite number, got inf"),
+        ({"lr": "-inf"}, "option 'lr' of attack 'x': must be a finite number, got -inf"),
         ({"epoch": "3"}, "unknown option 'epoch' for attack 'x'; did you mean 'epochs'?"),
     ],
 )
@@ -88,10 +92,24 @@ def test_option_declares_default_help_choices_and_validators():
     assert fields["plain"].validator is None
     with pytest.raises(ValueError, match="'mode' must be in"):
         late(mode="c")
-    with pytest.raises(ValueError, match="size must be > 0, got 0"):
+    with pytest.raises(ValueError, match="size must be a finite number > 0, got 0"):
         late(size=0)
     assert describe_options(late)[0] == {"name": "mode", "type": "str", "default": "a",
                                          "help": "which mode", "choices": ["a", "b"]}
+
+
+def test_a_float_option_may_allow_non_finite_values():
+    @attrs.frozen
+    class Loose:
+        cap: float = option(float("inf"), "no cap by default", allow_nonfinite=True)
+        lr: float = option(0.1, "finite")
+
+    assert build_options(Loose, {"cap": "inf"}, "x").cap == float("inf")
+    assert build_options(Loose, {"cap": "1.5"}, "x").cap == 1.5
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        build_options(Loose, {"lr": "nan"}, "x")
+    with pytest.raises(ConfigError, match="of x: must be a finite number, got nan"):
+        build_options(Opts, {"lr": float("nan")}, "x")  # already typed (a config file)
 
 
 def test_option_with_a_validator_and_choices_checks_both():

@@ -85,6 +85,11 @@ def test_p_loads_an_importable_module(tmp_path, monkeypatch):
 
 def test_p_with_unknown_name_is_broken_and_strict_makes_it_fatal():
     listing = invoke("-p", "no_such_plugin_xyz", "--list-plugins").output
+    assert listing.startswith("warning: -p no_such_plugin_xyz loaded nothing (no such plugin "
+                              "entry point, and importing it as a module failed: "
+                              "ModuleNotFoundError: No module named 'no_such_plugin_xyz'); "
+                              "installed plugins: ")
+    assert "mnist" in listing.splitlines()[0]  # the known plugins are named
     assert "no_such_plugin_xyz ((module) -)  BROKEN: -p no_such_plugin_xyz: no such plugin " \
            "entry point, and importing it as a module failed: ModuleNotFoundError" in listing
     line = one_line(invoke("-p", "no_such_plugin_xyz", "--strict-plugins", "--list-plugins"), 1)

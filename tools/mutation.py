@@ -18,40 +18,39 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutation"
 PACKAGES = {"mia_core": ROOT / "src" / "mia_core",
             "mia_torch_attack": ROOT / "plugins" / "torch_attack" / "src" / "mia_torch_attack"}
-# Where a wrong number goes unnoticed: metrics, splits, signals and attacks, the model cache,
-# the registry, options and plugin selection.
-MODULES = [
-    "src/mia_core/metrics.py", "src/mia_core/splits.py", "src/mia_core/cache.py",
-    "src/mia_core/registry.py", "src/mia_core/options.py", "src/mia_core/selection.py",
-    "src/mia_core/references.py",
-    "src/mia_torch_attack/signals.py", "src/mia_torch_attack/threshold.py",
-    "src/mia_torch_attack/lira.py", "src/mia_torch_attack/rmia.py",
-    "src/mia_torch_attack/shadow.py", "src/mia_torch_attack/features.py",
-    "src/mia_torch_attack/mlp.py", "src/mia_torch_attack/blackbox.py",
-]
-TESTS = ["tests/test_metrics.py", "tests/test_splits.py", "tests/test_properties.py",
-         "tests/test_attack_math.py", "tests/test_promises.py", "tests/test_cache.py",
-         "tests/test_plugins.py", "tests/test_registry.py", "tests/test_options.py",
-         "tests/test_selection.py", "tests/test_configfile.py"]
-# tests/test_attacks.py is left out: it trains two experiments per run (15 s), which every
-# mutant of an attack would pay; tests/test_attack_math.py checks the same code piece by piece.
+# Where a wrong number goes unnoticed, each module group with the tests that check it (mutmut
+# runs, for each mutant, the selected tests that reach the mutated function; a group keeps the
+# slow end-to-end tests away from modules that every experiment touches, such as the metrics).
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "attacks": (["src/mia_torch_attack/*.py"], ["tests/test_attack_math.py"]),
+    "numbers": (["src/mia_core/metrics.py", "src/mia_core/splits.py"],
+                ["tests/test_metrics.py", "tests/test_splits.py", "tests/test_properties.py"]),
+    "models": (["src/mia_core/cache.py", "src/mia_core/references.py"],
+               ["tests/test_cache.py", "tests/test_promises.py", "tests/test_attack_math.py"]),
+    "plugins": (["src/mia_core/registry.py", "src/mia_core/options.py",
+                 "src/mia_core/selection.py"],
+                ["tests/test_registry.py", "tests/test_options.py", "tests/test_selection.py",
+                 "tests/test_plugins.py", "tests/test_configfile.py"]),
+}
 
 
-def stage() -> None:
-    """A fresh copy: the packages under src/, the tests, and mutmut's settings."""
-    keep = STAGE / "mutants"  # mutmut's own cache of results: kept between runs
-    if STAGE.exists():
-        for child in STAGE.iterdir():
-            if child != keep:
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+def stage(group: str) -> Path:
+    """A fresh copy for ``group``: the packages under src/, the tests, mutmut's settings."""
+    folder = STAGE / group
+    keep = folder / "mutants"  # mutmut's own cache of results: kept between runs
+    folder.mkdir(parents=True, exist_ok=True)
+    for child in folder.iterdir():
+        if child != keep:
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     for name, source in PACKAGES.items():
-        shutil.copytree(source, STAGE / "src" / name,
+        shutil.copytree(source, folder / "src" / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "tests", STAGE / "tests", ignore=shutil.ignore_patterns(
+    shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns(
         "__pycache__", "*.egg-info", "example_plugin"))
-    listed = ", ".join(f'"{m}"' for m in MODULES)
-    tests = ", ".join(f'"{t}"' for t in TESTS)
-    (STAGE / "pyproject.toml").write_text(f"""\
+    modules, selected = GROUPS[group]
+    listed = ", ".join(f'"{m}"' for m in modules)
+    tests = ", ".join(f'"{t}"' for t in selected)
+    (folder / "pyproject.toml").write_text(f"""\
 [tool.mutmut]
 source_paths = ["src"]
 only_mutate = [{listed}]
@@ -64,18 +63,19 @@ timeout_constant = 5.0
 [tool.pytest.ini_options]
 testpaths = ["tests"]
 """)
+    return folder
 
 
-def summary() -> str:
+def summary(groups: list[str]) -> str:
     """Killed / survived / other per module, from ``mutmut results --all true``."""
-    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=STAGE,
-                         capture_output=True, text=True).stdout
     counts: dict[str, Counter] = {}
-    for line in out.splitlines():
-        m = re.match(r"\s*([\w.]+)\.x_\w+__mutmut_\d+: (.+)", line)
-        if m:
-            module = m.group(1)
-            counts.setdefault(module, Counter())[m.group(2).strip()] += 1
+    for group in groups:
+        out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
+                             cwd=STAGE / group, capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            m = re.match(r"\s*([\w.]+?)\.x[_\u01c1].*__mutmut_\d+: (.+)", line)
+            if m:
+                counts.setdefault(m.group(1), Counter())[m.group(2).strip()] += 1
     lines = [f"{'module':40} {'killed':>7} {'survived':>9} {'other':>6} {'score':>6}"]
     total = Counter()
     for module, c in sorted(counts.items()):
@@ -92,15 +92,26 @@ def summary() -> str:
 
 
 def main() -> int:
-    STAGE.mkdir(parents=True, exist_ok=True)
-    stage()
+    """``tools/mutation.py [--summary] [GROUP ...] [-- MUTMUT-RUN-ARGS]``."""
     args = sys.argv[1:]
-    if args[:1] != ["--summary"]:
-        code = subprocess.run([sys.executable, "-m", "mutmut", "run", *args], cwd=STAGE).returncode
-        if code:
-            return code
-    print(summary())
-    print(f"survivors: cd {STAGE.relative_to(ROOT)} && mutmut results; "
+    extra = args[args.index("--") + 1:] if "--" in args else []
+    args = args[:args.index("--")] if "--" in args else args
+    only_summary = "--summary" in args
+    groups = [a for a in args if a != "--summary"] or list(GROUPS)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        print(f"unknown group(s) {', '.join(unknown)}; use {', '.join(GROUPS)}", file=sys.stderr)
+        return 2
+    for group in groups:
+        folder = stage(group)
+        if not only_summary:
+            print(f"== {group}: {', '.join(GROUPS[group][0])}", flush=True)
+            code = subprocess.run([sys.executable, "-m", "mutmut", "run", *extra],
+                                  cwd=folder).returncode
+            if code:
+                return code
+    print(summary(groups))
+    print(f"survivors: cd {STAGE.relative_to(ROOT)}/GROUP && mutmut results; "
           "mutmut show NAME for the diff")
     return 0
 

@@ -8,6 +8,7 @@ reported in one line and retrained, never fatal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -88,11 +89,14 @@ class ModelCache:
             return None
 
     def _store(self, path: Path, model: nn.Module) -> None:
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
             torch.save(model.state_dict(), tmp)
             tmp.replace(path)  # atomic: a crash never leaves a half-written entry
         except OSError as exc:
             self.progress.message(f"warning: cannot write model cache {path.parent} "
                                   f"({exc.strerror or exc}); continuing without caching")
+        finally:  # whatever stopped the write (full disk, Ctrl-C), no partial file stays
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)

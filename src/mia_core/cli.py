@@ -17,9 +17,10 @@ from .config import (
     DEFAULT_KNOWN_FRACTION,
     DEFAULT_MEMBERS,
     DEFAULT_REFERENCE_MODELS,
+    MAX_SEED,
     ExperimentConfig,
 )
-from .errors import ConfigError, MiaError
+from .errors import ConfigError, MiaError, ReportError
 
 DEFAULT_TARGET = "cnn"
 EXPERIMENT_KEYS = ("dataset", "target", "attacks", "seed", "seeds", "device", "members",
@@ -40,6 +41,13 @@ class OneLineCommand(click.Command):
             click.echo("Error: aborted", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def non_empty_path(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An empty path is a mistake (an unset variable), not the current folder."""
+    if value is not None and str(value) == "":
+        raise click.BadParameter("empty path; give a folder or file name", ctx, param)
+    return Path(value) if value is not None else None
 
 
 def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -100,19 +108,22 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("--control", is_flag=True,
               help="Null check: train the target on other records than the members; every "
               "attack should then score at chance.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
+@click.option("--data-dir", type=click.Path(), callback=non_empty_path,
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
-@click.option("--output", type=click.Path(path_type=Path), metavar="DIR",
+@click.option("--output", type=click.Path(), callback=non_empty_path, metavar="DIR",
               help="Write results.json, evaluation.csv, split.json and ROC files here.")
 @click.option("--reporter", "reporters", metavar="NAME", multiple=True,
               help="Where results go (repeatable): json (files in --output, the default when "
               "--output is given), mlflow, ...")
-@click.option("--cache-dir", type=click.Path(path_type=Path),
+@click.option("--cache-dir", type=click.Path(), callback=non_empty_path,
               help="Trained-model cache (default: $MIA_CACHE_DIR, else ~/.cache/mia-core/models).")
 @click.option("--no-cache", is_flag=True, help="Train every model afresh; no model cache.")
+@click.option("--threads", type=click.IntRange(min=1), metavar="N",
+              help="CPU threads for torch in this run [default: torch's, which follows "
+              "OMP_NUM_THREADS]; with several runs side by side, give each its share.")
 @click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
               help="Plugin option, e.g. -o target.epochs=5 or -o lira.variance=global.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), metavar="FILE",
+@click.option("--config", "config_file", type=click.Path(), callback=non_empty_path, metavar="FILE",
               help="Read settings from a TOML file (or a results.json); flags override it.")
 @click.option("--print-config", is_flag=True,
               help="Print the effective settings as TOML (for --config) and exit.")
@@ -144,6 +155,8 @@ def run(**settings: Any) -> None:
         catalog = load_catalog(selection=selection, index=index)
         if settings["strict_plugins"]:
             catalog.check_strict()
+        for warning in catalog.warnings:
+            click.echo(warning, err=True)
         if settings["list_plugins"]:
             _print_listing(catalog, settings["as_json"])
             return
@@ -162,6 +175,13 @@ def run(**settings: Any) -> None:
 
             click.echo(to_toml({k: settings[k] for k in EXPERIMENT_KEYS}, options), nl=False)
             return
+        if config.seed + settings["seeds"] - 1 > MAX_SEED:
+            raise ConfigError(f"--seed {config.seed} with --seeds {settings['seeds']} goes past "
+                              "the largest seed, 2**63 - 1")
+        if settings["threads"]:
+            import torch
+
+            torch.set_num_threads(settings["threads"])
         _run(config, catalog, settings["data_dir"], settings["output"], settings["as_json"],
              settings["quiet"], cache, settings["seeds"])
 
@@ -204,6 +224,7 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
 
     if output is not None:
         _refuse_existing(output)
+        _check_writable(output)
     progress = Progress(enabled=not quiet)
     results = []
     for k in range(seeds):
@@ -211,8 +232,14 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
         if seeds > 1:
             progress.message(f"=== seed {run_config.seed} ({k + 1}/{seeds}) ===")
         folder = output if seeds == 1 or output is None else output / f"seed-{run_config.seed}"
-        result, _ = run_experiment(run_config, catalog, data_dir=data_dir, progress=progress,
-                                   cache=ModelCache(cache_dir, progress), output=folder)
+        try:
+            result, _ = run_experiment(run_config, catalog, data_dir=data_dir,
+                                       progress=progress, cache=ModelCache(cache_dir, progress),
+                                       output=folder)
+        except ReportError as exc:  # the work is done: show it before saying what failed
+            click.echo(json.dumps(exc.result.to_dict(), indent=2) if as_json
+                       else format_summary(exc.result))
+            raise
         results.append(result)
     if seeds == 1:
         text = (json.dumps(results[0].to_dict(), indent=2) if as_json
@@ -243,6 +270,19 @@ def _refuse_existing(output: Path) -> None:
                            "or move it away")
     if output.exists() and not output.is_dir():
         raise MiaError(f"--output {output} exists and is not a folder")
+
+
+def _check_writable(output: Path) -> None:
+    """Create --output and write a probe file in it now, not after hours of training."""
+    import tempfile
+
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output, prefix=".mia-write-check"):
+            pass
+    except OSError as exc:
+        raise MiaError(f"cannot write to --output {output}: {exc.strerror or exc}; choose a "
+                       "folder you can write to") from None
 
 
 def _print_listing(catalog: Any, as_json: bool) -> None:

@@ -11,26 +11,36 @@ from .errors import ConfigError
 DEFAULT_MEMBERS = 12_000
 DEFAULT_KNOWN_FRACTION = 0.5
 DEFAULT_REFERENCE_MODELS = 8
+MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**64; derived seeds stay in int64
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _positive_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
-    if not isinstance(value, int) or value <= 0:
+    if not _is_int(value) or value <= 0:
         raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
 def _non_negative_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
-    if not isinstance(value, int) or value < 0:
+    if not _is_int(value) or value < 0:
         raise ConfigError(f"{attribute.name} must be a non-negative integer, got {value!r}")
 
 
+def _seed(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not _is_int(value) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {value!r}")
+
+
 def _at_least_two(instance: Any, attribute: attrs.Attribute, value: int) -> None:
-    if not isinstance(value, int) or value < 2:
+    if not _is_int(value) or value < 2:
         raise ConfigError(f"{attribute.name} must be at least 2 (each record needs models with "
                           f"and without it), got {value!r}")
 
 
 def _open_fraction(instance: Any, attribute: attrs.Attribute, value: float) -> None:
-    if not 0.0 < value < 1.0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
         raise ConfigError(f"{attribute.name} must be strictly between 0 and 1, got {value}")
 
 
@@ -57,7 +67,7 @@ class ExperimentConfig:
     dataset: str
     target: str
     attacks: tuple[str, ...] = attrs.field(converter=tuple, validator=_attacks)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=_seed)
     device: str = "auto"
     members: int = attrs.field(default=DEFAULT_MEMBERS, validator=_positive_int)
     known_fraction: float = attrs.field(default=DEFAULT_KNOWN_FRACTION, validator=_open_fraction)

@@ -33,12 +33,26 @@ KEYS = {
 }
 
 
+# CLI parameter -> the TOML/JSON type its value must have (a bool is no int, 1.5 no int)
+TYPES: dict[str, tuple[type, ...]] = {
+    "seed": (int,), "seeds": (int,), "members": (int,), "population": (int,),
+    "reference_models": (int,), "known_fraction": (int, float), "control": (bool,),
+    "no_cache": (bool,), "quiet": (bool,), "strict_plugins": (bool,), "dataset": (str,),
+    "target": (str,), "device": (str,), "data_dir": (str,), "output": (str,),
+    "cache_dir": (str,), "attacks": (list,), "plugins": (list,), "reporters": (list,),
+}
+TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+              list: "a list of strings"}
+
+
 def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """(CLI parameter defaults, plugin options) from a TOML file or a results.json."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config {path} is not UTF-8 text; save it as UTF-8 TOML") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)
@@ -66,8 +80,27 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, st
         if name in ("attacks", "plugins", "reporters") and isinstance(value, str):
             value = [value]
         if value is not None:
-            params[name] = value
+            params[name] = _typed(raw_key, value, TYPES[name], path)
     return params, options
+
+
+def _typed(key: str, value: Any, kinds: tuple[type, ...], path: Path) -> Any:
+    """``value`` if it has one of ``kinds`` (strictly: True is not 1, 1.5 is not 1)."""
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if ok and isinstance(value, list):
+        ok = all(isinstance(v, str) for v in value)
+    if not ok:
+        raise ConfigError(f"bad value for '{key}' in {path}: must be {TYPE_NAMES[kinds[-1]]}, got "
+                          f"{json.dumps(value) if _jsonable(value) else repr(value)}")
+    return value
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _options_table(value: Any, path: Path) -> dict[str, dict[str, str]]:

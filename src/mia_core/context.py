@@ -87,6 +87,7 @@ class AttackContext:
     progress: Progress = QUIET
     population: LabeledData | None = None
     references: ReferenceTrainer | None = attrs.field(default=None, repr=False)
+    attack: str = ""  # the attack's registered name, for messages
 
     @property
     def num_classes(self) -> int:
@@ -95,7 +96,9 @@ class AttackContext:
     def reference_models(self) -> ReferenceModels:
         """The run's shared reference models (population threat model only)."""
         if self.references is None:
-            raise PluginError("reference models exist only under the population threat model")
+            raise PluginError(f"attack '{self.attack}' asked for reference models, which exist "
+                              "only under the population threat model; declare threat_model = "
+                              "ThreatModel.POPULATION")
         return self.references.get()
 
     def generator(self) -> torch.Generator:
@@ -127,6 +130,12 @@ def normalise_output(result: object, expected: int, attack: str) -> AttackOutput
     if not torch.isfinite(scores).all():
         raise PluginError(f"attack '{attack}' returned NaN or infinite scores")
     threshold = output.threshold
-    if threshold is not None and not math.isfinite(float(threshold)):
-        raise PluginError(f"attack '{attack}' returned a non-finite threshold")
-    return AttackOutput(scores, None if threshold is None else float(threshold))
+    if threshold is not None:
+        try:
+            threshold = float(threshold)
+        except (TypeError, ValueError):
+            raise PluginError(f"attack '{attack}' returned the threshold {threshold!r}, which "
+                              "is not a number") from None
+        if not math.isfinite(threshold):
+            raise PluginError(f"attack '{attack}' returned a non-finite threshold")
+    return AttackOutput(scores, threshold)

@@ -6,6 +6,8 @@ and keeps its traceback (visible with ``--debug``).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MiaError(Exception):
     """A runtime problem with a clear fix (missing data, unavailable device ...); exit code 1."""
@@ -21,3 +23,16 @@ class ConfigError(MiaError):
 
 class PluginError(MiaError):
     """A plugin broke the contract (bad registration, hook raised, wrong return type)."""
+
+
+class TrainingDiverged(PluginError):
+    """Training produced a non-finite loss; the core names the component that trained."""
+
+
+class ReportError(MiaError):
+    """The experiment finished but a reporter could not deliver it; the result is kept so the
+    summary can still be shown."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result

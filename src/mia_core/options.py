@@ -8,6 +8,7 @@ parses, type-checks and validates what the user typed before any work starts.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,20 +21,25 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def option(default: Any, help: str = "", validator: Any = None, choices: Any = None) -> Any:
-    """Declare one option field: ``epochs: int = option(30, "training epochs", positive)``."""
+def option(default: Any, help: str = "", validator: Any = None, choices: Any = None,
+           allow_nonfinite: bool = False) -> Any:
+    """Declare one option field: ``epochs: int = option(30, "training epochs", positive)``.
+
+    A float option rejects nan and ±inf unless ``allow_nonfinite`` says otherwise.
+    """
     validators = [v for v in (validator, attrs.validators.in_(choices) if choices else None) if v]
     return attrs.field(
         default=default,
         validator=validators or None,
-        metadata={"help": help, "choices": tuple(choices) if choices else None},
+        metadata={"help": help, "choices": tuple(choices) if choices else None,
+                  **({"allow_nonfinite": True} if allow_nonfinite else {})},
     )
 
 
 def positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    """attrs validator: value > 0."""
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value}")
+    """attrs validator: a finite value > 0."""
+    if not value > 0 or value == math.inf:  # `not >` also rejects nan
+        raise ValueError(f"{attribute.name} must be a finite number > 0, got {value}")
 
 
 def fraction(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -104,13 +110,31 @@ def build_options(cls: type | None, values: Mapping[str, Any], label: str) -> An
         if field is None:
             raise ConfigError(unknown_option_message(key, sorted(fields), label))
         try:
-            kwargs[key] = parse_value(raw, field.type) if isinstance(raw, str) else raw
+            kwargs[key] = check_value(field, parse_value(raw, field.type)
+                                      if isinstance(raw, str) else raw)
         except ValueError as exc:
             raise ConfigError(f"option '{key}' of {label}: {exc}") from None
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"bad option for {label}: {exc}") from None
+        raise ConfigError(f"bad option for {label}: {_first_line(exc)}") from None
+
+
+def check_value(field: attrs.Attribute, value: Any) -> Any:
+    """The checks every option gets before its own validators: choices, finite numbers."""
+    choices = field.metadata.get("choices")
+    if choices and value not in choices:
+        raise ValueError(f"must be one of {', '.join(map(str, choices))}; got {value!r}")
+    if (isinstance(value, float) and not math.isfinite(value)
+            and not field.metadata.get("allow_nonfinite")):
+        raise ValueError(f"must be a finite number, got {value}")
+    return value
+
+
+def _first_line(exc: Exception) -> str:
+    """attrs validators raise ``ValueError(message, attribute, ...)``: keep the message."""
+    first = exc.args[0] if exc.args else exc
+    return str(first).splitlines()[0] if str(first) else type(exc).__name__
 
 
 def unknown_option_message(key: str, known: list[str], label: str) -> str:

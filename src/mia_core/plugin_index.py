@@ -39,8 +39,12 @@ class PluginIndex:
         if fresh == self._data or self.path is None:
             return
         self._data = fresh
-        with contextlib.suppress(OSError):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(fresh, indent=1, sort_keys=True))
-            tmp.replace(self.path)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        try:
+            with contextlib.suppress(OSError):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(fresh, indent=1, sort_keys=True))
+                tmp.replace(self.path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)

@@ -56,6 +56,7 @@ class Catalog:
 
     registries: dict[str, Registry]
     plugins: list[PluginInfo]
+    warnings: list[str] = attrs.field(factory=list)  # e.g. -p names that matched nothing
 
     def get(self, kind: str, name: str) -> Entry:
         registry = self.registries[kind]
@@ -124,6 +125,8 @@ def load_catalog(
         candidates.append(_builtin())
     candidates += [(name, obj, Origin(name, "(in-process)", "-"), None) for name, obj in extra]
     for name, obj, origin, load_error in candidates:
+        if obj is not None and pm.is_registered(obj):
+            continue  # an installed plugin also passed in ``extra``: load it once
         error = load_error or _register(pm, name, obj)
         if error:
             infos.append(PluginInfo(name, origin.distribution, origin.version, error=error))
@@ -131,7 +134,23 @@ def load_catalog(
         infos.append(_collect(pm, name, origin, registries))
     index.update({index.key(p.name, p.distribution, p.version): p.provides
                   for p in infos if p.state == "ok"})
-    return Catalog(registries, sorted(infos, key=lambda p: p.name))
+    return Catalog(registries, sorted(infos, key=lambda p: p.name),
+                   _selection_warnings(selection, known, infos))
+
+
+def _selection_warnings(selection: PluginSelection, known: set[str],
+                        infos: list[PluginInfo]) -> list[str]:
+    """-p / MIA_PLUGINS names that matched nothing: a typo must not pass silently."""
+    installed = ", ".join(sorted(known)) or "none"
+    failed = {p.name: p.error for p in infos if p.error}
+    warnings = [f"warning: -p {name} loaded nothing ({failed[name].removeprefix(f'-p {name}: ')}); "
+                f"installed plugins: {installed}"
+                for name in selection.enable if name not in known and name in failed]
+    warnings += [f"warning: -p no:{name} matches no installed plugin (installed plugins: "
+                 f"{installed})" for name in sorted(selection.block - known - {BUILTIN})]
+    warnings += [f"warning: {name!r} in MIA_PLUGINS matches no installed plugin (installed "
+                 f"plugins: {installed})" for name in sorted((selection.only or set()) - known)]
+    return warnings
 
 
 def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | None]:
@@ -139,7 +158,7 @@ def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | 
     origin = Origin(ep.name, dist.name if dist else "?", dist.version if dist else "?")
     try:
         return ep.name, ep.load(), origin, None
-    except Exception as exc:  # a broken plugin must not break the others
+    except (Exception, SystemExit) as exc:  # a broken plugin must not break the others
         return ep.name, None, origin, f"import of '{ep.value}' failed: {_describe(exc)}"
 
 
@@ -162,7 +181,7 @@ def _from_module(name: str) -> tuple[str, Any, Origin, str | None]:
     origin = Origin(name, "(module)", "-")
     try:
         return name, importlib.import_module(name), origin, None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         return name, None, origin, (f"-p {name}: no such plugin entry point, and importing it "
                                     f"as a module failed: {_describe(exc)}")
 
@@ -200,7 +219,7 @@ def _collect(
             pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
         except PluginError as exc:
             return PluginInfo(name, origin.distribution, origin.version, hooks, error=str(exc))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             error = f"hook {hook_name} raised {_describe(exc)}"
             return PluginInfo(name, origin.distribution, origin.version, hooks, error=error)
     provided: list[tuple[str, str]] = []
@@ -218,5 +237,7 @@ def _stage(staged: list[Entry], kind: str, origin: Origin, *args: Any, **kwargs:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called exit({exc.code!r})"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -23,7 +23,7 @@ from .context import (
 )
 from .data import LabeledData, LoadEnv
 from .device import resolve_device
-from .errors import ConfigError, MiaError, PluginError
+from .errors import ConfigError, MiaError, PluginError, ReportError, TrainingDiverged
 from .metrics import compute_metrics
 from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
@@ -34,7 +34,7 @@ from .report import per_class_metrics
 from .results import AttackReport, ExperimentResult, ReportEnv, RunArtifacts, versions
 from .splits import draw_split, known_count
 from .threats import ThreatModel
-from .training import TrainEnv, accuracy, seeded
+from .training import TrainEnv, accuracy, predict_logits, seeded
 
 COMPONENT_KINDS = ("dataset", "target", "attack", "reporter")
 
@@ -173,9 +173,11 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         seed = derive_seed(config.seed, f"attack:{attack.entry.name}")
         if attack.instance.threat_model == ThreatModel.POPULATION:
             ctx = AttackContext(oracle, evaluation, None, device, seed, progress,
-                                population=population, references=references)
+                                population=population, references=references,
+                                attack=attack.entry.name)
         else:
-            ctx = AttackContext(oracle, evaluation, known, device, seed, progress)
+            ctx = AttackContext(oracle, evaluation, known, device, seed, progress,
+                                attack=attack.entry.name)
         report, scores[attack.entry.name] = _score(attack, ctx, is_member)
         reports.append(report)
         timings[f"attack:{attack.entry.name}"] = report.seconds
@@ -197,9 +199,18 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     artifacts = RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores,
                              {k: v.detach().cpu() for k, v in model.state_dict().items()})
     env = ReportEnv(output, progress)
-    for reporter in reporters:
-        for place in _call(reporter, "report", result, artifacts, env) or ():
+    failures = []
+    for reporter in reporters:  # one failing reporter does not stop the others
+        try:
+            places = _call(reporter, "report", result, artifacts, env) or ()
+        except MiaError as exc:
+            failures.append(f"reporter '{reporter.entry.name}' could not deliver the results: "
+                            f"{exc}")
+            continue
+        for place in places:
             progress.message(f"{reporter.entry.name}: wrote {place}")
+    if failures:
+        raise ReportError("; ".join(failures), result)
     return result, artifacts
 
 
@@ -237,10 +248,30 @@ def _trainer(target: Component, dataset: Component, pool: LabeledData, device: t
                                   f"{type(model).__name__}, not a torch.nn.Module")
             return model
 
-        return cache.fit({**base, "seed": seed, "records": indices},
-                         (lambda: build(data)) if callable(build) else None, fit, device)
+        model = cache.fit({**base, "seed": seed, "records": indices},
+                          (lambda: build(data)) if callable(build) else None, fit, device)
+        check_model_outputs(target, model, data, device)
+        return model
 
     return train
+
+
+def check_model_outputs(target: Component, model: nn.Module, data: LabeledData,
+                        device: torch.device, probe: int = 64) -> None:
+    """Logits of shape (N, classes), all finite, on a few training records: a broken model is
+    the target plugin's fault, found here rather than as an attack's crash later."""
+    who = f"target '{target.entry.name}' (plugin '{target.entry.origin.plugin}')"
+    try:
+        logits = predict_logits(model, data.x[:probe], device)
+    except Exception as exc:
+        raise PluginError(f"{who}: its trained model fails on the training records: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    expected = (min(probe, len(data)), data.num_classes)
+    if tuple(logits.shape) != expected:
+        raise PluginError(f"{who}: its model returns outputs of shape {tuple(logits.shape)} for "
+                          f"{expected[0]} records; expected logits of shape {expected}")
+    if not torch.isfinite(logits).all():
+        raise PluginError(f"{who}: its trained model outputs NaN or infinite logits")
 
 
 def model_key_parts(dataset: Component, target: Component, pool: LabeledData,
@@ -273,22 +304,29 @@ def population_size(config: ExperimentConfig, attacks: list[Component]) -> int:
 
 def _load(dataset: Component, env: LoadEnv) -> LabeledData:
     data = _call(dataset, "load", env)
+    who = f"dataset '{dataset.entry.name}' (plugin '{dataset.entry.origin.plugin}')"
     if not isinstance(data, LabeledData):
-        raise PluginError(f"dataset '{dataset.entry.name}' load() returned "
-                          f"{type(data).__name__}, not LabeledData")
+        raise PluginError(f"{who} load() returned {type(data).__name__}, not LabeledData")
+    if data.x.is_floating_point() and not torch.isfinite(data.x).all():
+        bad = int((~torch.isfinite(data.x)).flatten(1).any(1).sum())
+        raise PluginError(f"{who} returned {bad} record(s) with NaN or infinite inputs")
     return data
 
 
 def _call(component: Component, method: str, *args: Any) -> Any:
     """Call a plugin method; a plugin's own crash is reported with the plugin's name."""
+    entry = component.entry
+    who = f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}')"
     try:
         return getattr(component.instance, method)(*args)
+    except TrainingDiverged as exc:  # raised by the core's trainer: say whose training it was
+        raise PluginError(f"{who}: {exc}") from exc
     except MiaError:  # already user-facing
         raise
+    except SystemExit as exc:  # a plugin must not end the run silently
+        raise PluginError(f"{who} called exit({exc.code!r}) in {method}()") from None
     except Exception as exc:
-        entry = component.entry
-        raise PluginError(f"{entry.kind} '{entry.name}' (plugin '{entry.origin.plugin}') "
-                          f"failed in {method}(): {type(exc).__name__}: {exc}") from exc
+        raise PluginError(f"{who} failed in {method}(): {type(exc).__name__}: {exc}") from exc
 
 
 def _evaluation_order(split: Any, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

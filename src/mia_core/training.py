@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .data import LabeledData
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .options import positive
 from .progress import QUIET, Progress
 
@@ -73,12 +73,17 @@ def fit_classifier(
     steps = -(-n // bs)
     model.train()
     with env.progress.bar(label, recipe.epochs * steps) as advance:
-        for _ in range(recipe.epochs):
+        for epoch in range(recipe.epochs):
             order = torch.randperm(n, generator=generator).to(device)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
                 with autocast(device, recipe.precision):
                     loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"training stopped: the loss became {float(loss)} in epoch {epoch + 1}, "
+                        f"step {start // bs + 1} (non-finite inputs, or too high a learning "
+                        f"rate: lr={recipe.lr})")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
