@@ -89,6 +89,8 @@ def _typed(key: str, value: Any, kinds: tuple[type, ...], path: Path) -> Any:
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if ok and isinstance(value, list):
         ok = all(isinstance(v, str) for v in value)
+    if ok and value == "" and key.replace("-", "_") in ("data_dir", "output", "cache_dir"):
+        raise ConfigError(f"bad value for '{key}' in {path}: empty path; give a folder name")
     if not ok:
         raise ConfigError(f"bad value for '{key}' in {path}: must be {TYPE_NAMES[kinds[-1]]}, got "
                           f"{json.dumps(value) if _jsonable(value) else repr(value)}")

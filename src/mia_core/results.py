@@ -50,6 +50,7 @@ class ExperimentResult:
     timings: dict[str, float]
     models_trained: int = 0
     models_from_cache: int = 0
+    threads: int = 0  # torch's CPU threads during the run (results may differ between counts)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

@@ -195,6 +195,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         timings=timings,
         models_trained=cache.trained,
         models_from_cache=cache.hits,
+        threads=torch.get_num_threads(),
     )
     artifacts = RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores,
                              {k: v.detach().cpu() for k, v in model.state_dict().items()})

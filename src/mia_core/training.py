@@ -81,7 +81,8 @@ def fit_classifier(
                     loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
-                        f"training stopped: the loss became {float(loss)} in epoch {epoch + 1}, "
+                        f"training stopped: the loss became {float(loss.detach())} in epoch "
+                        f"{epoch + 1}, "
                         f"step {start // bs + 1} (non-finite inputs, or too high a learning "
                         f"rate: lr={recipe.lr})")
                 optimizer.zero_grad(set_to_none=True)
