@@ -11,6 +11,8 @@ from .errors import ConfigError, MiaError, PluginError
 from .hookspecs import hookimpl
 from .options import fraction, option, positive
 from .progress import Progress
+from .protocols import Attack, Dataset, Reporter, Target
+from .references import ReferenceModels
 from .report import write_roc
 from .results import ExperimentResult, ReportEnv, RunArtifacts
 from .threats import ThreatModel
@@ -26,9 +28,11 @@ from .training import (
 
 __all__ = [
     "PRECISIONS",
+    "Attack",
     "AttackContext",
     "AttackOutput",
     "ConfigError",
+    "Dataset",
     "ExperimentResult",
     "KnownRecords",
     "LabeledData",
@@ -36,8 +40,11 @@ __all__ = [
     "MiaError",
     "PluginError",
     "Progress",
+    "ReferenceModels",
     "ReportEnv",
+    "Reporter",
     "RunArtifacts",
+    "Target",
     "TargetOracle",
     "ThreatModel",
     "TrainEnv",

@@ -95,14 +95,16 @@ def user_errors(debug: bool) -> Iterator[None]:
               help="Repeat with this many consecutive seeds; report mean and 95% interval.")
 @click.option("--device", default="auto", show_default=True,
               help="auto, cpu, cuda, cuda:N or mps (auto: CUDA, then MPS, then CPU).")
-@click.option("--members", default=DEFAULT_MEMBERS, show_default=True, type=int,
-              help="Records the target is trained on; as many non-members are drawn.")
+@click.option("--members", type=int, help="Records the target is trained on; as many "
+              "non-members are drawn [default: the dataset's suggestion, else "
+              f"{DEFAULT_MEMBERS:,} or a quarter of its records when it has fewer].")
 @click.option("--known-fraction", default=DEFAULT_KNOWN_FRACTION, show_default=True,
               type=float, help="Fraction of members and of non-members the attacker knows; "
               "the rest form the balanced evaluation set.")
 @click.option("--population", type=int, default=None,
-              help="Population records for shadow/reference-model attacks "
-              "[default: as many as the known records].")
+              help="Population records for shadow/reference-model attacks [default: as many "
+              "as the attacker would know under the known-members model: 2 x known-fraction x "
+              "members].")
 @click.option("--reference-models", default=DEFAULT_REFERENCE_MODELS, show_default=True,
               type=int, help="Reference (shadow) models, shared by every attack that uses them.")
 @click.option("--control", is_flag=True,

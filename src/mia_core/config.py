@@ -55,7 +55,8 @@ def _attacks(instance: Any, attribute: attrs.Attribute, value: tuple[str, ...]) 
 class ExperimentConfig:
     """One membership-inference experiment.
 
-    ``members`` records train the target; as many non-members are drawn from the same pool.
+    ``members`` records train the target (``None``: the dataset's suggestion, else 12,000 or a
+    quarter of its records when it has fewer); as many non-members are drawn from the pool.
     The attacker knows ``known_fraction`` of each side; the rest is the balanced evaluation
     set. Attacks of the population threat model get ``population`` other records instead
     (``None``: as many as the known records, so each of the ``reference_models`` trains on
@@ -69,7 +70,8 @@ class ExperimentConfig:
     attacks: tuple[str, ...] = attrs.field(converter=tuple, validator=_attacks)
     seed: int = attrs.field(default=0, validator=_seed)
     device: str = "auto"
-    members: int = attrs.field(default=DEFAULT_MEMBERS, validator=_positive_int)
+    members: int | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _positive_int))
     known_fraction: float = attrs.field(default=DEFAULT_KNOWN_FRACTION, validator=_open_fraction)
     population: int | None = attrs.field(default=None, validator=attrs.validators.optional(
         _non_negative_int))

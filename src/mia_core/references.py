@@ -22,10 +22,22 @@ TrainFn = Callable[[torch.Tensor, int], nn.Module]  # (dataset indices, seed) ->
 
 
 class ReferenceModels:
-    """``count`` models trained on halves of ``pool``; ``in_mask[i, r]``: record r trained model i.
+    """The run's reference models, handed to population attacks by
+    ``ctx.reference_models()`` (trained on first use, shared by every attack).
 
-    Pool positions ``[0, n_population)`` are population records, the rest are the evaluation
-    records in the order the attack context gives them.
+    - ``count`` (int): number of models M.
+    - ``pool`` (:class:`LabeledData`): the P records the models were trained on halves of:
+      ``pool.x`` as the dataset gives them (e.g. float32 (P, 1, 28, 28)), ``pool.y`` int64 (P,).
+    - ``n_population`` (int): pool positions ``[0, n_population)`` are the attacker's
+      population records, in the order of ``ctx.population``; the remaining positions are the
+      evaluation records, in the order of ``ctx.evaluation``.
+    - ``population_positions``, ``evaluation_positions``: those two ranges as ``slice``
+      objects (not index tensors), usable on the pool dimension of every array here.
+    - ``in_mask``: bool tensor (M, P); ``in_mask[i, r]`` is True when model i trained on pool
+      record r. Each record is IN for exactly ``M // 2`` models.
+    - ``pool_logits()``: float32 tensor (M, P, classes), every model on every pool record,
+      computed once and cached (on the CPU).
+    - ``logits(i, x)``: float32 tensor (N, classes), model i on any inputs ``x``.
     """
 
     def __init__(self, pool: LabeledData, n_population: int, in_mask: torch.Tensor,
@@ -57,7 +69,7 @@ class ReferenceModels:
         return self._logits
 
     def logits(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        """Query reference model ``index`` on arbitrary inputs."""
+        """Query reference model ``index`` on arbitrary inputs: (N, classes) float32."""
         return predict_logits(self._models[index], x, self._device)
 
 

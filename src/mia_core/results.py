@@ -55,6 +55,14 @@ class ExperimentResult:
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
+    def attack(self, name: str) -> AttackReport:
+        """The report of attack ``name`` (its metrics, time and query count)."""
+        for report in self.attacks:
+            if report.name == name:
+                return report
+        raise KeyError(f"no attack {name!r} in this result; it has "
+                       f"{', '.join(a.name for a in self.attacks)}")
+
 
 @attrs.frozen(eq=False)
 class RunArtifacts:

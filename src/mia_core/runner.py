@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .cache import ModelCache
-from .config import ExperimentConfig
+from .config import DEFAULT_MEMBERS, ExperimentConfig
 from .context import (
     AttackContext,
     KnownRecords,
@@ -136,6 +136,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     clock = time.perf_counter()
     pool = _load(dataset, LoadEnv(data_dir, progress))
     timings["load_data"] = time.perf_counter() - clock
+    if config.members is None:  # the results record the number used, so a rerun matches
+        config = attrs.evolve(config, members=default_members(dataset, len(pool)))
 
     split = draw_split(len(pool), config.members, config.known_fraction,  # checks the split
                        population_size(config, attacks), config.seed, config.control)
@@ -287,6 +289,24 @@ def model_key_parts(dataset: Component, target: Component, pool: LabeledData,
         "target_version": f"{target.entry.origin.distribution} {target.entry.origin.version}",
         "torch": torch.__version__, "device": device.type,
     }
+
+
+def default_members(dataset: Component, pool_size: int) -> int:
+    """Members when ``--members`` is not given: the dataset's ``suggested_members`` if it
+    declares one, else 12,000 (the demo's), capped at a quarter of the records so members,
+    non-members, population and control decoys all fit (MNIST's 70,000 keep 12,000)."""
+    suggested = getattr(dataset.instance, "suggested_members", None)
+    if suggested is not None:
+        if isinstance(suggested, bool) or not isinstance(suggested, int) or suggested < 2:
+            raise PluginError(f"dataset '{dataset.entry.name}' (plugin "
+                              f"'{dataset.entry.origin.plugin}') suggests {suggested!r} "
+                              "members; it must be an integer >= 2")
+        return suggested
+    members = min(DEFAULT_MEMBERS, pool_size // 4)
+    if members < 2:
+        raise ConfigError(f"dataset '{dataset.entry.name}' has only {pool_size} records; "
+                          "a split needs at least 8")
+    return members
 
 
 def population_size(config: ExperimentConfig, attacks: list[Component]) -> int:

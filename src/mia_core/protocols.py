@@ -1,0 +1,52 @@
+"""What each kind of component must look like, as ``typing.Protocol`` classes.
+
+Plugins need not inherit from these: the core checks the methods at registration (classes) and
+when it builds a component. They exist so a plugin author can type-check an implementation,
+e.g. ``attack: mia_core.Attack = MyAttack(options)`` under mypy or pyright.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from .context import AttackContext, AttackOutput
+from .data import LabeledData, LoadEnv
+from .results import ExperimentResult, ReportEnv, RunArtifacts
+from .threats import ThreatModel
+from .training import TrainEnv
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """Supplies the records; the core draws members, non-members and population from them."""
+
+    def load(self, env: LoadEnv) -> LabeledData: ...
+
+
+@runtime_checkable
+class Target(Protocol):
+    """The model under audit: trained on exactly the records given (members, or a reference
+    model's IN records). A ``build(data) -> nn.Module`` method (the untrained model) is
+    optional; with it, trained models are cached."""
+
+    def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module: ...
+
+
+@runtime_checkable
+class Attack(Protocol):
+    """Scores evaluation records, higher meaning "more likely a member"."""
+
+    threat_model: ThreatModel | str
+
+    def score(self, ctx: AttackContext) -> AttackOutput | torch.Tensor: ...
+
+
+@runtime_checkable
+class Reporter(Protocol):
+    """Delivers a finished run somewhere and says where (for the progress log)."""
+
+    def report(self, result: ExperimentResult, artifacts: RunArtifacts,
+               env: ReportEnv) -> list[str]: ...
