@@ -181,3 +181,12 @@ def test_out_of_range_attack_option_is_a_usage_error():
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: bad option for attack 'rmia': 'a' must be <= 1.0: "
                                      "1.5")
+
+
+def test_population_only_run_does_not_claim_known_members():
+    result = invoke("--dataset", "blobs", "--attack", "lira", "--members", "100",
+                    "--reference-models", "2", "-o", "target.epochs=1", "--quiet", "--no-cache")
+    assert result.exit_code == 0, result.output
+    split = next(line for line in result.output.splitlines() if line.startswith("split:"))
+    assert split == ("split: 100 members / 100 non-members (pool 2000); evaluation 50 members + "
+                     "50 non-members; population 100")

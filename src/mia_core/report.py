@@ -45,7 +45,7 @@ def write_roc(directory: Path, is_member: np.ndarray,
         import matplotlib.pyplot as plt
     except ImportError:
         return [csv_path], ("roc.png not drawn: matplotlib is not installed "
-                            "(pip install 'mia-core[plot]')")
+                            "(it is a dependency of mia-core: pip install matplotlib)")
     fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 5))
     floor = 0.5 / max(int((~is_member.astype(bool)).sum()), 1)
     for name, (fpr, tpr) in curves.items():

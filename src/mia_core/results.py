@@ -32,6 +32,7 @@ class AttackReport:
     seconds: float
     queries: int
     per_class: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    threat_model: str = "known-members"
 
 
 @attrs.frozen
@@ -155,9 +156,10 @@ def format_summary(result: ExperimentResult) -> str:
         f"device={result.device}" + ("  CONTROL RUN: target never saw the members"
                                      if cfg.get("control") else ""),
         f"split: {sizes['members']} members / {sizes['nonmembers']} non-members "
-        f"(pool {result.pool_size}); attacker knows {sizes['known_members']} + "
-        f"{sizes['known_nonmembers']}; evaluation {sizes['eval_members']} members + "
-        f"{sizes['eval_nonmembers']} non-members"
+        f"(pool {result.pool_size}); "
+        + (f"attacker knows {sizes['known_members']} + {sizes['known_nonmembers']}; "
+           if any(a.threat_model == "known-members" for a in result.attacks) else "")
+        + f"evaluation {sizes['eval_members']} members + {sizes['eval_nonmembers']} non-members"
         + (f"; population {sizes['population']}" if sizes["population"] else ""),
         f"target: train accuracy {result.target_train_accuracy:.4f}, "
         f"test accuracy {result.target_test_accuracy:.4f} (non-members)",

@@ -229,7 +229,9 @@ def _score(attack: Component, ctx: AttackContext,
     truth, scores = is_member.numpy(), answer.scores.numpy()
     metrics = compute_metrics(truth, scores, answer.threshold)
     per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
-    report = AttackReport(attack.entry.name, metrics, seconds, ctx.target.queries, per_class)
+    threat = "population" if ctx.references is not None else "known-members"
+    report = AttackReport(attack.entry.name, metrics, seconds, ctx.target.queries, per_class,
+                          threat)
     return report, answer.scores
 
 
