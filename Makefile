@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PLUGINS := plugins/mnist_data plugins/cnn_target plugins/torch_attack
-EXAMPLES := tests/example_plugin examples/dataset examples/target examples/attack
+EXAMPLES := tests/example_plugin examples/dataset examples/target examples/attack \
+	examples/population_attack
 
 # Offline data: use the shared MNIST copy when MIA_DATA_DIR is unset and it exists.
 SHARED_MNIST := $(abspath ../shared/data/mnist)
