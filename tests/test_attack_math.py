@@ -12,12 +12,13 @@ import torch
 from torch import nn
 
 from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
+from mia_core.progress import Progress
 from mia_core.references import ReferenceModels, balanced_in_mask
 from mia_core.training import seeded
 from mia_torch_attack import mlp as mlp_module
 from mia_torch_attack import shadow
 from mia_torch_attack.blackbox import MlpAttack, MlpOptions
-from mia_torch_attack.features import features_from_logits
+from mia_torch_attack.features import attack_features, features_from_logits
 from mia_torch_attack.lira import (
     Lira,
     LiraOfflineOptions,
@@ -232,6 +233,17 @@ def test_rmia_draws_its_comparison_records_from_the_attack_seed():
     assert len(set((answers[0] * 10).round().tolist())) > 2  # comparisons really were drawn
 
 
+def test_rmia_with_one_out_model_per_record():
+    # two models, each record OUT for exactly one: p_out is that model's answer; a = 1
+    in_mask = [[True, False, True], [False, True, False]]
+    p_out = [0.5, 0.25, 0.8]
+    refs = [prob_logits([0.01 if in_mask[m][r] else p_out[r] for r in range(3)])
+            for m in range(2)]
+    ctx = population_ctx(refs, in_mask, prob_logits([0.5, 0.5, 0.9]), [0, 0, 0], n_pop=2)
+    # ratios: z0 1.0, z1 2.0; x0: 0.9 / 0.8 = 1.125 beats z0 only
+    assert Rmia(RmiaOptions(a=1.0, gamma=1.0, comparisons=2)).score(ctx).tolist() == [0.5]
+
+
 def test_rmia_comparisons_limit_the_population_records_used():
     for seed in range(5):
         scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=1)).score(rmia_ctx(seed))
@@ -302,6 +314,16 @@ def test_threshold_attack_picks_the_best_cut_on_the_known_records():
     assert out.scores.tolist() == pytest.approx([math.log(p) for p in eval_p], abs=1e-6)
 
 
+def test_best_threshold_with_a_single_member_or_non_member():
+    # one member, scored lowest (1): cutting at 1 (TPR 1, FPR 1, gain 0) beats every cut
+    # above it (TPR 0, gain -FPR)
+    scores = torch.tensor([4.0, 3.0, 2.0, 1.0])
+    assert best_threshold(scores, torch.tensor([False, False, False, True])) == 1.0
+    # one non-member (score 2) among members 3, 1, 0: the best cut is at 3 (TPR 1/3, FPR 0)
+    scores = torch.tensor([3.0, 2.0, 1.0, 0.0])
+    assert best_threshold(scores, torch.tensor([True, False, True, True])) == 3.0
+
+
 def test_best_threshold_cuts_only_between_distinct_scores():
     scores = torch.tensor([3.0, 2.0, 2.0, 1.0])
     member = torch.tensor([True, True, False, False])
@@ -323,6 +345,12 @@ def test_feature_variants_from_logits():
     assert logp.flatten().tolist() == pytest.approx([0.0, -100.0])  # clamped, not -inf
     labelled = features_from_logits(logits, y, "loss", 3, with_label=True)
     assert labelled.tolist()[0] == pytest.approx([-math.log(0.2), 0.0, 1.0, 0.0])
+    assert torch.equal(features_from_logits(logits, y, "loss", 3), labelled)  # label by default
+    oracle = TargetOracle(Lookup(logits), CPU)
+    assert torch.equal(attack_features(oracle, ids(1), y, "loss", 3), labelled)
+    with pytest.raises(ValueError, match="unknown feature kind 'logits'; use one of loss, "
+                                         "probabilities, log-probabilities"):
+        features_from_logits(logits, y, "logits", 3)
 
 
 def test_attack_mlp_outputs_probability_of_member():
@@ -379,7 +407,8 @@ def test_attack_mlp_trains_in_fp32_with_the_attack_seed(monkeypatch):
         return model
 
     monkeypatch.setattr(mlp_module, "fit_classifier", capture)
-    ctx = AttackContext(TargetOracle(nn.Identity(), CPU), dummy_ctx().evaluation, None, CPU, 42)
+    ctx = AttackContext(TargetOracle(nn.Identity(), CPU), dummy_ctx().evaluation, None, CPU, 42,
+                        Progress(enabled=False))
     fit_and_score(torch.randn(8, 2), torch.arange(8) % 2 == 0, torch.randn(2, 2),
                   MlpTraining(epochs=7, batch_size=5, lr=0.5), ctx, "my label")
     recipe = seen["recipe"]
@@ -442,13 +471,17 @@ def test_shadow_mlp_trains_on_each_models_population_outputs(monkeypatch, per_cl
     ctx, ref_logits, in_mask = shadow_ctx()
     calls = []
 
-    def fake_fit(x, member, eval_x, training, ctx, label):
+    opts = ShadowOptions(features="loss", per_class=per_class)
+
+    def fake_fit(x, member, eval_x, training, given_ctx, label):
+        assert training is opts and given_ctx is ctx
         calls.append((x, member, eval_x))
-        return eval_x[:, 0].double() + 100 * len(calls)  # shows which call scored which row
+        return eval_x[:, 0].double() + 100 * len(calls) + 1e-12  # which call scored which row
 
     monkeypatch.setattr(shadow, "fit_and_score", fake_fit)
-    opts = ShadowOptions(features="loss", per_class=per_class)
-    scores = ShadowMlp(opts).score(ctx).scores
+    out = ShadowMlp(opts).score(ctx)
+    scores = out.scores
+    assert out.threshold == 0.5 and scores.dtype == torch.float64
     pop_y = torch.tensor([0, 1, 0])
     rows = [(m, r) for m in range(2) for r in range(3)]  # model-major, as the MLP sees them
     feats = torch.cat([features_from_logits(ref_logits[m][:3], pop_y, "loss", 2,
