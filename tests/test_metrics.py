@@ -77,3 +77,13 @@ def test_without_threshold_the_top_half_is_predicted_member():
 def test_metrics_need_both_classes():
     with pytest.raises(ValueError, match="at least one member and one non-member"):
         roc_auc(np.array([True, True]), np.array([0.1, 0.2]))
+
+
+def test_threshold_source_and_label_types():
+    given = compute_metrics(np.array([1.0, 0.0, 1.0, 0.0]), [0.9, 0.2, 0.4, 0.6], 0.5)
+    assert given.threshold_source == "attack" and given.threshold == 0.5
+    assert given.recall == 0.5
+    assert given.accuracy == 0.5 and given.precision == 0.5
+    median = compute_metrics([True, False, True, False], [4, 1, 3, 2], None)
+    assert median.threshold_source == "median" and median.threshold == 2.5
+    assert median.accuracy == 1.0

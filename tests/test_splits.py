@@ -50,3 +50,47 @@ def test_check_catches_overlap():
     bad = attrs.evolve(split, eval_nonmembers=split.eval_members.clone())
     with pytest.raises(AssertionError, match="overlap"):
         bad.check()
+
+
+def test_sizes_name_every_set():
+    split = draw_split(100, 10, 0.5, 5, seed=0, control=True)
+    assert split.sizes() == {"members": 10, "nonmembers": 10, "known_members": 5,
+                             "known_nonmembers": 5, "eval_members": 5, "eval_nonmembers": 5,
+                             "population": 5, "decoys": 10}
+
+
+def test_too_small_pool_message_counts_every_part():
+    with pytest.raises(ConfigError) as err:
+        draw_split(34, 10, 0.5, 5, seed=0, control=True)
+    assert str(err.value) == ("the dataset has 34 records but the split needs 35 (2 x 10 "
+                              "members/non-members + 5 population + 10 control decoys); lower "
+                              "--members or --population")
+    with pytest.raises(ConfigError) as err:
+        draw_split(20, 10, 0.5, 5, seed=0)
+    assert str(err.value) == ("the dataset has 20 records but the split needs 25 (2 x 10 "
+                              "members/non-members + 5 population); lower --members or "
+                              "--population")
+
+
+def test_known_fraction_leaving_no_evaluation_records_says_how_many():
+    with pytest.raises(ConfigError) as err:
+        draw_split(100, 4, 0.9, 0, seed=0)
+    assert str(err.value) == ("--known-fraction 0.9 of 4 members leaves 4 known and 0 evaluation "
+                              "records per side; each needs >= 1")
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    ("eval_nonmembers", "evaluation members and non-members are unbalanced"),
+    ("known_nonmembers", "attacker's known members and non-members are unbalanced"),
+    ("population", "membership index sets overlap"),
+])
+def test_check_names_what_is_wrong(field, message):
+    import attrs
+
+    split = draw_split(100, 10, 0.5, 5, seed=0)
+    broken = {"eval_nonmembers": split.eval_nonmembers[:-1],
+              "known_nonmembers": split.known_nonmembers[:-1],
+              "population": torch.cat([split.population, split.eval_members[:1]])}[field]
+    with pytest.raises(AssertionError) as err:
+        attrs.evolve(split, **{field: broken}).check()
+    assert str(err.value) == message
