@@ -132,3 +132,21 @@ def test_damaged_entry_message_names_the_problem(tmp_path):
                                        lambda: torch.nn.Linear(2, 2), torch.device("cpu"))
     assert len(messages) == 1 and "is damaged (" in messages[0]
     assert "(NoneType)" not in messages[0] and messages[0].endswith("); retraining")
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, failure):
+    def half_save(obj, path):
+        Path(path).write_bytes(b"half a state dict")
+        raise failure
+
+    monkeypatch.setattr("mia_core.cache.torch.save", half_save)
+    cache = ModelCache(tmp_path)
+    fit = lambda: cache.fit({"k": 2}, lambda: torch.nn.Linear(2, 2),  # noqa: E731
+                            lambda: torch.nn.Linear(2, 2), torch.device("cpu"))
+    if isinstance(failure, OSError):
+        assert isinstance(fit(), torch.nn.Linear)  # caching is skipped, the run goes on
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            fit()
+    assert list(tmp_path.iterdir()) == []

@@ -71,3 +71,11 @@ def test_seeds_report_mean_and_interval(tmp_path):
 def test_interval_of_one_value_is_a_point():
     i = interval([0.7])
     assert (i.mean, i.low, i.high) == (0.7, 0.7, 0.7)
+
+
+def test_the_roc_plot_is_part_of_the_default_install():
+    from importlib import metadata
+
+    requires = metadata.requires("mia-core") or []
+    core = [r for r in requires if "extra ==" not in r]
+    assert any(r.startswith("matplotlib") for r in core), core
