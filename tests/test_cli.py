@@ -73,9 +73,11 @@ def test_existing_results_are_never_overwritten(mnist_run, mnist_dir):
 def test_same_seed_gives_identical_metrics_other_seed_differs(mnist_dir, tmp_path):
     def metrics(seed, name):
         r = invoke("--dataset", "mnist", "--attack", "torch-mlp", "--data-dir", str(mnist_dir),
-                   "--seed", str(seed), "--output", str(tmp_path / name), "--quiet", *SMALL)
+                   "--seed", str(seed), "--output", str(tmp_path / name), "--quiet",
+                   "--no-cache", *SMALL)  # each run trains its own target
         assert r.exit_code == 0, r.output
         data = json.loads((tmp_path / name / "results.json").read_text())
+        assert (data["models_trained"], data["models_from_cache"]) == (1, 0)
         scores = (tmp_path / name / "evaluation.csv").read_text()
         return data["attacks"][0]["metrics"], data["target_test_accuracy"], scores
 

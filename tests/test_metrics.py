@@ -87,3 +87,20 @@ def test_threshold_source_and_label_types():
     median = compute_metrics([True, False, True, False], [4, 1, 3, 2], None)
     assert median.threshold_source == "median" and median.threshold == 2.5
     assert median.accuracy == 1.0
+
+
+def test_labels_as_numbers_and_unsigned_scores():
+    labels = np.array([1.0, 0.0, 1.0, 0.0, 0.0])
+    scores = np.array([3, 1, 2, 0, 2], dtype=np.uint8)  # negating these would wrap around
+    fpr, tpr, thr = roc_curve(labels, scores)
+    sk_fpr, sk_tpr, _ = sk_roc_curve(labels, scores.astype(float), drop_intermediate=False)
+    np.testing.assert_allclose(fpr, sk_fpr)
+    np.testing.assert_allclose(tpr, sk_tpr)
+    assert thr.tolist()[1:] == [3.0, 2.0, 1.0, 0.0]
+    assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_one_class_only_is_an_error():
+    with pytest.raises(ValueError) as err:
+        roc_auc(np.array([True, True]), np.array([0.1, 0.2]))
+    assert str(err.value) == "metrics need at least one member and one non-member"
