@@ -9,7 +9,9 @@ import torch
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
+from mia_core.audit import epsilon_lower_bound
 from mia_core.cli import run
+from mia_core.runner import derive_seed
 
 SMALL = ["--members", "400", "-o", "target.epochs=2", "-o", "attack.epochs=5", "--device", "cpu"]
 
@@ -176,6 +178,9 @@ def test_every_attack_runs_on_real_mnist_in_one_table(mnist_dir, tmp_path):
     for a in data["attacks"]:  # every table entry is the core's metric of that attack's scores
         scores = np.array([float(r[f"score:{a['name']}"]) for r in rows])
         assert a["metrics"]["auc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        bound = epsilon_lower_bound(labels.astype(bool), scores, 1e-5,
+                                    seed=derive_seed(0, f"attack:{a['name']}"))
+        assert a["metrics"]["epsilon_lb"] == bound.epsilon
 
 
 def test_out_of_range_attack_option_is_a_usage_error():

@@ -26,6 +26,7 @@ class AttackMetrics:
     tpr_at_0_fpr: float
     threshold: float
     threshold_source: str
+    epsilon_lb: float = 0.0  # 95 % lower bound on epsilon at the run's delta (mia_core.audit)
 
 
 def roc_curve(is_member: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray,

@@ -12,7 +12,7 @@ import attrs
 from .results import ExperimentResult
 
 METRICS = ("auc", "advantage", "accuracy", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr",
-           "tpr_at_0_fpr")
+           "tpr_at_0_fpr", "epsilon_lb")
 # Two-sided 97.5 % quantiles of Student's t for 1..30 degrees of freedom.
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
          2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
@@ -57,7 +57,7 @@ def format_aggregate(summary: dict[str, Any]) -> str:
     seeds = summary["seeds"]
     names = list(summary["attacks"])
     width = max([6, *(len(n) for n in names)])
-    cols = ("AUC", "adv", "acc", "TPR@1%", "TPR@.1%", "TPR@0%")
+    cols = ("AUC", "adv", "acc", "TPR@1%", "TPR@.1%", "TPR@0%", "ε_lb")
     lines = [
         f"{len(seeds)} seeds ({', '.join(map(str, seeds))}): mean [95% interval]",
         "target: train accuracy " + _fmt(summary["target_train_accuracy"]) +

@@ -165,15 +165,18 @@ def format_summary(result: ExperimentResult) -> str:
         f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
         "",
         f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
-        f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'time':>7}",
+        f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} {'time':>7}",
     ]
     for a in result.attacks:
         m = a.metrics
         lines.append(
             f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
             f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
-            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {a.seconds:>6.1f}s"
+            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
+            f"{a.seconds:>6.1f}s"
         )
+    lines.append("ε_lb: one-sided 95 % lower bound on ε at δ = 1e-05 from each attack's scores "
+                 "(see docs/auditing.md)")
     t = result.timings
     lines += ["", "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())]
     if result.models_from_cache:

@@ -12,6 +12,7 @@ import attrs
 import torch
 from torch import nn
 
+from .audit import DEFAULT_DELTA, epsilon_lower_bound
 from .cache import ModelCache
 from .config import DEFAULT_MEMBERS, ExperimentConfig
 from .context import (
@@ -228,6 +229,8 @@ def _score(attack: Component, ctx: AttackContext,
     seconds = time.perf_counter() - clock
     truth, scores = is_member.numpy(), answer.scores.numpy()
     metrics = compute_metrics(truth, scores, answer.threshold)
+    bound = epsilon_lower_bound(truth, scores, DEFAULT_DELTA, seed=ctx.seed)
+    metrics = attrs.evolve(metrics, epsilon_lb=bound.epsilon)
     per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
     threat = "population" if ctx.references is not None else "known-members"
     report = AttackReport(attack.entry.name, metrics, seconds, ctx.target.queries, per_class,

@@ -30,7 +30,7 @@ from mia_core import (
 )
 
 ATTACK_METRICS = ("auc", "advantage", "accuracy", "precision", "recall", "tpr_at_1pct_fpr",
-                  "tpr_at_01pct_fpr", "tpr_at_0_fpr")
+                  "tpr_at_01pct_fpr", "tpr_at_0_fpr", "epsilon_lb")
 
 
 @attrs.frozen

@@ -1,0 +1,97 @@
+"""The epsilon lower bound against mechanisms whose privacy is known exactly."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+from scipy.stats import beta, norm
+
+from mia_core.audit import clopper_pearson_upper, epsilon_from_rates, epsilon_lower_bound
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 100), (50, 100), (99, 100), (7, 7)])
+def test_clopper_pearson_upper_is_the_beta_quantile(k, n):
+    expected = 1.0 if k == n else beta.ppf(0.95, k + 1, n - k)
+    assert float(clopper_pearson_upper(k, n, 0.05)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_epsilon_from_rates_takes_the_stronger_inequality():
+    assert float(epsilon_from_rates(0.1, 0.2, 0.0)) == pytest.approx(math.log(8.0))
+    assert float(epsilon_from_rates(0.2, 0.1, 0.0)) == pytest.approx(math.log(8.0))
+    assert float(epsilon_from_rates(0.5, 0.5, 0.0)) == 0.0  # chance proves nothing
+    assert float(epsilon_from_rates(0.6, 0.6, 0.0)) == 0.0  # worse than chance: still 0
+    with_delta = float(epsilon_from_rates(0.1, 0.2, 0.05))
+    assert with_delta == pytest.approx(math.log(0.75 / 0.1))  # delta weakens the bound
+
+
+def randomized_response(eps, n, seed):
+    """Members answer 1 with probability e^eps / (1 + e^eps), non-members with the rest:
+    exactly eps-DP (delta = 0), and the best test reaches it."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2 == 0
+    p = math.exp(eps) / (1 + math.exp(eps))
+    truthful = rng.random(n) < p
+    return labels, np.where(labels, truthful, ~truthful).astype(float)
+
+
+def test_bound_exceeds_the_true_epsilon_at_most_at_the_stated_rate():
+    eps = 1.5
+    bounds = [epsilon_lower_bound(*randomized_response(eps, 2000, seed), delta=0.0,
+                                  seed=seed).epsilon for seed in range(200)]
+    assert np.mean(np.array(bounds) > eps) <= 0.05
+    assert np.mean(bounds) > 0.6 * eps  # and it is not vacuous
+
+
+def test_bound_comes_close_with_many_samples():
+    eps = 2.0
+    bound = epsilon_lower_bound(*randomized_response(eps, 400_000, 7), delta=0.0)
+    assert 0.93 * eps < bound.epsilon <= eps
+    assert bound.threshold == 1.0 and bound.members == bound.nonmembers == 100_000
+
+
+def gaussian_epsilon(mu, delta):
+    """Exact epsilon(delta) of a Gaussian mechanism whose outputs differ by mu standard
+    deviations (Balle & Wang 2018)."""
+    def excess(eps):
+        return norm.cdf(-eps / mu + mu / 2) - math.exp(eps) * norm.cdf(-eps / mu - mu / 2) - delta
+    return brentq(excess, 0.0, 50.0)
+
+
+def test_gaussian_scores_never_prove_more_than_the_mechanism_allows():
+    mu, delta = 2.0, 1e-5
+    true_eps = gaussian_epsilon(mu, delta)
+    bounds = []
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        labels = np.arange(4000) % 2 == 0
+        scores = rng.normal(np.where(labels, mu, 0.0), 1.0)
+        bounds.append(epsilon_lower_bound(labels, scores, delta=delta, seed=seed).epsilon)
+    assert np.mean(np.array(bounds) > true_eps) <= 0.05
+    assert 0 < np.median(bounds) < true_eps
+
+
+def test_chance_level_and_degenerate_scores_prove_nothing():
+    rng = np.random.default_rng(0)
+    labels = np.arange(1000) % 2 == 0
+    assert epsilon_lower_bound(labels, rng.random(1000)).epsilon < 0.2
+    assert epsilon_lower_bound(labels, np.zeros(1000)).epsilon == 0.0
+    tiny = epsilon_lower_bound(np.array([True, False]), np.array([1.0, 0.0]))
+    assert tiny.epsilon == 0.0  # one record per class cannot be split in two halves
+
+
+def test_the_threshold_is_chosen_without_the_records_it_is_judged_on():
+    labels, scores = randomized_response(1.0, 1000, 3)
+    a = epsilon_lower_bound(labels, scores, delta=0.0, seed=1)
+    b = epsilon_lower_bound(labels, scores, delta=0.0, seed=2)
+    assert a.members + b.members == 500  # each uses a half of the 500 members
+    assert (a.false_positives, a.false_negatives) != (b.false_positives, b.false_negatives)
+    with pytest.raises(ValueError):
+        epsilon_lower_bound(labels, scores, delta=1.0)
+
+
+def test_a_perfect_attack_is_capped_by_the_number_of_records():
+    labels = np.arange(12_000) % 2 == 0
+    bound = epsilon_lower_bound(labels, labels.astype(float))  # no errors at all
+    assert bound.false_positives == bound.false_negatives == 0
+    assert bound.epsilon == pytest.approx(6.70, abs=0.01)  # as docs/auditing.md says
