@@ -10,6 +10,7 @@ from .data import LabeledData, LoadEnv
 from .errors import ConfigError, MiaError, PluginError
 from .hookspecs import hookimpl
 from .options import fraction, option, positive
+from .privacy import PrivacySpent, plan_dp
 from .progress import Progress
 from .protocols import Attack, Dataset, Reporter, Target
 from .references import ReferenceModels
@@ -39,6 +40,7 @@ __all__ = [
     "LoadEnv",
     "MiaError",
     "PluginError",
+    "PrivacySpent",
     "Progress",
     "ReferenceModels",
     "ReportEnv",
@@ -54,6 +56,7 @@ __all__ = [
     "fraction",
     "hookimpl",
     "option",
+    "plan_dp",
     "positive",
     "predict_logits",
     "resolve_precision",

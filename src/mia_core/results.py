@@ -52,9 +52,20 @@ class ExperimentResult:
     models_trained: int = 0
     models_from_cache: int = 0
     threads: int = 0  # torch's CPU threads during the run (results may differ between counts)
+    privacy: dict[str, Any] | None = None  # DP-SGD accounting of the target (PrivacySpent)
+    audit_delta: float = 1e-5  # the delta every attack's epsilon_lb is stated at
+
+    @property
+    def privacy_violations(self) -> list[str]:
+        """Attacks whose epsilon lower bound exceeds the accountant's epsilon: the accountant,
+        the training or the attack is wrong."""
+        if not self.privacy:
+            return []
+        return [a.name for a in self.attacks
+                if a.metrics.epsilon_lb > self.privacy["epsilon"] + 1e-9]
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return {**attrs.asdict(self), "privacy_violations": self.privacy_violations}
 
     def attack(self, name: str) -> AttackReport:
         """The report of attack ``name`` (its metrics, time and query count)."""
@@ -147,6 +158,15 @@ def _split_dict(split: MembershipSplit) -> dict[str, list[int]]:
              "population")}
 
 
+def _privacy_lines(result: ExperimentResult) -> list[str]:
+    p = result.privacy
+    if not p:
+        return []
+    return [f"DP-SGD: ε = {p['epsilon']:.3f} at δ = {p['delta']:g} (Opacus RDP accountant); "
+            f"noise multiplier {p['noise_multiplier']:.4f}, sampling rate "
+            f"{p['sample_rate']:.4g}, {p['steps']} steps, clipping norm {p['max_grad_norm']:g}"]
+
+
 def format_summary(result: ExperimentResult) -> str:
     """The human-readable summary printed on stdout."""
     cfg, sizes = result.config, result.split_sizes
@@ -163,6 +183,7 @@ def format_summary(result: ExperimentResult) -> str:
         + (f"; population {sizes['population']}" if sizes["population"] else ""),
         f"target: train accuracy {result.target_train_accuracy:.4f}, "
         f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
+        *_privacy_lines(result),
         "",
         f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
         f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} {'time':>7}",
@@ -175,8 +196,14 @@ def format_summary(result: ExperimentResult) -> str:
             f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
             f"{a.seconds:>6.1f}s"
         )
-    lines.append("ε_lb: one-sided 95 % lower bound on ε at δ = 1e-05 from each attack's scores "
-                 "(see docs/auditing.md)")
+    lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {result.audit_delta:g} from each "
+                 "attack's scores (see docs/auditing.md)")
+    for name in result.privacy_violations:
+        proven = result.attack(name).metrics.epsilon_lb
+        spent = (result.privacy or {}).get("epsilon", 0.0)
+        lines.append(f"WARNING: attack '{name}' proves ε >= {proven:.3f}, above the "
+                     f"accountant's ε = {spent:.3f}: the accountant, the training or the attack "
+                     "is wrong")
     t = result.timings
     lines += ["", "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())]
     if result.models_from_cache:

@@ -28,6 +28,7 @@ from .errors import ConfigError, MiaError, PluginError, ReportError, TrainingDiv
 from .metrics import compute_metrics
 from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
+from .privacy import PrivacySpent
 from .progress import QUIET, Progress
 from .references import ReferenceTrainer
 from .registry import Entry, interface_problem
@@ -153,6 +154,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     train_model = _trainer(target, dataset, pool, device, cache, progress)
     model = train_model(trained_index, derive_seed(config.seed, "target"))
     timings["train_target"] = time.perf_counter() - clock
+    spent = _privacy_spent(target, trained_on)
+    audit_delta = spent.delta if spent is not None else DEFAULT_DELTA
     train_acc = accuracy(model, trained_on, device)
     test_acc = accuracy(model, nonmembers, device)
 
@@ -181,7 +184,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         else:
             ctx = AttackContext(oracle, evaluation, known, device, seed, progress,
                                 attack=attack.entry.name)
-        report, scores[attack.entry.name] = _score(attack, ctx, is_member)
+        report, scores[attack.entry.name] = _score(attack, ctx, is_member, audit_delta)
         reports.append(report)
         timings[f"attack:{attack.entry.name}"] = report.seconds
 
@@ -199,6 +202,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         models_trained=cache.trained,
         models_from_cache=cache.hits,
         threads=torch.get_num_threads(),
+        privacy=attrs.asdict(spent) if spent is not None else None,
+        audit_delta=audit_delta,
     )
     artifacts = RunArtifacts(split, eval_index, is_member, pool.y[eval_index], scores,
                              {k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -218,8 +223,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     return result, artifacts
 
 
-def _score(attack: Component, ctx: AttackContext,
-           is_member: torch.Tensor) -> tuple[AttackReport, torch.Tensor]:
+def _score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
+           delta: float = DEFAULT_DELTA) -> tuple[AttackReport, torch.Tensor]:
     """Run one attack and measure it; the core, not the attack, computes every metric."""
     clock = time.perf_counter()
     ctx.progress.message(f"running attack '{attack.entry.name}'")
@@ -229,7 +234,7 @@ def _score(attack: Component, ctx: AttackContext,
     seconds = time.perf_counter() - clock
     truth, scores = is_member.numpy(), answer.scores.numpy()
     metrics = compute_metrics(truth, scores, answer.threshold)
-    bound = epsilon_lower_bound(truth, scores, DEFAULT_DELTA, seed=ctx.seed)
+    bound = epsilon_lower_bound(truth, scores, delta, seed=ctx.seed)
     metrics = attrs.evolve(metrics, epsilon_lb=bound.epsilon)
     per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
     threat = "population" if ctx.references is not None else "known-members"
@@ -262,6 +267,18 @@ def _trainer(target: Component, dataset: Component, pool: LabeledData, device: t
         return model
 
     return train
+
+
+def _privacy_spent(target: Component, data: LabeledData) -> PrivacySpent | None:
+    """The DP-SGD accounting of the target plugin's recipe on ``data``, if it trains with DP."""
+    privacy = getattr(target.instance, "privacy", None)
+    if not callable(privacy):
+        return None
+    spent = _call(target, "privacy", data)
+    if spent is not None and not isinstance(spent, PrivacySpent):
+        raise PluginError(f"target '{target.entry.name}' privacy() returned "
+                          f"{type(spent).__name__}, not PrivacySpent or None")
+    return spent
 
 
 def check_model_outputs(target: Component, model: nn.Module, data: LabeledData,

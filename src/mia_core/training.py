@@ -22,6 +22,7 @@ from torch import nn
 from .data import LabeledData
 from .errors import ConfigError, TrainingDiverged
 from .options import positive
+from .privacy import check_dp_recipe, fit_dp, plan_dp
 from .progress import QUIET, Progress
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -37,6 +38,18 @@ class TrainRecipe:
     weight_decay: float = 0.0
     precision: str = attrs.field(default="auto", validator=attrs.validators.in_(PRECISIONS))
     channels_last: bool = True
+    # DP-SGD (mia_core.privacy): on when dp_epsilon or noise_multiplier is set
+    dp_epsilon: float | None = None
+    dp_delta: float | None = None
+    noise_multiplier: float | None = None
+    max_grad_norm: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        check_dp_recipe(self)
+
+    @property
+    def dp(self) -> bool:
+        return self.dp_epsilon is not None or self.noise_multiplier is not None
 
 
 @attrs.frozen
@@ -57,6 +70,8 @@ def fit_classifier(
     """
     if len(data) == 0:
         raise ConfigError("cannot train on an empty set of records")
+    if recipe.dp:
+        return _fit_private(model, data, recipe, env, label)
     device = env.device
     if device.type == "cpu":
         _keep_freed_memory()
@@ -90,6 +105,17 @@ def fit_classifier(
                 optimizer.step()
                 advance(1)
     return model.eval()
+
+
+def _fit_private(model: nn.Module, data: LabeledData, recipe: TrainRecipe, env: TrainEnv,
+                 label: str) -> nn.Module:
+    """DP-SGD in fp32 and contiguous memory (per-sample gradients need both)."""
+    plan = plan_dp(recipe, len(data))
+    assert plan is not None
+    model = model.to(env.device)
+    x, y = data.x.to(env.device).contiguous(), data.y.to(env.device)
+    with env.progress.bar(f"{label} (DP-SGD)", plan.steps) as advance:
+        return fit_dp(model, x, y, recipe, plan, env.seed, advance)
 
 
 @torch.no_grad()

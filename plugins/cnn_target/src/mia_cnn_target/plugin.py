@@ -14,11 +14,13 @@ from torch.nn import functional as F
 from mia_core import (
     PRECISIONS,
     LabeledData,
+    PrivacySpent,
     TrainEnv,
     TrainRecipe,
     fit_classifier,
     hookimpl,
     option,
+    plan_dp,
     positive,
 )
 
@@ -55,6 +57,13 @@ class CnnOptions:
     precision: str = option("auto", "auto (bf16 where the hardware has it natively), fp32 or "
                             "bf16", choices=PRECISIONS)
     channels_last: bool = option(True, "train with channels-last memory format")
+    dp_epsilon: float = option(0.0, "DP-SGD: epsilon the accountant spends over all epochs "
+                               "(0: no DP)", attrs.validators.ge(0.0))
+    dp_delta: float = option(0.0, "DP-SGD: delta (needed with DP, e.g. 1e-5)",
+                             attrs.validators.ge(0.0))
+    noise_multiplier: float = option(0.0, "DP-SGD: fixed noise multiplier instead of "
+                                     "dp_epsilon (0: unset)", attrs.validators.ge(0.0))
+    max_grad_norm: float = option(1.0, "DP-SGD: per-sample gradient clipping norm", positive)
 
 
 class CnnTarget:
@@ -62,11 +71,18 @@ class CnnTarget:
 
     def __init__(self, options: CnnOptions) -> None:
         self.options = options
+        self.recipe()  # a bad DP combination is a usage error now, before any work
 
     def recipe(self) -> TrainRecipe:
         o = self.options
         return TrainRecipe(o.epochs, o.batch_size, o.lr, o.weight_decay, o.precision,
-                           o.channels_last)
+                           o.channels_last, dp_epsilon=o.dp_epsilon or None,
+                           dp_delta=o.dp_delta or None, noise_multiplier=o.noise_multiplier or None,
+                           max_grad_norm=o.max_grad_norm)
+
+    def privacy(self, data: LabeledData) -> PrivacySpent | None:
+        """What DP-SGD spends training on ``data`` (``None`` without DP)."""
+        return plan_dp(self.recipe(), len(data))
 
     def build(self, data: LabeledData) -> LeNet:
         if data.x.dim() != 4 or data.x.shape[2] != data.x.shape[3]:
