@@ -95,3 +95,48 @@ def test_a_perfect_attack_is_capped_by_the_number_of_records():
     bound = epsilon_lower_bound(labels, labels.astype(float))  # no errors at all
     assert bound.false_positives == bound.false_negatives == 0
     assert bound.epsilon == pytest.approx(6.70, abs=0.01)  # as docs/auditing.md says
+
+
+# --- one-run audit with canaries ------------------------------------------------------------
+from scipy.stats import binom  # noqa: E402
+
+from mia_core.audit import canary_audit, one_run_epsilon, one_run_p_value  # noqa: E402
+
+
+def test_one_run_bound_matches_the_closed_form_when_every_guess_is_right():
+    # delta = 0 and v = r: P[Binomial(r, q) >= r] = q^r = alpha  ->  q = alpha^(1/r)
+    q = 0.05 ** (1 / 100)
+    assert one_run_epsilon(100, 100, 100, delta=0.0) == pytest.approx(math.log(q / (1 - q)),
+                                                                      abs=1e-9)
+    assert one_run_epsilon(100, 100, 100, delta=0.0) == pytest.approx(3.4930, abs=1e-4)
+    assert one_run_p_value(1000, 200, 150, 1.0, 0.0) == pytest.approx(
+        binom.sf(149, 200, 1 / (1 + math.exp(-1.0))))
+
+
+def test_one_run_bound_shrinks_with_delta_and_with_wrong_guesses():
+    strict = one_run_epsilon(1000, 200, 190, delta=0.0)
+    assert one_run_epsilon(1000, 200, 190, delta=1e-5) <= strict
+    assert one_run_epsilon(1000, 200, 190, delta=1e-3) < one_run_epsilon(1000, 200, 190, 1e-5)
+    assert one_run_epsilon(1000, 200, 150, delta=0.0) < strict
+    assert one_run_epsilon(1000, 200, 100, delta=0.0) == 0.0  # half right is chance
+    with pytest.raises(ValueError):
+        one_run_p_value(10, 20, 5, 1.0, 0.0)
+
+
+def rr_canaries(eps, m, seed):
+    rng = np.random.default_rng(seed)
+    included = rng.random(m) < 0.5
+    truthful = rng.random(m) < math.exp(eps) / (1 + math.exp(eps))
+    guess_in = np.where(truthful, included, ~included)
+    return included, guess_in + 0.01 * rng.random(m)  # ties broken at random
+
+
+def test_one_run_bound_on_randomized_response_canaries_respects_the_true_epsilon():
+    eps = 2.0
+    bounds = [canary_audit(*rr_canaries(eps, 1000, seed), delta=0.0).epsilon
+              for seed in range(200)]
+    # at most 5 % in expectation; 0.08 leaves room for the sampling noise of 200 repetitions
+    assert np.mean(np.array(bounds) > eps) <= 0.08
+    assert np.median(bounds) > 0.5 * eps
+    audit = canary_audit(*rr_canaries(eps, 1000, 0), delta=0.0)
+    assert audit.guesses == 200 and audit.canaries == 1000 and 0 < audit.correct <= 200

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from mia_core import LabeledData, TrainEnv, TrainRecipe, fit_classifier, plan_dp
 from mia_core.cli import run
 from mia_core.errors import ConfigError
+from mia_core.results import format_summary
 from mia_core.testing import run as run_in_process
 from mia_core.training import seeded
 
@@ -183,3 +184,33 @@ def test_a_bound_above_the_accountant_is_flagged(runs):
 def test_plan_rejects_an_unreachable_epsilon():
     with pytest.raises(ConfigError, match="no noise level reaches"):
         plan_dp(TrainRecipe(1, 10, 0.1, dp_epsilon=1e-9, dp_delta=1e-9), 10)
+
+
+def test_canaries_join_training_but_never_the_evaluation(tmp_path):
+    from mia_core.testing import run_with_artifacts
+
+    options = {"target": {"epochs": 20, "batch_size": 32}, "dataset": {"noise": 3.0}}
+    plain = run_with_artifacts(dataset="tiny-images", attacks=["loss-threshold", "lira"],
+                               members=150, reference_models=2, options=options)
+    audited = run_with_artifacts(dataset="tiny-images", attacks=["loss-threshold", "lira"],
+                                 members=150, reference_models=2, options=options, canaries=200)
+    assert torch.equal(plain.artifacts.eval_index, audited.artifacts.eval_index)
+    assert plain.result.split_sizes == audited.result.split_sizes
+    report = audited.result.attack("loss-threshold").canary_audit
+    assert report["canaries"] == 200 and report["guesses"] == 40
+    assert report["correct"] >= 32 and report["epsilon"] > 0  # memorised, mislabelled copies
+    assert audited.result.attack("lira").canary_audit is None  # population: not audited so
+    assert plain.result.attack("loss-threshold").canary_audit is None
+    assert audited.result.config["canaries"] == 200
+    summary = format_summary(audited.result)
+    assert "one-run audit, 200 canaries each trained on with probability 1/2" in summary
+    assert f"loss-threshold: ε_lb {report['epsilon']:.3f} ({report['correct']} of 40" in summary
+
+
+def test_too_many_default_canaries_is_a_usage_error():
+    result = CliRunner().invoke(run, ["--dataset", "blobs", "--attack", "loss-threshold",
+                                      "--members", "100", "--canaries", "5000", "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: --canaries 5000: the default canaries are "
+                                    "relabelled copies of distinct records; this dataset has "
+                                    "2000 records")

@@ -312,3 +312,14 @@ def test_cache_entry_whose_pickle_runs_code_is_rejected_and_never_run(tmp_path):
     assert not marker.exists()
     assert isinstance(model, torch.nn.Linear) and (cache.trained, cache.hits) == (1, 0)
     assert messages and "is damaged" in messages[0]
+
+
+def test_target_trains_on_members_plus_the_included_canaries(spies):
+    result, art = experiment(spies, canaries=60)
+    trained = spies.FITS[0]
+    members = sorted(art.split.members.tolist())
+    # canaries are relabelled copies, so their ids repeat pool ids; the members are all there
+    assert sorted(set(trained) & set(members)) == members
+    extra = len(trained) - len(members)
+    assert 15 < extra < 45  # about half of the 60 canaries
+    assert result.attack("spy-known").canary_audit["canaries"] == 60

@@ -105,3 +105,77 @@ def epsilon_lower_bound(is_member: np.ndarray, scores: np.ndarray,
     epsilon = float(epsilon_from_rates(clopper_pearson_upper(fp, n_neg, alpha / 2),
                                        clopper_pearson_upper(fn, n_pos, alpha / 2), delta))
     return EpsilonBound(epsilon, delta, alpha, threshold, fp, n_neg, fn, n_pos)
+
+
+# --- one-run audit with canaries (Steinke, Nasr & Jagielski 2023) ---------------------------
+CANARY_GUESS_FRACTION = 0.1  # guess "IN" for the top 10 % of canary scores, "OUT" for the bottom
+
+
+@attrs.frozen
+class CanaryAudit:
+    """``canaries`` records, each trained on with probability 1/2; the attack guessed on
+    ``guesses`` of them (top and bottom scores) and got ``correct`` right."""
+
+    epsilon: float
+    delta: float
+    alpha: float
+    canaries: int
+    guesses: int
+    correct: int
+
+
+def one_run_p_value(canaries: int, guesses: int, correct: int, epsilon: float,
+                    delta: float) -> float:
+    """P[at least ``correct`` right of ``guesses``] if training were (epsilon, delta)-DP.
+
+    With delta = 0 the number right is dominated by Binomial(guesses, e^eps / (1 + e^eps));
+    delta adds at most 2 * canaries * delta * max_i P[correct > Binomial >= correct - i] / i
+    (the paper's Theorem 3.3 and its Algorithm 2).
+    """
+    from scipy.stats import binom
+
+    if not 0 <= correct <= guesses <= canaries:
+        raise ValueError(f"need 0 <= correct <= guesses <= canaries, got {correct}, {guesses}, "
+                         f"{canaries}")
+    q = 1 / (1 + math.exp(-epsilon))
+    tail = float(binom.sf(correct - 1, guesses, q))
+    if delta == 0 or correct == 0:
+        return min(tail, 1.0)
+    below = np.cumsum(binom.pmf(correct - np.arange(1, correct + 1), guesses, q))
+    worst = float((below / np.arange(1, correct + 1)).max())
+    return min(tail + 2 * canaries * delta * worst, 1.0)
+
+
+def one_run_epsilon(canaries: int, guesses: int, correct: int, delta: float = DEFAULT_DELTA,
+                    alpha: float = DEFAULT_ALPHA) -> float:
+    """The largest epsilon rejected at level alpha: a 1 - alpha lower bound (0 if none)."""
+    if one_run_p_value(canaries, guesses, correct, 0.0, delta) >= alpha:
+        return 0.0
+    low, high = 0.0, 1.0
+    while one_run_p_value(canaries, guesses, correct, high, delta) < alpha:
+        low, high = high, high * 2
+        if high > 1e3:
+            return math.inf
+    for _ in range(60):  # bisection: p-value grows with epsilon
+        mid = (low + high) / 2
+        if one_run_p_value(canaries, guesses, correct, mid, delta) < alpha:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def canary_audit(included: np.ndarray, scores: np.ndarray, delta: float = DEFAULT_DELTA,
+                 alpha: float = DEFAULT_ALPHA,
+                 fraction: float = CANARY_GUESS_FRACTION) -> CanaryAudit:
+    """Guess IN for the top ``fraction`` of canary scores and OUT for the bottom ``fraction``
+    (fixed in advance, so no choice is fitted to the outcome), count the right guesses and
+    turn them into an epsilon lower bound."""
+    included = np.asarray(included, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    k = int(len(scores) * fraction)
+    order = np.argsort(-scores, kind="mergesort")
+    correct = int(included[order[:k]].sum()) + int((~included[order[len(scores) - k:]]).sum())
+    guesses = 2 * k if k else 0
+    epsilon = one_run_epsilon(len(scores), guesses, correct, delta, alpha) if guesses else 0.0
+    return CanaryAudit(epsilon, delta, alpha, len(scores), guesses, correct)

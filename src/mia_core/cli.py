@@ -24,7 +24,8 @@ from .errors import ConfigError, MiaError, ReportError
 
 DEFAULT_TARGET = "cnn"
 EXPERIMENT_KEYS = ("dataset", "target", "attacks", "seed", "seeds", "device", "members",
-                   "known_fraction", "population", "reference_models", "control", "reporters")
+                   "known_fraction", "population", "reference_models", "control", "canaries",
+                   "reporters")
 
 
 class OneLineCommand(click.Command):
@@ -110,6 +111,10 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("--control", is_flag=True,
               help="Null check: train the target on other records than the members; every "
               "attack should then score at chance.")
+@click.option("--canaries", default=0, show_default=True, type=click.IntRange(min=0),
+              metavar="M", help="One-run audit: add M mislabelled canary records to the "
+              "target's training data, each with probability 1/2, and bound epsilon from how "
+              "well each attack tells them apart.")
 @click.option("--data-dir", type=click.Path(), callback=non_empty_path,
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
 @click.option("--output", type=click.Path(), callback=non_empty_path, metavar="DIR",

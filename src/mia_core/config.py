@@ -79,6 +79,7 @@ class ExperimentConfig:
                                         validator=_at_least_two)
     options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     control: bool = False
+    canaries: int = attrs.field(default=0, validator=_non_negative_int)
     reporters: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,7 +26,8 @@ KEYS = {
     "dataset": "dataset", "target": "target", "attack": "attacks", "attacks": "attacks",
     "seed": "seed", "seeds": "seeds", "device": "device", "members": "members",
     "known_fraction": "known_fraction", "population": "population",
-    "reference_models": "reference_models", "control": "control", "data_dir": "data_dir",
+    "reference_models": "reference_models", "control": "control", "canaries": "canaries",
+    "data_dir": "data_dir",
     "output": "output", "cache_dir": "cache_dir", "no_cache": "no_cache", "quiet": "quiet",
     "plugins": "plugins", "strict_plugins": "strict_plugins", "reporter": "reporters",
     "reporters": "reporters",
@@ -36,7 +37,8 @@ KEYS = {
 # CLI parameter -> the TOML/JSON type its value must have (a bool is no int, 1.5 no int)
 TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "seeds": (int,), "members": (int,), "population": (int,),
-    "reference_models": (int,), "known_fraction": (int, float), "control": (bool,),
+    "reference_models": (int,), "canaries": (int,), "known_fraction": (int, float),
+    "control": (bool,),
     "no_cache": (bool,), "quiet": (bool,), "strict_plugins": (bool,), "dataset": (str,),
     "target": (str,), "device": (str,), "data_dir": (str,), "output": (str,),
     "cache_dir": (str,), "attacks": (list,), "plugins": (list,), "reporters": (list,),

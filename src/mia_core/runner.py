@@ -12,7 +12,7 @@ import attrs
 import torch
 from torch import nn
 
-from .audit import DEFAULT_DELTA, epsilon_lower_bound
+from .audit import DEFAULT_DELTA, canary_audit, epsilon_lower_bound
 from .cache import ModelCache
 from .config import DEFAULT_MEMBERS, ExperimentConfig
 from .context import (
@@ -145,16 +145,24 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
                        population_size(config, attacks), config.seed, config.control)
     trained_index = split.decoys if config.control else split.members
     trained_on, nonmembers = pool.subset(trained_index), pool.subset(split.nonmembers)
+    # canaries sit after the pool's records: never drawn into the split, each trained on
+    # with probability 1/2
+    canaries, canary_in = _canaries(dataset, pool, config.canaries,
+                                    derive_seed(config.seed, "canaries"))
+    training_pool = pool if canaries is None else LabeledData(
+        torch.cat([pool.x, canaries.x]), torch.cat([pool.y, canaries.y]), pool.num_classes)
+    target_index = torch.cat([trained_index, len(pool) + torch.nonzero(canary_in)[:, 0]])
 
     clock = time.perf_counter()
     what = "control decoys (not the members)" if config.control else "members"
-    progress.message(f"training target '{target.entry.name}' on {len(trained_on)} {what} "
-                     f"({device})")
+    extra = f" + {int(canary_in.sum())} canaries" if canaries is not None else ""
+    progress.message(f"training target '{target.entry.name}' on {len(trained_on)} {what}"
+                     f"{extra} ({device})")
     cache = cache or ModelCache(None)
-    train_model = _trainer(target, dataset, pool, device, cache, progress)
-    model = train_model(trained_index, derive_seed(config.seed, "target"))
+    train_model = _trainer(target, dataset, training_pool, device, cache, progress)
+    model = train_model(target_index, derive_seed(config.seed, "target"))
     timings["train_target"] = time.perf_counter() - clock
-    spent = _privacy_spent(target, trained_on)
+    spent = _privacy_spent(target, training_pool.subset(target_index))
     audit_delta = spent.delta if spent is not None else DEFAULT_DELTA
     train_acc = accuracy(model, trained_on, device)
     test_acc = accuracy(model, nonmembers, device)
@@ -185,6 +193,9 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
             ctx = AttackContext(oracle, evaluation, known, device, seed, progress,
                                 attack=attack.entry.name)
         report, scores[attack.entry.name] = _score(attack, ctx, is_member, audit_delta)
+        if canaries is not None:
+            report = attrs.evolve(report, canary_audit=_audit_canaries(
+                attack, ctx, model, canaries, canary_in, audit_delta))
         reports.append(report)
         timings[f"attack:{attack.entry.name}"] = report.seconds
 
@@ -267,6 +278,50 @@ def _trainer(target: Component, dataset: Component, pool: LabeledData, device: t
         return model
 
     return train
+
+
+def _canaries(dataset: Component, pool: LabeledData, count: int,
+              seed: int) -> tuple[LabeledData | None, torch.Tensor]:
+    """``count`` canary records and which of them the target trains on (each with probability
+    1/2). The dataset plugin may supply its own with ``canaries(pool, count, generator)``;
+    by default they are copies of random records with a wrong label, which a model can only
+    fit by memorising them, so an attack recognises the ones it trained on."""
+    generator = torch.Generator().manual_seed(seed)
+    if count == 0:
+        return None, torch.zeros(0, dtype=torch.bool)
+    own = getattr(dataset.instance, "canaries", None)
+    if callable(own):
+        canaries = _call(dataset, "canaries", pool, count, generator)
+        if (not isinstance(canaries, LabeledData) or len(canaries) != count
+                or canaries.x.shape[1:] != pool.x.shape[1:]
+                or canaries.num_classes != pool.num_classes):
+            raise PluginError(f"dataset '{dataset.entry.name}' canaries() must return "
+                              f"LabeledData of {count} records shaped like its own")
+    else:
+        if pool.num_classes < 2 or count > len(pool):
+            raise ConfigError(f"--canaries {count}: the default canaries are relabelled copies "
+                              f"of distinct records; this dataset has {len(pool)} records and "
+                              f"{pool.num_classes} classes")
+        picked = torch.randperm(len(pool), generator=generator)[:count]
+        shift = torch.randint(1, pool.num_classes, (count,), generator=generator)
+        canaries = LabeledData(pool.x[picked].clone(), (pool.y[picked] + shift) %
+                               pool.num_classes, pool.num_classes)
+    return canaries, torch.rand(count, generator=generator) < 0.5
+
+
+def _audit_canaries(attack: Component, ctx: AttackContext, model: nn.Module,
+                    canaries: LabeledData, included: torch.Tensor,
+                    delta: float) -> dict[str, Any] | None:
+    """The attack scores the canaries as it scores evaluation records; its top and bottom
+    guesses give the one-run bound. Population attacks would need reference models trained
+    with the canaries, so they are not audited this way."""
+    if ctx.known is None:
+        return None
+    canary_ctx = attrs.evolve(ctx, target=TargetOracle(model, ctx.device), evaluation=canaries)
+    with seeded(ctx.seed):
+        answer = normalise_output(_call(attack, "score", canary_ctx), len(canaries),
+                                  attack.entry.name)
+    return attrs.asdict(canary_audit(included.numpy(), answer.scores.numpy(), delta))
 
 
 def _privacy_spent(target: Component, data: LabeledData) -> PrivacySpent | None:
