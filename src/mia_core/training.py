@@ -112,6 +112,8 @@ def _fit_private(model: nn.Module, data: LabeledData, recipe: TrainRecipe, env: 
     """DP-SGD in fp32 and contiguous memory (per-sample gradients need both)."""
     plan = plan_dp(recipe, len(data))
     assert plan is not None
+    if env.device.type == "cpu":
+        _keep_freed_memory()
     model = model.to(env.device)
     x, y = data.x.to(env.device).contiguous(), data.y.to(env.device)
     with env.progress.bar(f"{label} (DP-SGD)", plan.steps) as advance:
