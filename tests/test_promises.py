@@ -29,6 +29,7 @@ from mia_core import (LabeledData, ThreatModel, TrainRecipe, fit_classifier, hoo
 
 RECORDS = {"x": None}
 FITS = []      # ids of the records each fit() received, in call order
+SEEDS = []     # the seed each fit() received
 CONTEXTS = {}  # attack name -> the AttackContext it was given
 
 def records(size):
@@ -82,6 +83,7 @@ class SpyTarget:
         return Skip()
     def fit(self, data, env):
         FITS.append(data.x[:, 0].long().tolist())
+        SEEDS.append(env.seed)
         if self.options.memorize:
             return Memorizer(data.x[:, 0].long(), len(RECORDS["x"]))
         recipe = TrainRecipe(self.options.epochs, 32, 0.05, channels_last=False)
@@ -155,6 +157,17 @@ def test_reference_model_i_trains_on_exactly_the_records_its_in_mask_names(spies
         assert len(set(received)) == len(received)
     members = set(art.split.members.tolist())
     assert not members & set(pool_ids[refs.population_positions].tolist())
+
+
+def test_every_model_gets_its_own_wide_seed(spies):
+    experiment(spies, attacks=("spy-population",), reference_models=6)
+    seeds = spies.SEEDS
+    assert len(seeds) == 7 and len(set(seeds)) == 7  # target + 6 reference models
+    assert max(seeds[1:]) > 2**40  # drawn from a wide range, not a handful of values
+    assert all(0 <= s < 2**63 for s in seeds)
+    spies.SEEDS.clear()
+    experiment(spies, attacks=("spy-population",), reference_models=6)
+    assert spies.SEEDS == seeds  # and they depend only on the configuration
 
 
 def test_reference_model_i_is_the_model_trained_on_in_mask_row_i(spies):
