@@ -4,9 +4,11 @@ import pytest
 from mia_core.errors import ConfigError
 from mia_core.options import (
     build_options,
+    check_options_class,
     describe_options,
     fraction,
     option,
+    parse_value,
     positive,
     unknown_option_message,
 )
@@ -142,3 +144,61 @@ def test_numeric_validators_bounds(validator, good, bad):
     if validator is fraction:
         with pytest.raises(ValueError):
             validator(None, field, 0.0)
+
+
+def test_parse_value_reads_every_spelling():
+    for text in ("1", "true", "Yes", " on "):
+        assert parse_value(text, bool) is True
+    for text in ("0", "false", "NO", "off"):
+        assert parse_value(text, bool) is False
+    assert parse_value("2.5e-3", float) == 0.0025 and parse_value("-7", int) == -7
+    assert parse_value("text", str) == "text"
+    with pytest.raises(ValueError) as err:
+        parse_value("fast", float)
+    assert str(err.value) == "expected a number, got 'fast'"
+
+
+def test_messages_of_the_small_helpers():
+    with pytest.raises(ConfigError) as err:
+        build_options(None, {"b": "1", "a": "2"}, "attack 'x'")
+    assert str(err.value) == "attack 'x' takes no options, got: a, b"
+    field = type("Field", (), {"name": "share"})()
+    with pytest.raises(ValueError) as err:
+        fraction(None, field, 1.5)
+    assert str(err.value) == "share must be between 0 and 1 (exclusive), got 1.5"
+
+    @attrs.frozen
+    class Plain:
+        n: int = 3  # no option(): no help text
+
+    assert describe_options(Plain) == [{"name": "n", "type": "int", "default": 3, "help": "",
+                                        "choices": None}]
+
+    @attrs.frozen
+    class Union:
+        n: int | None = None
+
+    assert check_options_class(Union) == ("option 'n' of Union has unsupported type "
+                                          "int | None (use int, float, bool or str)")
+
+
+def test_validator_errors_keep_their_first_line():
+    def picky(instance, attribute, value):
+        if value > 1:
+            raise ValueError("too big\nsecond line", attribute, value)
+
+    def silent(instance, attribute, value):
+        if value > 1:
+            raise ValueError()
+
+    @attrs.frozen
+    class Picky:
+        a: int = option(0, "a", picky)
+        b: int = option(0, "b", silent)
+
+    with pytest.raises(ConfigError) as err:
+        build_options(Picky, {"a": "2"}, "x")
+    assert str(err.value) == "bad option for x: too big"
+    with pytest.raises(ConfigError) as err:
+        build_options(Picky, {"b": "2"}, "x")
+    assert str(err.value) == "bad option for x: ValueError"

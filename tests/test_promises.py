@@ -161,13 +161,13 @@ def test_reference_model_i_trains_on_exactly_the_records_its_in_mask_names(spies
 
 def test_every_model_gets_its_own_wide_seed(spies):
     experiment(spies, attacks=("spy-population",), reference_models=6)
-    seeds = spies.SEEDS
+    seeds = list(spies.SEEDS)
     assert len(seeds) == 7 and len(set(seeds)) == 7  # target + 6 reference models
     assert max(seeds[1:]) > 2**40  # drawn from a wide range, not a handful of values
     assert all(0 <= s < 2**63 for s in seeds)
     spies.SEEDS.clear()
     experiment(spies, attacks=("spy-population",), reference_models=6)
-    assert spies.SEEDS == seeds  # and they depend only on the configuration
+    assert seeds == spies.SEEDS  # and they depend only on the configuration
 
 
 def test_reference_model_i_is_the_model_trained_on_in_mask_row_i(spies):

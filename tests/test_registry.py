@@ -88,3 +88,15 @@ def test_unknown_name_suggests_up_to_three_loose_matches():
     assert "did you mean 'abcdefgh'?" in reg2.unknown_message("abcdwxyz")
     assert Registry("target").unknown_message("cnn") == (
         "unknown target 'cnn' (available: none installed; see mia-run --list-plugins)")
+
+
+def test_entry_builds_with_given_or_default_options():
+    @attrs.frozen
+    class Opts:
+        k: int = option(1, "k")
+
+    made = make_entry("attack", A, "echo", lambda o: o, options=Opts)
+    assert made.build() == Opts(1)
+    assert made.build(Opts(5)) == Opts(5)
+    bare = make_entry("attack", A, "bare", lambda: "built")
+    assert bare.build() == "built"

@@ -170,3 +170,15 @@ def test_usage_errors_are_one_line():
     assert one_line(invoke("--bogus"), 2) == "Error: No such option '--bogus'."
     assert one_line(invoke("--seed", "x"), 2) == (
         "Error: Invalid value for '--seed': 'x' is not a valid integer.")
+
+
+def test_selection_reads_the_environment_it_is_given(monkeypatch):
+    from mia_core.selection import PluginSelection
+
+    monkeypatch.setenv("MIA_PLUGINS", "from-os")
+    given = PluginSelection.from_sources([], environ={"MIA_PLUGINS": "a, b"})
+    assert given.only == frozenset({"a", "b"}) and given.autoload
+    assert PluginSelection.from_sources([]).only == frozenset({"from-os"})
+    off = PluginSelection.from_sources(["x", "no:y"], environ={
+        "MIA_DISABLE_PLUGIN_AUTOLOAD": "yes"})
+    assert (off.autoload, off.enable, off.block) == (False, ("x",), frozenset({"y"}))
