@@ -102,8 +102,6 @@ def test_dp_at_epsilon_1_pushes_attacks_to_chance_and_bounds_stay_below_it(runs)
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["target.dp_epsilon=4"], "Error: DP-SGD needs dp_delta (e.g. 1e-5, below 1 / number of "
-                              "records)"),
     (["target.dp_epsilon=4", "target.noise_multiplier=1", "target.dp_delta=1e-5"],
      "Error: set dp_epsilon or noise_multiplier for DP-SGD, not both"),
     (["target.dp_epsilon=4", "target.dp_delta=1"], "Error: dp_delta must be between 0 and 1 "
@@ -179,6 +177,21 @@ def test_a_bound_above_the_accountant_is_flagged(runs):
     assert leaky.to_dict()["privacy_violations"] == ["lira"]
     assert "WARNING: attack 'lira' proves ε >= 2.500, above the accountant's ε = " in (
         format_summary(leaky))
+
+
+def test_a_recipe_with_dp_but_no_delta_is_a_usage_error():
+    with pytest.raises(ConfigError) as err:
+        TrainRecipe(1, 10, 0.1, dp_epsilon=4.0)
+    assert str(err.value) == "DP-SGD needs dp_delta (e.g. 1e-5, below 1 / number of records)"
+
+
+def test_cnn_defaults_delta_when_dp_is_on():
+    result = CliRunner().invoke(run, ["--dataset", "blobs", "--attack", "loss-threshold",
+                                      "--members", "100", "-o", "target.epochs=1", "-o",
+                                      "target.dp_epsilon=4", "--json", "--quiet", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    privacy = json.loads(result.output)["privacy"]
+    assert privacy["delta"] == 1e-5 and privacy["epsilon"] == pytest.approx(4.0, rel=0.01)
 
 
 def test_plan_rejects_an_unreachable_epsilon():

@@ -24,6 +24,8 @@ from mia_core import (
     positive,
 )
 
+DEFAULT_DP_DELTA = 1e-5  # below 1 / members for the demo's 12,000
+
 
 class LeNet(nn.Module):
     """conv 5x5 (20) -> pool -> conv 5x5 (50) -> pool -> fc 500 -> fc classes; ReLU between.
@@ -59,7 +61,7 @@ class CnnOptions:
     channels_last: bool = option(True, "train with channels-last memory format")
     dp_epsilon: float = option(0.0, "DP-SGD: epsilon the accountant spends over all epochs "
                                "(0: no DP)", attrs.validators.ge(0.0))
-    dp_delta: float = option(0.0, "DP-SGD: delta (needed with DP, e.g. 1e-5)",
+    dp_delta: float = option(0.0, "DP-SGD: delta (0: 1e-5 when DP is on)",
                              attrs.validators.ge(0.0))
     noise_multiplier: float = option(0.0, "DP-SGD: fixed noise multiplier instead of "
                                      "dp_epsilon (0: unset)", attrs.validators.ge(0.0))
@@ -77,7 +79,9 @@ class CnnTarget:
         o = self.options
         return TrainRecipe(o.epochs, o.batch_size, o.lr, o.weight_decay, o.precision,
                            o.channels_last, dp_epsilon=o.dp_epsilon or None,
-                           dp_delta=o.dp_delta or None, noise_multiplier=o.noise_multiplier or None,
+                           dp_delta=o.dp_delta or (DEFAULT_DP_DELTA if o.dp_epsilon or
+                                                   o.noise_multiplier else None),
+                           noise_multiplier=o.noise_multiplier or None,
                            max_grad_norm=o.max_grad_norm)
 
     def privacy(self, data: LabeledData) -> PrivacySpent | None:
