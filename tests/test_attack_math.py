@@ -242,6 +242,9 @@ def test_rmia_with_one_out_model_per_record():
     ctx = population_ctx(refs, in_mask, prob_logits([0.5, 0.5, 0.9]), [0, 0, 0], n_pop=2)
     # ratios: z0 1.0, z1 2.0; x0: 0.9 / 0.8 = 1.125 beats z0 only
     assert Rmia(RmiaOptions(a=1.0, gamma=1.0, comparisons=2)).score(ctx).tolist() == [0.5]
+    # a = 0.5: p(x) = (1.5 p_out + 0.5) / 2: z0 0.625 -> 0.8, z1 0.4375 -> 1.143,
+    # x0 0.85 -> 1.059: beats z0 only (halving p_out would make it beat both)
+    assert Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=2)).score(ctx).tolist() == [0.5]
 
 
 def test_rmia_comparisons_limit_the_population_records_used():
