@@ -100,3 +100,22 @@ def test_entry_builds_with_given_or_default_options():
     assert made.build(Opts(5)) == Opts(5)
     bare = make_entry("attack", A, "bare", lambda: "built")
     assert bare.build() == "built"
+
+
+def test_descriptions_and_threat_model_checks():
+    from mia_core.registry import interface_problem
+
+    class PerInstance:  # sets threat_model in __init__: fine for the class itself
+        def score(self, ctx):
+            return None
+
+    assert make_entry("attack", A, "quiet", PerInstance).description == ""
+    assert make_entry("attack", A, "blank", PerInstance, "   ").description == ""
+    assert make_entry("attack", A, "two", PerInstance, "first\nsecond").description == "first"
+    with pytest.raises(PluginError) as err:
+        make_entry("attack", A, "odd", PerInstance, 42)
+    assert str(err.value) == ("plugin 'plug-a' registered attack 'odd' with a description that "
+                              "is not a string")
+    assert interface_problem("attack", PerInstance, built=False) is None
+    assert interface_problem("attack", PerInstance(), built=True) == (
+        "declares unknown threat model None; use one of known-members, population")

@@ -182,3 +182,13 @@ def test_selection_reads_the_environment_it_is_given(monkeypatch):
     off = PluginSelection.from_sources(["x", "no:y"], environ={
         "MIA_DISABLE_PLUGIN_AUTOLOAD": "yes"})
     assert (off.autoload, off.enable, off.block) == (False, ("x",), frozenset({"y"}))
+
+
+@pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "on", " On "])
+def test_every_spelling_turns_autoload_off(value):
+    from mia_core.selection import PluginSelection
+
+    assert not PluginSelection.from_sources([], environ={
+        "MIA_DISABLE_PLUGIN_AUTOLOAD": value}).autoload
+    assert PluginSelection.from_sources([], environ={
+        "MIA_DISABLE_PLUGIN_AUTOLOAD": "0"}).autoload
