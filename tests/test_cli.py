@@ -76,7 +76,7 @@ def test_same_seed_gives_identical_metrics_other_seed_differs(mnist_dir, tmp_pat
     def metrics(seed, name):
         r = invoke("--dataset", "mnist", "--attack", "torch-mlp", "--data-dir", str(mnist_dir),
                    "--seed", str(seed), "--output", str(tmp_path / name), "--quiet",
-                   "--no-cache", *SMALL)  # each run trains its own target
+                   "--cache-dir", str(tmp_path / f"cache-{name}"), *SMALL)  # own training
         assert r.exit_code == 0, r.output
         data = json.loads((tmp_path / name / "results.json").read_text())
         assert (data["models_trained"], data["models_from_cache"]) == (1, 0)

@@ -81,7 +81,7 @@ def dp_run(epsilon):
     options = {**OVERFIT, "target": {**OVERFIT["target"], "dp_epsilon": epsilon,
                                      "dp_delta": 1e-5}} if epsilon else OVERFIT
     return run_in_process(dataset="tiny-images", attacks=ATTACKS, members=150,
-                          reference_models=4, options=options)
+                          reference_models=2, options=options)
 
 
 @pytest.fixture(scope="module")
