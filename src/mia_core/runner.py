@@ -162,7 +162,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     train_model = _trainer(target, dataset, training_pool, device, cache, progress)
     model = train_model(target_index, derive_seed(config.seed, "target"))
     timings["train_target"] = time.perf_counter() - clock
-    spent = _privacy_spent(target, training_pool.subset(target_index))
+    spent = _privacy_spent(target, trained_on if canaries is None
+                           else training_pool.subset(target_index))
     audit_delta = spent.delta if spent is not None else DEFAULT_DELTA
     train_acc = accuracy(model, trained_on, device)
     test_acc = accuracy(model, nonmembers, device)
