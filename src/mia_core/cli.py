@@ -114,7 +114,7 @@ def user_errors(debug: bool) -> Iterator[None]:
 @click.option("--canaries", default=0, show_default=True, type=click.IntRange(min=0),
               metavar="M", help="One-run audit: add M mislabelled canary records to the "
               "target's training data, each with probability 1/2, and bound epsilon from how "
-              "well each attack tells them apart.")
+              "well each known-members attack tells them apart.")
 @click.option("--data-dir", type=click.Path(), callback=non_empty_path,
               help="Data folder (default: $MIA_DATA_DIR, else a per-user cache folder).")
 @click.option("--output", type=click.Path(), callback=non_empty_path, metavar="DIR",
