@@ -23,9 +23,13 @@ PROJECT_FILES := pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 demo: $(VENV)/.installed
 	$(BIN)/mia-run --dataset mnist --attack torch-mlp $(ARGS)
 
+# Two pytest workers (one torch thread each, set in tests/conftest.py), one test file per
+# worker at a time so module fixtures are built once: about 35 s instead of 50 on 2 cores.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src plugins tests benchmarks examples docs tools
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)

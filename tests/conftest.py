@@ -10,6 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers on two cores:
+    import torch  # one torch thread each, or they oversubscribe the cores
+
+    torch.set_num_threads(1)
+
 
 @attrs.frozen
 class FakeDist:
