@@ -6,6 +6,7 @@ they were given, so the tests check what really happened, not what the core says
 """
 
 import json
+import re
 
 import pytest
 import torch
@@ -30,6 +31,7 @@ from mia_core import (LabeledData, ThreatModel, TrainRecipe, fit_classifier, hoo
 RECORDS = {"x": None}
 FITS = []      # ids of the records each fit() received, in call order
 SEEDS = []     # the seed each fit() received
+STOP = {"at": 0}  # raise KeyboardInterrupt in this fit() call (1-based; 0: never)
 CONTEXTS = {}  # attack name -> the AttackContext it was given
 
 def records(size):
@@ -84,6 +86,8 @@ class SpyTarget:
     def fit(self, data, env):
         FITS.append(data.x[:, 0].long().tolist())
         SEEDS.append(env.seed)
+        if len(FITS) == STOP["at"]:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of the run
         if self.options.memorize:
             return Memorizer(data.x[:, 0].long(), len(RECORDS["x"]))
         recipe = TrainRecipe(self.options.epochs, 32, 0.05, channels_last=False)
@@ -147,8 +151,12 @@ def test_reference_model_i_trains_on_exactly_the_records_its_in_mask_names(spies
                              progress=progress)
     refs = spies.CONTEXTS["spy-population"].reference_models()
     announced = [line for line in progress.lines if line.startswith("reference model")]
-    assert announced == [f"reference model {i + 1}/4: {int(refs.in_mask[i].sum())} pool records"
-                         for i in range(4)]
+    assert [line.split(";")[0] for line in announced] == [
+        f"reference model {i + 1}/4: {int(refs.in_mask[i].sum())} pool records"
+        for i in range(4)]
+    assert ";" not in announced[0]
+    assert all(re.search(rf"; {i} done in \d+s, about \d+s left$", announced[i])
+               for i in range(1, 4))
     pool_ids = refs.pool.x[:, 0].long()
     assert pool_ids.tolist() == torch.cat([art.split.population, art.eval_index]).tolist()
     assert len(spies.FITS) == 1 + 4 == result.models_trained
@@ -336,3 +344,15 @@ def test_target_trains_on_members_plus_the_included_canaries(spies):
     extra = len(trained) - len(members)
     assert 15 < extra < 45  # about half of the 60 canaries
     assert result.attack("spy-known").canary_audit["canaries"] == 60
+
+
+def test_an_interrupted_run_keeps_every_finished_model(spies, tmp_path):
+    settings = {"attacks": ("spy-population",), "reference_models": 6}
+    spies.STOP["at"] = 4  # Ctrl-C while the third reference model trains
+    with pytest.raises(KeyboardInterrupt):
+        experiment(spies, cache=ModelCache(tmp_path), **settings)
+    spies.STOP["at"] = 0
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    resumed, _ = experiment(spies, cache=ModelCache(tmp_path), **settings)
+    assert (resumed.models_from_cache, resumed.models_trained) == (3, 7 - 3)

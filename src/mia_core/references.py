@@ -9,6 +9,7 @@ trained without a record (offline LiRA, RMIA, shadow MLPs) use the models where 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
@@ -73,6 +74,19 @@ class ReferenceModels:
         return predict_logits(self._models[index], x, self._device)
 
 
+def _pace(done: int, total: int, elapsed: float) -> str:
+    """'; 2 done in 1m04s, about 3m12s left' (nothing before the first model is done)."""
+    if done == 0:
+        return ""
+    left = elapsed / done * (total - done)
+    return f"; {done} done in {_duration(elapsed)}, about {_duration(left)} left"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> torch.Tensor:
     """(count, records) bool mask: each record IN for exactly ``count // 2`` models."""
     keys = torch.rand(count, records, generator=generator)
@@ -109,10 +123,12 @@ class ReferenceTrainer:
         generator = torch.Generator().manual_seed(self._seed)
         mask = balanced_in_mask(self.count, len(self._index), generator)
         models = []
+        start = time.perf_counter()
         for i in range(self.count):
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             self._progress.message(f"reference model {i + 1}/{self.count}: "
-                                   f"{int(mask[i].sum())} pool records")
+                                   f"{int(mask[i].sum())} pool records"
+                                   + _pace(i, self.count, time.perf_counter() - start))
             models.append(self._train_fn(self._index[mask[i]], seed).eval())
         pool = self._dataset.subset(self._index)
         return ReferenceModels(pool, self._n_population, mask, models, self._device)
