@@ -227,3 +227,12 @@ def test_too_many_default_canaries_is_a_usage_error():
     assert result.output.startswith("Error: --canaries 5000: the default canaries are "
                                     "relabelled copies of distinct records; this dataset has "
                                     "2000 records")
+
+
+def test_canaries_without_a_known_members_attack_say_what_to_add():
+    result = CliRunner().invoke(run, ["--dataset", "blobs", "--attack", "lira", "--members",
+                                      "100", "--reference-models", "2", "-o", "target.epochs=1",
+                                      "--canaries", "50", "--quiet", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert ("one-run audit: only known-members attacks score the canaries; add one, e.g. "
+            "--attack loss-threshold") in result.output

@@ -201,6 +201,9 @@ def format_summary(result: ExperimentResult) -> str:
     lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {result.audit_delta:g} from each "
                  "attack's scores (see docs/auditing.md)")
     audited = [a for a in result.attacks if a.canary_audit]
+    if result.config.get("canaries") and not audited:
+        lines.append("one-run audit: only known-members attacks score the canaries; add one, "
+                     "e.g. --attack loss-threshold")
     if audited:
         first = audited[0].canary_audit or {}
         lines.append(f"one-run audit, {first['canaries']} canaries each trained on with "
