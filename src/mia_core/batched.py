@@ -1,0 +1,115 @@
+"""Training K copies of one small model at once (``torch.func``), for reference models.
+
+A LeNet uses a sliver of a modern GPU; stacking K copies' parameters and mapping one training
+step over them (``vmap`` of ``grad`` of a ``functional_call``) keeps the device busy. Each copy
+keeps everything a separate :func:`fit_classifier` run would have: its own initial weights
+(the models passed in), its own records, its own data order (a generator seeded like
+``fit_classifier``'s) and its own Adam state; copies with fewer records simply sit out the
+steps they do not have. The result equals K separate trainings up to float rounding (tested on
+the CPU, where it is usually slower than K sequential runs: it is meant for CUDA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, stack_module_state, vmap
+
+from .data import LabeledData
+from .errors import ConfigError, TrainingDiverged
+from .training import TrainRecipe
+
+
+def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[LabeledData],
+                            recipe: TrainRecipe, seeds: Sequence[int],
+                            device: torch.device) -> list[nn.Module]:
+    """Train ``models[k]`` on ``datasets[k]`` with data order from ``seeds[k]``, all at once.
+
+    Plain fp32 Adam with cross-entropy, as :func:`fit_classifier` without autocast or
+    channels-last; DP-SGD recipes are not batched.
+    """
+    if not len(models) == len(datasets) == len(seeds) or not models:
+        raise ConfigError("batched training needs as many models, datasets and seeds (>= 1)")
+    if recipe.dp:
+        raise ConfigError("DP-SGD recipes are trained one model at a time")
+    if any(len(d) == 0 for d in datasets):
+        raise ConfigError("cannot train on an empty set of records")
+    k, bs = len(models), recipe.batch_size
+    models = [m.to(device).train() for m in models]
+    params, buffers = stack_module_state(models)
+    params = {name: p.detach().clone() for name, p in params.items()}
+    base = models[0]
+    sizes = [len(d) for d in datasets]
+    width = max(sizes)
+    # records of every copy, padded to the largest set (padding is never sampled)
+    x = torch.stack([torch.cat([d.x, d.x[:1].expand(width - len(d), *d.x.shape[1:])])
+                     for d in datasets]).to(device)
+    y = torch.stack([torch.cat([d.y, d.y[:1].expand(width - len(d))])
+                     for d in datasets]).to(device)
+
+    def loss(p: dict, b: dict, xb: torch.Tensor, yb: torch.Tensor,
+             mask: torch.Tensor) -> torch.Tensor:
+        out = functional_call(base, (p, b), (xb,))
+        per_record = nn.functional.cross_entropy(out, yb, reduction="none")
+        return (per_record * mask).sum() / mask.sum().clamp_min(1)
+
+    step_grad = vmap(grad(loss), in_dims=(0, 0, 0, 0, 0))
+    step_loss = vmap(loss, in_dims=(0, 0, 0, 0, 0))
+    exp_avg = {n: torch.zeros_like(p) for n, p in params.items()}
+    exp_avg_sq = {n: torch.zeros_like(p) for n, p in params.items()}
+    steps_done = torch.zeros(k, device=device)
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    steps = [-(-n // bs) for n in sizes]
+    for _ in range(recipe.epochs):
+        orders = [torch.randperm(n, generator=g) for n, g in zip(sizes, generators, strict=True)]
+        for t in range(max(steps)):
+            index = torch.zeros(k, bs, dtype=torch.long)
+            mask = torch.zeros(k, bs)
+            for c, order in enumerate(orders):
+                part = order[t * bs:(t + 1) * bs]
+                index[c, :len(part)] = part
+                mask[c, :len(part)] = 1.0
+            index, mask = index.to(device), mask.to(device)
+            active = mask.sum(1) > 0
+            xb = torch.gather(x, 1, index.view(k, bs, *([1] * (x.dim() - 2))).expand(
+                k, bs, *x.shape[2:]))
+            yb = torch.gather(y, 1, index)
+            losses = step_loss(params, buffers, xb, yb, mask)
+            if not torch.isfinite(losses[active]).all():
+                raise TrainingDiverged("training stopped: a batched copy's loss became "
+                                       "non-finite (too high a learning rate?)")
+            grads = step_grad(params, buffers, xb, yb, mask)
+            steps_done = steps_done + active.float()
+            params = _adam(params, grads, exp_avg, exp_avg_sq, steps_done, active, recipe,
+                           beta1, beta2, eps)
+    trained = []
+    for c, model in enumerate(models):
+        model.load_state_dict({**{n: p[c] for n, p in params.items()},
+                               **{n: b[c] for n, b in buffers.items()}})
+        trained.append(model.eval())
+    return trained
+
+
+def _adam(params: dict, grads: dict, exp_avg: dict, exp_avg_sq: dict, steps: torch.Tensor,
+          active: torch.Tensor, recipe: TrainRecipe, beta1: float, beta2: float,
+          eps: float) -> dict:
+    """One Adam step per active copy, the arithmetic of ``torch.optim.Adam``."""
+    fresh = {}
+    for name, p in params.items():
+        g = grads[name]
+        if recipe.weight_decay:
+            g = g + recipe.weight_decay * p
+        shape = (-1,) + (1,) * (p.dim() - 1)
+        on = active.view(shape)
+        m = torch.where(on, exp_avg[name] * beta1 + g * (1 - beta1), exp_avg[name])
+        v = torch.where(on, exp_avg_sq[name] * beta2 + g * g * (1 - beta2), exp_avg_sq[name])
+        exp_avg[name], exp_avg_sq[name] = m, v
+        count = steps.clamp_min(1).view(shape)
+        correction1 = 1 - beta1 ** count
+        correction2_sqrt = (1 - beta2 ** count).sqrt()
+        update = (recipe.lr / correction1) * m / (v.sqrt() / correction2_sqrt + eps)
+        fresh[name] = torch.where(on, p - update, p)
+    return fresh
