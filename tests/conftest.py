@@ -51,6 +51,23 @@ def make_module(name: str, source: str) -> types.ModuleType:
     return module
 
 
+def loss_attack_module(module: str, attack: str) -> types.ModuleType:
+    """A plugin module, not installed, registering a low-loss known-members attack ``attack``
+    (the same signal as loss-threshold, without its threshold)."""
+    return make_module(module, f"""
+from mia_core import ThreatModel, hookimpl
+
+class LowLoss:
+    threat_model = ThreatModel.KNOWN_MEMBERS
+    def score(self, ctx):
+        return -ctx.target.loss(ctx.evaluation.x, ctx.evaluation.y)
+
+@hookimpl
+def register_attacks(register):
+    register({attack!r}, LowLoss, description="not installed anywhere")
+""")
+
+
 @pytest.fixture(autouse=True)
 def forget_test_modules():
     yield

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from mia_core import hookspecs
 from mia_core.cli import run
 
-from .conftest import ROOT, make_module
+from .conftest import ROOT, loss_attack_module
 
 GUIDE = ROOT / "docs" / "plugins.md"
 
@@ -84,18 +84,7 @@ def test_population_example_separates_members_of_an_overfit_target():
 def test_the_guides_testing_example_runs(monkeypatch):
     text = GUIDE.read_text().split("## Testing a plugin", 1)[1]
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
-    plugin = make_module("my_attack_plugin", """
-from mia_core import ThreatModel, hookimpl
-
-class LowLoss:
-    threat_model = ThreatModel.KNOWN_MEMBERS
-    def score(self, ctx):
-        return -ctx.target.loss(ctx.evaluation.x, ctx.evaluation.y)
-
-@hookimpl
-def register_attacks(register):
-    register("my-attack", LowLoss)
-""")
+    plugin = loss_attack_module("my_attack_plugin", "my-attack")
     namespace = {}
     exec(compile(code, "docs/plugins.md", "exec"), namespace)
     assert namespace["my_attack_plugin"] is plugin

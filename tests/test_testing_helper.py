@@ -8,26 +8,11 @@ from mia_core.errors import PluginError
 from mia_core.plugins import load_catalog
 from mia_core.testing import run, run_with_artifacts, tiny_images, tiny_vectors
 
-from .conftest import make_module
-
-ATTACK = """
-import torch
-from mia_core import ThreatModel, hookimpl
-
-class Oracle:
-    # cheats on purpose: scores the target's confidence on the true label
-    threat_model = ThreatModel.KNOWN_MEMBERS
-    def score(self, ctx):
-        return -ctx.target.loss(ctx.evaluation.x, ctx.evaluation.y)
-
-@hookimpl
-def register_attacks(register):
-    register("local-loss", Oracle, description="not installed anywhere")
-"""
+from .conftest import loss_attack_module, make_module
 
 
 def test_run_uses_a_module_that_is_not_installed():
-    module = make_module("mia_test_local_attack", ATTACK)
+    module = loss_attack_module("mia_test_local_attack", "local-loss")
     result = run(module, dataset="tiny-images", attacks=["local-loss", "loss-threshold"],
                  members=120, options={"target": {"epochs": 15, "batch_size": 32},
                                        "dataset": {"noise": 3.0}})
@@ -40,7 +25,7 @@ def test_run_uses_a_module_that_is_not_installed():
 
 
 def test_run_without_installed_plugins_and_with_a_broken_one():
-    module = make_module("mia_test_local_attack", ATTACK)
+    module = loss_attack_module("mia_test_local_attack", "local-loss")
     with pytest.raises(mia_core.ConfigError, match="unknown target 'cnn'"):
         run(module, dataset="tiny-vectors", attacks=["local-loss"], installed=False)
     broken = make_module("mia_test_broken", "from mia_core import hookimpl\n\n@hookimpl\n"
@@ -87,7 +72,7 @@ class Suggests:
 def register_datasets(register):
     register("suggests", Suggests)
 """)
-    local = make_module("mia_test_local_attack", ATTACK)
+    local = loss_attack_module("mia_test_local_attack", "local-loss")
 
     target = make_module("mia_test_linear", """
 import torch

@@ -64,8 +64,8 @@ def epsilon_from_rates(fpr: np.ndarray, fnr: np.ndarray, delta: float) -> np.nda
 
 
 def _bounds_per_threshold(labels: np.ndarray, scores: np.ndarray, delta: float,
-                          alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For each distinct score t (guess "member" when score >= t): the bound, t, FP and FN."""
+                          alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each distinct score t (guess "member" when score >= t): the bound, and t."""
     order = np.argsort(-scores, kind="mergesort")
     s, lab = scores[order], labels[order]
     last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
@@ -75,7 +75,7 @@ def _bounds_per_threshold(labels: np.ndarray, scores: np.ndarray, delta: float,
     fn = n_pos - tp
     fpr_u = clopper_pearson_upper(fp, n_neg, alpha / 2)
     fnr_u = clopper_pearson_upper(fn, n_pos, alpha / 2)
-    return epsilon_from_rates(fpr_u, fnr_u, delta), s[last], fp, fn
+    return epsilon_from_rates(fpr_u, fnr_u, delta), s[last]
 
 
 def epsilon_lower_bound(is_member: np.ndarray, scores: np.ndarray,
@@ -96,7 +96,7 @@ def epsilon_lower_bound(is_member: np.ndarray, scores: np.ndarray,
     n_pos, n_neg = int(labels[held].sum()), int((~labels[held]).sum())
     if min(int(labels[select].sum()), int((~labels[select]).sum()), n_pos, n_neg) == 0:
         return EpsilonBound(0.0, delta, alpha, math.inf, 0, n_neg, n_pos, n_pos)
-    bounds, thresholds, _, _ = _bounds_per_threshold(labels[select], scores[select], delta,
+    bounds, thresholds = _bounds_per_threshold(labels[select], scores[select], delta,
                                                      alpha)
     threshold = float(thresholds[int(np.argmax(bounds))])
     guess = scores[held] >= threshold

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, stack_module_state, vmap
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from .data import LabeledData
-from .errors import ConfigError, TrainingDiverged
-from .training import TrainRecipe
+from .errors import ConfigError
+from .training import TrainRecipe, stop_if_diverged
 
 
 def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[LabeledData],
@@ -55,8 +55,7 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
         per_record = nn.functional.cross_entropy(out, yb, reduction="none")
         return (per_record * mask).sum() / mask.sum().clamp_min(1)
 
-    step_grad = vmap(grad(loss), in_dims=(0, 0, 0, 0, 0))
-    step_loss = vmap(loss, in_dims=(0, 0, 0, 0, 0))
+    step = vmap(grad_and_value(loss), in_dims=(0, 0, 0, 0, 0))  # one pass: gradients, loss
     exp_avg = {n: torch.zeros_like(p) for n, p in params.items()}
     exp_avg_sq = {n: torch.zeros_like(p) for n, p in params.items()}
     steps_done = torch.zeros(k, device=device)
@@ -77,11 +76,8 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
             xb = torch.gather(x, 1, index.view(k, bs, *([1] * (x.dim() - 2))).expand(
                 k, bs, *x.shape[2:]))
             yb = torch.gather(y, 1, index)
-            losses = step_loss(params, buffers, xb, yb, mask)
-            if not torch.isfinite(losses[active]).all():
-                raise TrainingDiverged("training stopped: a batched copy's loss became "
-                                       "non-finite (too high a learning rate?)")
-            grads = step_grad(params, buffers, xb, yb, mask)
+            grads, losses = step(params, buffers, xb, yb, mask)
+            stop_if_diverged(losses[active], f"for a batched copy at step {t + 1}", recipe.lr)
             steps_done = steps_done + active.float()
             params = _adam(params, grads, exp_avg, exp_avg_sq, steps_done, active, recipe,
                            beta1, beta2, eps)

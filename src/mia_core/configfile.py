@@ -38,9 +38,8 @@ KEYS = {
 TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "seeds": (int,), "members": (int,), "population": (int,),
     "reference_models": (int,), "canaries": (int,), "known_fraction": (int, float),
-    "control": (bool,),
-    "no_cache": (bool,), "quiet": (bool,), "strict_plugins": (bool,), "dataset": (str,),
-    "target": (str,), "device": (str,), "data_dir": (str,), "output": (str,),
+    "control": (bool,), "no_cache": (bool,), "quiet": (bool,), "strict_plugins": (bool,),
+    "dataset": (str,), "target": (str,), "device": (str,), "data_dir": (str,), "output": (str,),
     "cache_dir": (str,), "attacks": (list,), "plugins": (list,), "reporters": (list,),
 }
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
@@ -82,16 +81,18 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, st
         if name in ("attacks", "plugins", "reporters") and isinstance(value, str):
             value = [value]
         if value is not None:
-            params[name] = _typed(raw_key, value, TYPES[name], path)
+            params[name] = _typed(raw_key, name, value, path)
     return params, options
 
 
-def _typed(key: str, value: Any, kinds: tuple[type, ...], path: Path) -> Any:
-    """``value`` if it has one of ``kinds`` (strictly: True is not 1, 1.5 is not 1)."""
+def _typed(key: str, name: str, value: Any, path: Path) -> Any:
+    """``value`` if it has the type parameter ``name`` takes (strictly: True is not 1, 1.5 is
+    not 1); ``key`` is how the file spells it."""
+    kinds = TYPES[name]
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if ok and isinstance(value, list):
         ok = all(isinstance(v, str) for v in value)
-    if ok and value == "" and key.replace("-", "_") in ("data_dir", "output", "cache_dir"):
+    if ok and value == "" and name in ("data_dir", "output", "cache_dir"):
         raise ConfigError(f"bad value for '{key}' in {path}: empty path; give a folder name")
     if not ok:
         raise ConfigError(f"bad value for '{key}' in {path}: must be {TYPE_NAMES[kinds[-1]]}, got "

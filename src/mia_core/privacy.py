@@ -9,6 +9,7 @@ recipe's epochs. Opacus is imported only when DP is on.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from torch import nn
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from .progress import Advance
     from .training import TrainRecipe
 
 
@@ -55,11 +57,12 @@ def check_dp_recipe(recipe: TrainRecipe) -> None:
             raise ConfigError(f"{name} must be a finite number > 0, got {value}")
 
 
+@functools.lru_cache(maxsize=64)
 def plan_dp(recipe: TrainRecipe, records: int) -> PrivacySpent | None:
     """Sampling rate, steps, noise and the accountant's epsilon for ``records`` records;
-    ``None`` when the recipe does not use DP. Deterministic: the same for a cached model."""
-    check_dp_recipe(recipe)
-    if recipe.dp_epsilon is None and recipe.noise_multiplier is None:
+    ``None`` when the recipe does not use DP. Deterministic, so it is the same for a cached
+    model, and computed once per recipe and size (the noise search takes a while)."""
+    if not recipe.dp:  # the recipe was checked when it was made
         return None
     from opacus.accountants import RDPAccountant
     from opacus.accountants.utils import get_noise_multiplier
@@ -99,12 +102,12 @@ def check_model_for_dp(model: nn.Module) -> None:
 
 
 def fit_dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe,
-           plan: PrivacySpent, seed: int, advance: object) -> nn.Module:
+           plan: PrivacySpent, seed: int, advance: Advance) -> nn.Module:
     """The DP-SGD loop: Poisson batches, per-sample clipping, seeded noise, Adam."""
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
-    from .errors import TrainingDiverged
+    from .training import stop_if_diverged  # training imports this module: import here
 
     check_model_for_dp(model)
     wrapped = GradSampleModule(model)
@@ -117,14 +120,12 @@ def fit_dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainReci
     wrapped.train()
     for step in range(plan.steps):
         batch = (torch.rand(len(x), generator=sampler) < plan.sample_rate).nonzero()[:, 0]
-        advance(1)  # type: ignore[operator]
+        advance(1)
         if len(batch) == 0:  # probability (1 - q)^N: negligible for real recipes
             continue
         batch = batch.to(x.device)
         loss = nn.functional.cross_entropy(wrapped(x[batch]), y[batch])
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training stopped: the loss became "
-                                   f"{float(loss.detach())} at DP-SGD step {step + 1}")
+        stop_if_diverged(loss, f"at DP-SGD step {step + 1}", recipe.lr)
         optimizer.zero_grad(set_to_none=True)
         with warnings.catch_warnings():  # inputs need no gradient; Opacus's hooks still fire
             warnings.filterwarnings("ignore", message="Full backward hook is firing")

@@ -35,6 +35,11 @@ class AttackReport:
     threat_model: str = "known-members"
     canary_audit: dict[str, Any] | None = None  # the one-run bound (mia_core.audit.CanaryAudit)
 
+    @property
+    def proven_epsilon(self) -> float:
+        """The larger of the attack's two epsilon lower bounds (scores, canaries)."""
+        return max(self.metrics.epsilon_lb, (self.canary_audit or {}).get("epsilon", 0.0))
+
 
 @attrs.frozen
 class ExperimentResult:
@@ -62,9 +67,8 @@ class ExperimentResult:
         the training or the attack is wrong."""
         if not self.privacy:
             return []
-        limit = self.privacy["epsilon"] + 1e-9
-        return [a.name for a in self.attacks if max(
-            a.metrics.epsilon_lb, (a.canary_audit or {}).get("epsilon", 0.0)) > limit]
+        return [a.name for a in self.attacks
+                if a.proven_epsilon > self.privacy["epsilon"] + 1e-9]
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "privacy_violations": self.privacy_violations}
@@ -169,6 +173,17 @@ def _privacy_lines(result: ExperimentResult) -> list[str]:
             f"{p['sample_rate']:.4g}, {p['steps']} steps, clipping norm {p['max_grad_norm']:g}"]
 
 
+def _canary_lines(result: ExperimentResult) -> list[str]:
+    audits = [(a.name, a.canary_audit) for a in result.attacks if a.canary_audit]
+    if not audits:
+        return (["one-run audit: only known-members attacks score the canaries; add one, e.g. "
+                 "--attack loss-threshold"] if result.config.get("canaries") else [])
+    return [f"one-run audit, {audits[0][1]['canaries']} canaries each trained on with "
+            "probability 1/2 (Steinke et al. 2023):"] + [
+        f"  {name}: ε_lb {audit['epsilon']:.3f} ({audit['correct']} of {audit['guesses']} "
+        "guesses right)" for name, audit in audits]
+
+
 def format_summary(result: ExperimentResult) -> str:
     """The human-readable summary printed on stdout."""
     cfg, sizes = result.config, result.split_sizes
@@ -200,24 +215,12 @@ def format_summary(result: ExperimentResult) -> str:
         )
     lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {result.audit_delta:g} from each "
                  "attack's scores (see docs/auditing.md)")
-    audited = [a for a in result.attacks if a.canary_audit]
-    if result.config.get("canaries") and not audited:
-        lines.append("one-run audit: only known-members attacks score the canaries; add one, "
-                     "e.g. --attack loss-threshold")
-    if audited:
-        first = audited[0].canary_audit or {}
-        lines.append(f"one-run audit, {first['canaries']} canaries each trained on with "
-                     "probability 1/2 (Steinke et al. 2023):")
-        lines += [f"  {a.name}: ε_lb {(a.canary_audit or {})['epsilon']:.3f} "
-                  f"({(a.canary_audit or {})['correct']} of {(a.canary_audit or {})['guesses']} "
-                  "guesses right)" for a in audited]
+    lines += _canary_lines(result)
     for name in result.privacy_violations:
-        report = result.attack(name)
-        proven = max(report.metrics.epsilon_lb, (report.canary_audit or {}).get("epsilon", 0.0))
         spent = (result.privacy or {}).get("epsilon", 0.0)
-        lines.append(f"WARNING: attack '{name}' proves ε >= {proven:.3f}, above the "
-                     f"accountant's ε = {spent:.3f}: the accountant, the training or the attack "
-                     "is wrong")
+        lines.append(f"WARNING: attack '{name}' proves ε >= "
+                     f"{result.attack(name).proven_epsilon:.3f}, above the accountant's ε = "
+                     f"{spent:.3f}: the accountant, the training or the attack is wrong")
     t = result.timings
     lines += ["", "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())]
     if result.models_from_cache:

@@ -94,17 +94,21 @@ def fit_classifier(
                 idx = order[start:start + bs]
                 with autocast(device, recipe.precision):
                     loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"training stopped: the loss became {float(loss.detach())} in epoch "
-                        f"{epoch + 1}, "
-                        f"step {start // bs + 1} (non-finite inputs, or too high a learning "
-                        f"rate: lr={recipe.lr})")
+                stop_if_diverged(loss, f"in epoch {epoch + 1}, step {start // bs + 1}",
+                                 recipe.lr)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 advance(1)
     return model.eval()
+
+
+def stop_if_diverged(loss: torch.Tensor, where: str, lr: float) -> None:
+    """Stop at the first non-finite loss: every later step would only spread it."""
+    if not torch.isfinite(loss).all():
+        raise TrainingDiverged(f"training stopped: the loss became {float(loss.detach().max())} "
+                               f"{where} (non-finite inputs, or too high a learning rate: "
+                               f"lr={lr})")
 
 
 def _fit_private(model: nn.Module, data: LabeledData, recipe: TrainRecipe, env: TrainEnv,
