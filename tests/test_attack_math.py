@@ -548,5 +548,5 @@ def test_reference_progress_pace():
     from mia_core.references import _pace
 
     assert _pace(0, 8, 0.0) == ""
-    assert _pace(2, 8, 64.0) == "; 2 done in 1m04s, about 3m12s left"
-    assert _pace(7, 8, 7.0) == "; 7 done in 7s, about 1s left"
+    assert _pace(2, 8, 64.0) == ", 1m04s elapsed, about 3m12s left"
+    assert _pace(7, 8, 7.0) == ", 7s elapsed, about 1s left"

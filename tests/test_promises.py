@@ -17,7 +17,7 @@ from mia_core.cli import run
 from mia_core.config import ExperimentConfig
 from mia_core.plugins import load_catalog
 from mia_core.progress import QUIET, Progress
-from mia_core.runner import _trainer, model_key_parts, plan, run_experiment
+from mia_core.runner import TargetTrainer, model_key_parts, plan, run_experiment
 
 from .conftest import make_module
 
@@ -151,12 +151,10 @@ def test_reference_model_i_trains_on_exactly_the_records_its_in_mask_names(spies
                              progress=progress)
     refs = spies.CONTEXTS["spy-population"].reference_models()
     announced = [line for line in progress.lines if line.startswith("reference model")]
-    assert [line.split(";")[0] for line in announced] == [
-        f"reference model {i + 1}/4: {int(refs.in_mask[i].sum())} pool records"
-        for i in range(4)]
-    assert ";" not in announced[0]
-    assert all(re.search(rf"; {i} done in \d+s, about \d+s left$", announced[i])
-               for i in range(1, 4))
+    assert announced[0] == (f"reference models: training 4 on executor 'local', about "
+                            f"{int(refs.in_mask[0].sum())} pool records each")
+    assert all(re.fullmatch(rf"reference model {i} done: {i}/4, \d+s elapsed, about \d+s left",
+                            announced[i]) for i in range(1, 5))
     pool_ids = refs.pool.x[:, 0].long()
     assert pool_ids.tolist() == torch.cat([art.split.population, art.eval_index]).tolist()
     assert len(spies.FITS) == 1 + 4 == result.models_trained
@@ -238,7 +236,8 @@ def trainer_for(spies, cache, **options):
     components = plan(config, load_catalog(extra=[("spies", spies)]))
     dataset, target = components[0], components[1]
     pool = dataset.instance.load(None)
-    return _trainer(target, dataset, pool, torch.device("cpu"), cache, QUIET), dataset, target, pool
+    trainer = TargetTrainer(target, dataset, pool, torch.device("cpu"), cache, QUIET)
+    return trainer, dataset, target, pool
 
 
 def test_model_cache_key_covers_records_seed_options_and_torch(spies, tmp_path, monkeypatch):

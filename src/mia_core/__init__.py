@@ -8,11 +8,20 @@ plugin.
 from .context import AttackContext, AttackOutput, KnownRecords, TargetOracle
 from .data import LabeledData, LoadEnv
 from .errors import ConfigError, MiaError, PluginError
+from .executors import (
+    ExecEnv,
+    TrainJob,
+    TrainTask,
+    groups,
+    resolve_batch,
+    train_packed,
+    unpack_state,
+)
 from .hookspecs import hookimpl
 from .options import fraction, option, positive
 from .privacy import PrivacySpent, plan_dp
 from .progress import Progress
-from .protocols import Attack, Dataset, Reporter, Target
+from .protocols import Attack, Dataset, Executor, Reporter, Target
 from .references import ReferenceModels
 from .report import write_roc
 from .results import ExperimentResult, ReportEnv, RunArtifacts
@@ -34,6 +43,8 @@ __all__ = [
     "AttackOutput",
     "ConfigError",
     "Dataset",
+    "ExecEnv",
+    "Executor",
     "ExperimentResult",
     "KnownRecords",
     "LabeledData",
@@ -50,15 +61,21 @@ __all__ = [
     "TargetOracle",
     "ThreatModel",
     "TrainEnv",
+    "TrainJob",
     "TrainRecipe",
+    "TrainTask",
     "accuracy",
     "fit_classifier",
     "fraction",
+    "groups",
     "hookimpl",
     "option",
     "plan_dp",
     "positive",
     "predict_logits",
+    "resolve_batch",
     "resolve_precision",
+    "train_packed",
+    "unpack_state",
     "write_roc",
 ]

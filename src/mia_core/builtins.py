@@ -1,4 +1,5 @@
-"""Components that ship with the core itself: the ``json`` reporter.
+"""Components that ship with the core itself: the ``json`` reporter and the ``local``
+executor.
 
 Registered like any plugin (as plugin ``builtin`` of distribution mia-core), so it is listed,
 described and blockable the same way.
@@ -7,6 +8,7 @@ described and blockable the same way.
 from __future__ import annotations
 
 from .errors import ConfigError
+from .executors import LocalExecutor, LocalOptions
 from .hookspecs import hookimpl
 from .results import ExperimentResult, ReportEnv, RunArtifacts, write_output
 
@@ -25,3 +27,10 @@ class JsonReporter:
 def register_reporters(register):
     register("json", JsonReporter, description="Result files in --output DIR (results.json, "
              "evaluation.csv, split.json, ROC curve and plot)")
+
+
+@hookimpl
+def register_executors(register):
+    register("local", LocalExecutor, description="Reference models in this process or in "
+             "--workers N worker processes on this machine (round-robin over GPUs)",
+             options=LocalOptions)

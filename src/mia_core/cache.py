@@ -58,20 +58,34 @@ class ModelCache:
 
     def fit(self, parts: Mapping[str, Any], build: Callable[[], nn.Module] | None,
             train: Callable[[], nn.Module], device: torch.device) -> nn.Module:
-        if self.root is None or build is None:
-            self.trained += 1
-            return train()
-        key = cache_key({"format": FORMAT, **parts})
-        path = self.root / f"{key}.pt"
-        if path.exists():
-            model = self._load(path, build, device)
-            if model is not None:
-                self.hits += 1
-                return model
-        self.trained += 1
+        model = self.load(parts, build, device)
+        if model is not None:
+            return model
         model = train()
-        self._store(path, model)
+        self.store(parts, model, build is not None)
         return model
+
+    def load(self, parts: Mapping[str, Any], build: Callable[[], nn.Module] | None,
+             device: torch.device) -> nn.Module | None:
+        """The cached model for ``parts``, or ``None`` (no entry, damaged, caching off, or a
+        target without ``build``)."""
+        if self.root is None or build is None:
+            return None
+        path = self._path(parts)
+        model = self._load(path, build, device) if path.exists() else None
+        if model is not None:
+            self.hits += 1
+        return model
+
+    def store(self, parts: Mapping[str, Any], model: nn.Module, cacheable: bool = True) -> None:
+        """Count a freshly trained model and keep it (when caching is on and ``cacheable``)."""
+        self.trained += 1
+        if self.root is not None and cacheable:
+            self._store(self._path(parts), model)
+
+    def _path(self, parts: Mapping[str, Any]) -> Path:
+        assert self.root is not None
+        return self.root / f"{cache_key({'format': FORMAT, **parts})}.pt"
 
     def _load(self, path: Path, build: Callable[[], nn.Module],
               device: torch.device) -> nn.Module | None:

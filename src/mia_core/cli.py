@@ -25,7 +25,7 @@ from .errors import ConfigError, MiaError, ReportError
 DEFAULT_TARGET = "cnn"
 EXPERIMENT_KEYS = ("dataset", "target", "attacks", "seed", "seeds", "device", "members",
                    "known_fraction", "population", "reference_models", "control", "canaries",
-                   "reporters")
+                   "reporters", "executor", "workers")
 
 
 class OneLineCommand(click.Command):
@@ -108,6 +108,11 @@ def user_errors(debug: bool) -> Iterator[None]:
               "members].")
 @click.option("--reference-models", default=DEFAULT_REFERENCE_MODELS, show_default=True,
               type=int, help="Reference (shadow) models, shared by every attack that uses them.")
+@click.option("--executor", default="local", show_default=True, metavar="NAME",
+              help="Where reference models are trained: local (this machine), ray, ...")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
+              metavar="N", help="Reference models trained at once by the executor (local: "
+              "worker processes; 0: the executor decides).")
 @click.option("--control", is_flag=True,
               help="Null check: train the target on other records than the members; every "
               "attack should then score at chance.")

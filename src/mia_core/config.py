@@ -63,6 +63,8 @@ class ExperimentConfig:
     about as many records as the target). ``options`` maps a component label (``dataset``,
     ``target`` or an attack name) to its option values. ``control`` trains the target on other
     records than the members, so every attack should score at chance (a null check).
+    ``executor`` trains the reference models with ``workers`` workers (0: it chooses); neither
+    changes them.
     """
 
     dataset: str
@@ -81,6 +83,8 @@ class ExperimentConfig:
     control: bool = False
     canaries: int = attrs.field(default=0, validator=_non_negative_int)
     reporters: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    executor: str = "local"
+    workers: int = attrs.field(default=0, validator=_non_negative_int)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

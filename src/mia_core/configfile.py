@@ -30,14 +30,15 @@ KEYS = {
     "data_dir": "data_dir",
     "output": "output", "cache_dir": "cache_dir", "no_cache": "no_cache", "quiet": "quiet",
     "plugins": "plugins", "strict_plugins": "strict_plugins", "reporter": "reporters",
-    "reporters": "reporters",
+    "reporters": "reporters", "executor": "executor", "workers": "workers",
 }
 
 
 # CLI parameter -> the TOML/JSON type its value must have (a bool is no int, 1.5 no int)
 TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "seeds": (int,), "members": (int,), "population": (int,),
-    "reference_models": (int,), "canaries": (int,), "known_fraction": (int, float),
+    "reference_models": (int,), "canaries": (int,), "workers": (int,), "executor": (str,),
+    "known_fraction": (int, float),
     "control": (bool,), "no_cache": (bool,), "quiet": (bool,), "strict_plugins": (bool,),
     "dataset": (str,), "target": (str,), "device": (str,), "data_dir": (str,), "output": (str,),
     "cache_dir": (str,), "attacks": (list,), "plugins": (list,), "reporters": (list,),

@@ -43,6 +43,17 @@ def register_attacks(register):
 
 
 @hookspec
+def register_executors(register):
+    """Register executors: ``register(name, factory, description=..., options=...)``.
+
+    ``factory(options)`` returns an object with ``run(task: TrainTask, jobs: list[TrainJob],
+    env: ExecEnv)`` that trains every job (``task.train`` or ``mia_core.train_packed``,
+    wherever it likes) and yields ``(job, trained)`` as each finishes, in any order;
+    ``trained`` is a ``torch.nn.Module`` or a state dict. Chosen with ``--executor NAME``.
+    """
+
+
+@hookspec
 def register_reporters(register):
     """Register result reporters: ``register(name, factory, description=..., options=...)``.
 

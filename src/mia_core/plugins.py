@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "target": "register_targets",
     "attack": "register_attacks",
     "reporter": "register_reporters",
+    "executor": "register_executors",
 }
 
 

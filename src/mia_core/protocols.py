@@ -7,6 +7,7 @@ e.g. ``attack: mia_core.Attack = MyAttack(options)`` under mypy or pyright.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 
 from .context import AttackContext, AttackOutput
 from .data import LabeledData, LoadEnv
+from .executors import ExecEnv, TrainJob, TrainTask
 from .results import ExperimentResult, ReportEnv, RunArtifacts
 from .threats import ThreatModel
 from .training import TrainEnv
@@ -30,7 +32,10 @@ class Dataset(Protocol):
 class Target(Protocol):
     """The model under audit: trained on exactly the records given (members, or a reference
     model's IN records). A ``build(data) -> nn.Module`` method (the untrained model) is
-    optional; with it, trained models are cached."""
+    optional; with it, trained models are cached and reference models can be trained in other
+    processes. With ``build`` and ``recipe() -> TrainRecipe`` too, ``fit`` must equal
+    ``fit_classifier(build(data), data, recipe(), env)``: executors may then train several
+    models at once (``torch.func``)."""
 
     def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module: ...
 
@@ -50,3 +55,12 @@ class Reporter(Protocol):
 
     def report(self, result: ExperimentResult, artifacts: RunArtifacts,
                env: ReportEnv) -> list[str]: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Trains reference models wherever it likes and yields each ``(job, model or state
+    dict)`` as it finishes, in any order."""
+
+    def run(self, task: TrainTask, jobs: Sequence[TrainJob],
+            env: ExecEnv) -> Iterable[tuple[TrainJob, nn.Module | Mapping[str, torch.Tensor]]]: ...

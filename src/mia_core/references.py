@@ -10,16 +10,17 @@ trained without a record (offline LiRA, RMIA, shadow MLPs) use the models where 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from .data import LabeledData
-from .progress import QUIET, Progress
+from .executors import ExecEnv, TrainJob, run_jobs
 from .training import predict_logits
 
-TrainFn = Callable[[torch.Tensor, int], nn.Module]  # (dataset indices, seed) -> trained model
+if TYPE_CHECKING:
+    from .runner import TargetTrainer
 
 
 class ReferenceModels:
@@ -75,11 +76,11 @@ class ReferenceModels:
 
 
 def _pace(done: int, total: int, elapsed: float) -> str:
-    """'; 2 done in 1m04s, about 3m12s left' (nothing before the first model is done)."""
+    """', 1m04s elapsed, about 3m12s left' (nothing before the first model is done)."""
     if done == 0:
         return ""
     left = elapsed / done * (total - done)
-    return f"; {done} done in {_duration(elapsed)}, about {_duration(left)} left"
+    return f", {_duration(elapsed)} elapsed, about {_duration(left)} left"
 
 
 def _duration(seconds: float) -> str:
@@ -97,38 +98,55 @@ def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> to
 class ReferenceTrainer:
     """Trains the reference models on first use and hands the same set to every attack.
 
-    ``train(indices, seed)`` trains one model (the target plugin's recipe, through the model
-    cache) on the dataset records at ``indices``.
+    Model i's records and seed depend only on the experiment's seed and sizes, never on the
+    executor or on the order in which models finish. Models already in the cache are loaded;
+    the rest go to the executor, and each is cached the moment it comes back.
     """
 
-    def __init__(self, train: TrainFn, dataset: LabeledData, population_index: torch.Tensor,
-                 evaluation_index: torch.Tensor, count: int, device: torch.device, seed: int,
-                 progress: Progress = QUIET) -> None:
-        self._train_fn = train
+    def __init__(self, models: TargetTrainer, executor: Any, env: ExecEnv,
+                 dataset: LabeledData, population_index: torch.Tensor,
+                 evaluation_index: torch.Tensor, count: int, seed: int) -> None:
+        self._models = models
+        self._executor = executor
+        self._env = env
         self._dataset = dataset
         self._index = torch.cat([population_index, evaluation_index])
         self._n_population = len(population_index)
         self.count = count
-        self._device = device
         self._seed = seed
-        self._progress = progress
-        self._models: ReferenceModels | None = None
+        self._trained: ReferenceModels | None = None
 
     def get(self) -> ReferenceModels:
-        if self._models is None:
-            self._models = self._train()
-        return self._models
+        if self._trained is None:
+            self._trained = self._train()
+        return self._trained
 
-    def _train(self) -> ReferenceModels:
+    def jobs(self) -> tuple[torch.Tensor, list[TrainJob]]:
+        """The IN mask and one job per model, drawn from the seed alone."""
         generator = torch.Generator().manual_seed(self._seed)
         mask = balanced_in_mask(self.count, len(self._index), generator)
-        models = []
+        seeds = [int(torch.randint(0, 2**62, (1,), generator=generator))
+                 for _ in range(self.count)]
+        return mask, [TrainJob(i, self._index[mask[i]], seeds[i]) for i in range(self.count)]
+
+    def _train(self) -> ReferenceModels:
+        mask, jobs = self.jobs()
+        models: list[nn.Module | None] = [self._models.cached(job) for job in jobs]
+        missing = [job for job, model in zip(jobs, models, strict=True) if model is None]
+        progress, name = self._env.progress, self._executor.entry.name
+        if len(missing) < len(jobs):
+            progress.message(f"reference models: {len(jobs) - len(missing)} of {len(jobs)} "
+                             "from the model cache")
+        if missing:
+            progress.message(f"reference models: training {len(missing)} on executor "
+                             f"'{name}', about {len(missing[0].records)} pool records each")
         start = time.perf_counter()
-        for i in range(self.count):
-            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-            self._progress.message(f"reference model {i + 1}/{self.count}: "
-                                   f"{int(mask[i].sum())} pool records"
-                                   + _pace(i, self.count, time.perf_counter() - start))
-            models.append(self._train_fn(self._index[mask[i]], seed).eval())
+        finished = run_jobs(self._executor.instance, name, self._models.task, missing,
+                            self._env)
+        for done, (job, trained) in enumerate(finished, start=1):
+            models[job.number] = self._models.keep(job, trained)
+            progress.message(f"reference model {job.number + 1} done: {done}/{len(missing)}"
+                             + _pace(done, len(missing), time.perf_counter() - start))
         pool = self._dataset.subset(self._index)
-        return ReferenceModels(pool, self._n_population, mask, models, self._device)
+        ready = [m for m in models if m is not None]
+        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)

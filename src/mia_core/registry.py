@@ -126,7 +126,8 @@ def make_entry(
     return Entry(kind, name, factory, summary, options, origin)  # type: ignore[arg-type]
 
 
-REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score", "reporter": "report"}
+REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score", "reporter": "report",
+                   "executor": "run"}
 
 
 def interface_problem(kind: str, obj: object, built: bool) -> str | None:

@@ -25,6 +25,7 @@ from .context import (
 from .data import LabeledData, LoadEnv
 from .device import resolve_device
 from .errors import ConfigError, MiaError, PluginError, ReportError, TrainingDiverged
+from .executors import ExecEnv, TrainJob, TrainTask
 from .metrics import compute_metrics
 from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
@@ -38,7 +39,7 @@ from .splits import draw_split, known_count
 from .threats import ThreatModel
 from .training import TrainEnv, accuracy, predict_logits, seeded
 
-COMPONENT_KINDS = ("dataset", "target", "attack", "reporter")
+COMPONENT_KINDS = ("dataset", "target", "attack", "reporter", "executor")
 
 
 @attrs.frozen
@@ -62,6 +63,7 @@ def plan(config: ExperimentConfig, catalog: Catalog) -> list[Component]:
     selected = [("dataset", "dataset", config.dataset), ("target", "target", config.target)]
     selected += [("attack", name, name) for name in config.attacks]
     selected += [("reporter", name, name) for name in config.reporters]
+    selected += [("executor", "executor", config.executor)]
     entries = [(label, catalog.get(kind, name)) for kind, label, name in selected]
     routed = route_options(config.options, entries)
     components = []
@@ -132,6 +134,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     dataset, target = components[0], components[1]
     attacks = [c for c in components[2:] if c.entry.kind == "attack"]
     reporters = [c for c in components[2:] if c.entry.kind == "reporter"]
+    executor = components[-1]
     device = resolve_device(config.device)
     timings: dict[str, float] = {}
 
@@ -159,7 +162,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     progress.message(f"training target '{target.entry.name}' on {len(trained_on)} {what}"
                      f"{extra} ({device})")
     cache = cache or ModelCache(None)
-    train_model = _trainer(target, dataset, training_pool, device, cache, progress)
+    train_model = TargetTrainer(target, dataset, training_pool, device, cache, progress)
     model = train_model(target_index, derive_seed(config.seed, "target"))
     timings["train_target"] = time.perf_counter() - clock
     spent = _privacy_spent(target, trained_on if canaries is None
@@ -174,9 +177,10 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
                          torch.arange(len(known_index)) < len(split.known_members))
     evaluation = pool.subset(eval_index)
     population = pool.subset(split.population)
+    exec_env = ExecEnv(device, torch.get_num_threads(), config.workers, progress)
     references = ReferenceTrainer(
-        train_model, pool, split.population, eval_index, config.reference_models, device,
-        derive_seed(config.seed, "references"), progress)
+        train_model, executor, exec_env, pool, split.population, eval_index,
+        config.reference_models, derive_seed(config.seed, "references"))
     if len(population):
         clock = time.perf_counter()
         references.get()
@@ -255,30 +259,74 @@ def _score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
     return report, answer.scores
 
 
-def _trainer(target: Component, dataset: Component, pool: LabeledData, device: torch.device,
-             cache: ModelCache, progress: Progress) -> Callable[[torch.Tensor, int], nn.Module]:
-    """``train(indices, seed)``: the target plugin's model trained on those records, through
-    the model cache. Used for the target and for every reference model."""
-    build = getattr(target.instance, "build", None)
-    base = model_key_parts(dataset, target, pool, device)
+class TargetTrainer:
+    """The target plugin's models, through the model cache: the target itself (``self(indices,
+    seed)``, in this process) and the reference models (:meth:`cached`, then an executor, then
+    :meth:`keep`). A model's cache key is the same whichever way it was trained."""
 
-    def train(indices: torch.Tensor, seed: int) -> nn.Module:
-        data = pool.subset(indices)
+    def __init__(self, target: Component, dataset: Component, pool: LabeledData,
+                 device: torch.device, cache: ModelCache, progress: Progress) -> None:
+        self.target, self.pool, self.device = target, pool, device
+        self.cache, self.progress = cache, progress
+        self._base = model_key_parts(dataset, target, pool, device)
+        entry = target.entry
+        self.task = TrainTask(target.instance, f"target '{entry.name}' (plugin "
+                              f"'{entry.origin.plugin}')", pool)
+
+    def __call__(self, indices: torch.Tensor, seed: int) -> nn.Module:
+        data = self.pool.subset(indices)
 
         def fit() -> nn.Module:
             with seeded(seed):
-                model = _call(target, "fit", data, TrainEnv(device, seed, progress))
+                model = _call(self.target, "fit", data, TrainEnv(self.device, seed,
+                                                                 self.progress))
             if not isinstance(model, nn.Module):
-                raise PluginError(f"target '{target.entry.name}' fit() returned "
+                raise PluginError(f"target '{self.target.entry.name}' fit() returned "
                                   f"{type(model).__name__}, not a torch.nn.Module")
             return model
 
-        model = cache.fit({**base, "seed": seed, "records": indices},
-                          (lambda: build(data)) if callable(build) else None, fit, device)
-        check_model_outputs(target, model, data, device)
+        model = self.cache.fit(self._parts(indices, seed), self._builder(data), fit, self.device)
+        check_model_outputs(self.target, model, data, self.device)
         return model
 
-    return train
+    def cached(self, job: TrainJob) -> nn.Module | None:
+        data = self.pool.subset(job.records)
+        model = self.cache.load(self._parts(job.records, job.seed), self._builder(data),
+                                self.device)
+        if model is not None:
+            check_model_outputs(self.target, model, data, self.device)
+        return model
+
+    def keep(self, job: TrainJob, trained: nn.Module | Mapping[str, torch.Tensor]) -> nn.Module:
+        """A model an executor trained (a module, or a state dict to load into ``build()``):
+        checked, then written to the cache at once."""
+        data = self.pool.subset(job.records)
+        build = self._builder(data)
+        if isinstance(trained, nn.Module):
+            model = trained.to(self.device).eval()
+        elif build is None:
+            raise PluginError(f"{self.task.who} has no build() method, so its weights cannot "
+                              "be loaded from another process; use --executor local "
+                              "--workers 1")
+        else:
+            model = build()
+            try:
+                model.load_state_dict(trained)
+            except (RuntimeError, KeyError) as exc:
+                raise PluginError(f"the weights returned for reference model {job.number + 1} "
+                                  f"do not fit {self.task.who}'s build(): "
+                                  f"{str(exc).splitlines()[0]}") from None
+            model = model.to(self.device).eval()
+        check_model_outputs(self.target, model, data, self.device)
+        self.cache.store(self._parts(job.records, job.seed), model, build is not None)
+        return model
+
+    def _parts(self, indices: torch.Tensor, seed: int) -> dict[str, Any]:
+        return {**self._base, "seed": seed, "records": indices}
+
+    def _builder(self, data: LabeledData) -> Callable[[], nn.Module] | None:
+        build = getattr(self.target.instance, "build", None)
+        return (lambda: _call(self.target, "build", data)) if callable(build) else None
 
 
 def _canaries(dataset: Component, pool: LabeledData, count: int,
