@@ -47,6 +47,16 @@ def _tensor_digest(value: Any) -> str:
     return str(value)
 
 
+def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """``model`` with the weights ``state``, in the memory format they were trained in: a
+    channels-last model must compute with the same kernels (and roundings) as when trained."""
+    if any(t.dim() == 4 and not t.is_contiguous() and
+           t.is_contiguous(memory_format=torch.channels_last) for t in state.values()):
+        model = model.to(memory_format=torch.channels_last)
+    model.load_state_dict(state)
+    return model
+
+
 class ModelCache:
     """``fit`` returns cached weights when present, else trains and stores them."""
 
@@ -91,12 +101,7 @@ class ModelCache:
               device: torch.device) -> nn.Module | None:
         try:
             state = torch.load(path, map_location=device, weights_only=True)
-            model = build()
-            if any(t.dim() == 4 and not t.is_contiguous() and
-                   t.is_contiguous(memory_format=torch.channels_last) for t in state.values()):
-                model = model.to(memory_format=torch.channels_last)  # same kernels as trained
-            model.load_state_dict(state)
-            return model.to(device).eval()
+            return load_weights(build(), state).to(device).eval()
         except Exception as exc:
             self.progress.message(f"warning: cache entry {path} is damaged "
                                   f"({type(exc).__name__}); retraining")

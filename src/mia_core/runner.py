@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .audit import DEFAULT_DELTA, canary_audit, epsilon_lower_bound
-from .cache import ModelCache
+from .cache import ModelCache, load_weights
 from .config import DEFAULT_MEMBERS, ExperimentConfig
 from .context import (
     AttackContext,
@@ -309,9 +309,8 @@ class TargetTrainer:
                               "be loaded from another process; use --executor local "
                               "--workers 1")
         else:
-            model = build()
             try:
-                model.load_state_dict(trained)
+                model = load_weights(build(), trained)
             except (RuntimeError, KeyError) as exc:
                 raise PluginError(f"the weights returned for reference model {job.number + 1} "
                                   f"do not fit {self.task.who}'s build(): "

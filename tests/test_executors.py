@@ -1,0 +1,240 @@
+"""Executors: the same reference models whatever trains them, no lost work when one fails."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from mia_core import ExecEnv, PluginError, TrainJob, TrainTask, hookimpl
+from mia_core.cli import run as cli_run
+from mia_core.executors import PARALLEL_WORK, LocalExecutor, LocalOptions, WorkerDied
+from mia_core.testing import run, run_with_artifacts, tiny_images
+
+SMALL = dict(dataset="tiny-images", attacks=["lira"], members=100, reference_models=4,
+             options={"target": {"epochs": 2}})
+# one torch thread per training whatever the number of workers: bit-identical weights
+ONE_THREAD = {"options": {"target": {"epochs": 2}, "local": {"threads": 1}}}
+
+# A target whose fit() misbehaves in worker processes only (never in the test's own process),
+# as a real module file: spawned workers import it by name.
+DYING_TARGET = """
+import os
+import signal
+from pathlib import Path
+
+from mia_cnn_target.plugin import CnnOptions, CnnTarget
+from mia_core import hookimpl
+
+
+class DyingTarget(CnnTarget):
+    def fit(self, data, env):
+        if os.getpid() != int(os.environ["MIA_TEST_DRIVER"]):
+            counter = Path(os.environ["MIA_TEST_COUNTER"])
+            with counter.open("a") as f:
+                f.write("x")
+            mode = os.environ["MIA_TEST_MODE"]
+            if mode == "raise":
+                raise ValueError("broken on purpose")
+            if mode == "kill" and len(counter.read_text()) == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(data, env)
+
+
+@hookimpl
+def register_targets(register):
+    register("dying-cnn", DyingTarget, options=CnnOptions)
+"""
+
+
+@pytest.fixture
+def dying(tmp_path, monkeypatch):
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    (folder / "mia_dying_target.py").write_text(DYING_TARGET)
+    monkeypatch.syspath_prepend(str(folder))  # spawned workers get the same sys.path
+    monkeypatch.setenv("MIA_TEST_DRIVER", str(__import__("os").getpid()))
+    monkeypatch.setenv("MIA_TEST_COUNTER", str(tmp_path / "fits"))
+    monkeypatch.setenv("MIA_TEST_MODE", "")
+    module = importlib.import_module("mia_dying_target")
+    yield module
+    sys.modules.pop("mia_dying_target", None)
+
+
+def cache_files(folder):
+    return {p.name: torch.load(p, weights_only=True) for p in folder.glob("*.pt")}
+
+
+def test_one_worker_and_two_workers_give_bit_identical_models_and_metrics(tmp_path):
+    one = run_with_artifacts(**{**SMALL, **ONE_THREAD}, workers=1, cache_dir=tmp_path / "one")
+    two = run_with_artifacts(**{**SMALL, **ONE_THREAD}, workers=2, cache_dir=tmp_path / "two")
+    first, second = cache_files(tmp_path / "one"), cache_files(tmp_path / "two")
+    assert len(first) == 5 and first.keys() == second.keys()  # target + 4 reference models
+    for name, state in first.items():
+        for key, weight in state.items():
+            assert torch.equal(weight, second[name][key]), (name, key)
+    assert one.result.attacks[0].metrics == two.result.attacks[0].metrics
+    assert torch.equal(one.artifacts.scores["lira"], two.artifacts.scores["lira"])
+    assert one.result.models_trained == two.result.models_trained == 5
+
+
+REVERSED = []
+
+
+class ReversedExecutor:
+    """Trains the jobs last to first and hands back state dicts, as a remote executor would."""
+
+    def run(self, task, jobs, env):
+        for job in reversed(jobs):
+            REVERSED.append(job.number)
+            yield job, task.train(job, env.device).state_dict()
+
+
+@hookimpl
+def register_executors(register):
+    register("reversed", ReversedExecutor, description="test: last job first")
+
+
+def test_a_third_party_executor_in_any_order_gives_the_same_models(tmp_path):
+    REVERSED.clear()
+    local = run_with_artifacts(**SMALL, cache_dir=tmp_path / "local")
+    other = run_with_artifacts(sys.modules[__name__], **SMALL, executor="reversed",
+                               cache_dir=tmp_path / "reversed")
+    assert REVERSED == [3, 2, 1, 0]
+    assert torch.equal(local.artifacts.scores["lira"], other.artifacts.scores["lira"])
+    assert cache_files(tmp_path / "local").keys() == cache_files(tmp_path / "reversed").keys()
+
+
+def test_cached_models_are_never_sent_to_the_executor(tmp_path):
+    first = run(**SMALL, cache_dir=tmp_path)  # the local executor fills the cache
+    REVERSED.clear()
+    again = run(sys.modules[__name__], **SMALL, executor="reversed", cache_dir=tmp_path)
+    assert REVERSED == [] and (again.models_trained, again.models_from_cache) == (0, 5)
+    assert again.attacks[0].metrics == first.attacks[0].metrics
+
+
+class Liar:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def run(self, task, jobs, env):
+        if self.mode == "twice":
+            state = task.train(jobs[0], env.device)
+            yield jobs[0], state
+            yield jobs[0], state
+        elif self.mode == "type":
+            yield jobs[0], "weights"
+        elif self.mode == "short":
+            yield jobs[0], task.train(jobs[0], env.device)
+        else:
+            raise RuntimeError("cluster on fire")
+
+
+@pytest.mark.parametrize(("mode", "message"), [
+    ("twice", "executor 'liar-twice' returned TrainJob(number=0"),
+    ("type", "executor 'liar-type' returned str for reference model 1; expected a state dict"),
+    ("short", "executor 'liar-short' finished without reference model(s) 2, 3, 4"),
+    ("crash", "executor 'liar-crash' failed: RuntimeError: cluster on fire"),
+])
+def test_an_executor_that_breaks_the_contract_is_named(mode, message):
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_executors(register):
+            register(f"liar-{mode}", lambda: Liar(mode))
+
+    with pytest.raises(PluginError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        run(("liars", Plugin), **SMALL, executor=f"liar-{mode}")
+
+
+def test_a_worker_that_dies_names_its_job_and_the_rerun_trains_only_the_rest(
+        dying, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIA_TEST_MODE", "kill")  # the third model a worker starts dies
+    cache = tmp_path / "cache"
+    config = {**SMALL, **ONE_THREAD, "target": "dying-cnn", "workers": 2, "cache_dir": cache}
+    with pytest.raises(WorkerDied, match=r"^local worker [12] \(pid \d+\) was killed by signal "
+                       r"9 while training reference model [1-4] \(seed \d+\); the models "
+                       "finished before are kept"):
+        run(dying, **config)
+    kept = len(list(cache.glob("*.pt"))) - 1  # the target model was trained first
+    assert 1 <= kept <= 3
+    assert not list(cache.glob("*.tmp*"))
+    monkeypatch.setenv("MIA_TEST_MODE", "")
+    result = run(dying, **config)
+    assert (result.models_trained, result.models_from_cache) == (4 - kept, 1 + kept)
+    clean = run(dying, **{**config, "cache_dir": tmp_path / "clean"})
+    assert result.attacks[0].metrics == clean.attacks[0].metrics
+
+
+def test_a_plugin_error_in_a_worker_names_the_target_and_the_model(dying, monkeypatch):
+    monkeypatch.setenv("MIA_TEST_MODE", "raise")
+    with pytest.raises(PluginError, match=r"^target 'dying-cnn' \(plugin 'mia_dying_target'\) "
+                       r"failed in fit\(\) for reference model [1-4]: ValueError: broken on "
+                       "purpose$"):
+        run(dying, **SMALL, target="dying-cnn", workers=2)
+
+
+def jobs_of(records, count=4):
+    return [TrainJob(i, torch.arange(records), i) for i in range(count)]
+
+
+class Recipe:
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def build(self, data):
+        return torch.nn.Linear(2, 2)
+
+    def fit(self, data, env):
+        return self.build(data)
+
+    def recipe(self):
+        from mia_core import TrainRecipe
+
+        return TrainRecipe(self.epochs, 32, 1e-3)
+
+
+def test_auto_workers_parallel_only_for_models_worth_a_process():
+    local = LocalExecutor(LocalOptions())
+    cpu = ExecEnv(torch.device("cpu"), threads=2, workers=0)
+    data = tiny_images(10)
+    big, small = TrainTask(Recipe(30), "t", data), TrainTask(Recipe(1), "t", data)
+    records = -(-PARALLEL_WORK // 30)  # the fewest records that reach PARALLEL_WORK
+    assert local.workers(big, jobs_of(records), cpu) == 2
+    assert local.workers(big, jobs_of(records - 1), cpu) == 1
+    assert local.workers(small, jobs_of(records), cpu) == 1
+    assert local.workers(big, jobs_of(records, count=1), cpu) == 1  # one job: no pool
+    assert local.workers(big, jobs_of(records), ExecEnv(torch.device("cpu"), 1, 0)) == 1
+    assert local.workers(small, jobs_of(10), ExecEnv(torch.device("cpu"), 2, 3)) == 3
+    assert local.workers(small, jobs_of(10, count=2), ExecEnv(torch.device("cpu"), 2, 3)) == 2
+
+
+def test_a_target_without_build_trains_in_this_process():
+    class NoBuild:
+        def fit(self, data, env):
+            return torch.nn.Linear(2, 2)
+
+    task = TrainTask(NoBuild(), "t", tiny_images(10))
+    env = ExecEnv(torch.device("cpu"), threads=2, workers=2)
+    assert not task.portable() and LocalExecutor(LocalOptions()).workers(task, jobs_of(10),
+                                                                         env) == 1
+
+
+def test_executors_are_listed_and_described():
+    runner = CliRunner()
+    listing = runner.invoke(cli_run, ["--list-plugins"])
+    assert "executors:\n  local  Reference models in this process or in --workers N" in (
+        listing.output)
+    described = runner.invoke(cli_run, ["--describe", "local"])
+    assert "executor 'local'" in described.output and "threads (int, default 0)" in (
+        described.output)
+
+
+def test_unknown_executor_is_a_usage_error_with_a_suggestion():
+    result = CliRunner().invoke(cli_run, ["--dataset", "mnist", "--attack", "lira",
+                                          "--executor", "locl"])
+    assert result.exit_code == 2
+    assert "unknown executor 'locl'; did you mean 'local'?" in result.output
