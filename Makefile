@@ -56,9 +56,11 @@ $(VENV)/.installed: $(BIN)/python $(PROJECT_FILES)
 	touch $@
 
 # The MLflow reporter needs MLflow from the package registry; without it its tests skip.
+# The Ray executor (and Ray) is part of the test install: its tests start a local instance.
 $(VENV)/.installed-test: $(VENV)/.installed $(foreach e,$(EXAMPLES),$(e)/pyproject.toml) \
-		plugins/mlflow_tracking/pyproject.toml
-	$(PIP) install --quiet $(INSTALL_FLAGS) -e ".[test]" $(foreach p,$(EXAMPLES),-e $(p))
+		plugins/mlflow_tracking/pyproject.toml plugins/ray_executor/pyproject.toml
+	$(PIP) install --quiet $(INSTALL_FLAGS) -e ".[test]" $(foreach p,$(EXAMPLES),-e $(p)) \
+		-e plugins/ray_executor
 	$(PIP) install --quiet $(INSTALL_FLAGS) -e plugins/mlflow_tracking || \
 		echo "warning: MLflow could not be installed; the mlflow reporter tests will be skipped"
 	touch $@

@@ -5,6 +5,7 @@ prints its comparison table. With an empty model cache this trains the target an
 models (about 80 s each on a 2-core CPU); rerunning with the same cache trains nothing.
 
     python benchmarks/attack_comparison.py [--reference-models 8] [--output DIR] [--no-cache]
+        [--executor local --workers 2]
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=12000)
     parser.add_argument("--output", type=Path, help="also write results, ROC plot, ...")
     parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--executor", default="local", help="where reference models train")
+    parser.add_argument("--workers", type=int, default=0, help="0: the executor chooses")
     args = parser.parse_args()
     cmd = [str(Path(sys.executable).with_name("mia-run")), "--dataset", "mnist",
            "--members", str(args.members), "--reference-models", str(args.reference_models),
-           "-o", "lira.variance=global", "-o", "lira-offline.variance=global"]
+           "-o", "lira.variance=global", "-o", "lira-offline.variance=global",
+           "--executor", args.executor, "--workers", str(args.workers)]
     for attack in ATTACKS:
         cmd += ["--attack", attack]
     if args.output:

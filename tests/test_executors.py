@@ -39,7 +39,7 @@ class DyingTarget(CnnTarget):
             mode = os.environ["MIA_TEST_MODE"]
             if mode == "raise":
                 raise ValueError("broken on purpose")
-            if mode == "kill" and len(counter.read_text()) == 3:
+            if mode.startswith("kill-") and len(counter.read_text()) == int(mode[5:]):
                 os.kill(os.getpid(), signal.SIGKILL)
         return super().fit(data, env)
 
@@ -152,7 +152,7 @@ def test_an_executor_that_breaks_the_contract_is_named(mode, message):
 
 def test_a_worker_that_dies_names_its_job_and_the_rerun_trains_only_the_rest(
         dying, tmp_path, monkeypatch):
-    monkeypatch.setenv("MIA_TEST_MODE", "kill")  # the third model a worker starts dies
+    monkeypatch.setenv("MIA_TEST_MODE", "kill-3")  # the third model a worker starts dies
     cache = tmp_path / "cache"
     config = {**SMALL, **ONE_THREAD, "target": "dying-cnn", "workers": 2, "cache_dir": cache}
     with pytest.raises(WorkerDied, match=r"^local worker [12] \(pid \d+\) was killed by signal "
@@ -165,7 +165,7 @@ def test_a_worker_that_dies_names_its_job_and_the_rerun_trains_only_the_rest(
     monkeypatch.setenv("MIA_TEST_MODE", "")
     result = run(dying, **config)
     assert (result.models_trained, result.models_from_cache) == (4 - kept, 1 + kept)
-    clean = run(dying, **{**config, "cache_dir": tmp_path / "clean"})
+    clean = run(dying, **{**config, "workers": 1, "cache_dir": tmp_path / "clean"})
     assert result.attacks[0].metrics == clean.attacks[0].metrics
 
 
@@ -238,3 +238,38 @@ def test_unknown_executor_is_a_usage_error_with_a_suggestion():
                                           "--executor", "locl"])
     assert result.exit_code == 2
     assert "unknown executor 'locl'; did you mean 'local'?" in result.output
+
+
+def test_batched_reference_models_equal_one_at_a_time_through_the_executor(tmp_path):
+    fp32 = {"target": {"epochs": 2, "precision": "fp32", "channels_last": False}}
+    single = run_with_artifacts(**{**SMALL, "options": fp32}, cache_dir=tmp_path / "one")
+    batched = run_with_artifacts(**{**SMALL, "options": {**fp32, "local": {"batch": 4}}},
+                                 cache_dir=tmp_path / "four")
+    first, second = cache_files(tmp_path / "one"), cache_files(tmp_path / "four")
+    assert len(first) == 5 and first.keys() == second.keys()
+    differ = 0
+    for name, state in first.items():
+        for key, weight in state.items():
+            torch.testing.assert_close(second[name][key], weight, rtol=1e-4, atol=1e-5)
+            differ += not torch.equal(second[name][key], weight)
+    assert differ  # really trained another way (equal up to rounding, not bit for bit)
+    # LiRA's log-likelihood ratios magnify weight rounding a little
+    torch.testing.assert_close(batched.artifacts.scores["lira"],
+                               single.artifacts.scores["lira"], rtol=1e-2, atol=1e-3)
+    assert abs(batched.result.attacks[0].metrics.auc - single.result.attacks[0].metrics.auc) < 0.01
+
+
+def test_only_targets_that_promise_fit_classifier_are_batched():
+    class Plain(Recipe):
+        recipe = None
+
+    data = tiny_images(10)
+    assert TrainTask(Recipe(1), "t", data).batchable()
+    assert not TrainTask(Plain(1), "t", data).batchable()
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    from mia_core import resolve_batch
+
+    assert resolve_batch(0, TrainTask(Recipe(1), "t", data), cpu) == 1
+    assert resolve_batch(0, TrainTask(Recipe(1), "t", data), cuda) == 8
+    assert resolve_batch(0, TrainTask(Plain(1), "t", data), cuda) == 1
+    assert resolve_batch(3, TrainTask(Plain(1), "t", data), cpu) == 3

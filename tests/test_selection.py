@@ -161,9 +161,9 @@ def test_describe_shows_typed_options():
     assert "target 'cnn': LeNet CNN" in result.output
     assert "    epochs (int, default 30)  training epochs" in result.output
     assert "    precision (str, default 'auto', one of auto|fp32|bf16)" in result.output
-    line = one_line(invoke("--describe", "lria"), 2)
-    assert line == ("Error: no dataset, target or attack called 'lria'; did you mean 'rmia' or "
-                    "'lira'? (see mia-run --list-plugins)")
+    line = one_line(invoke("--describe", "lirq"), 2)
+    assert line == ("Error: no dataset, target, attack, reporter or executor called 'lirq'; did "
+                    "you mean 'lira'? (see mia-run --list-plugins)")
 
 
 def test_usage_errors_are_one_line():

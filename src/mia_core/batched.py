@@ -19,7 +19,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from .data import LabeledData
 from .errors import ConfigError
-from .training import TrainRecipe, stop_if_diverged
+from .training import TrainRecipe, autocast, stop_if_diverged
 
 
 def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[LabeledData],
@@ -27,8 +27,8 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
                             device: torch.device) -> list[nn.Module]:
     """Train ``models[k]`` on ``datasets[k]`` with data order from ``seeds[k]``, all at once.
 
-    Plain fp32 Adam with cross-entropy, as :func:`fit_classifier` without autocast or
-    channels-last; DP-SGD recipes are not batched.
+    Adam with cross-entropy in the recipe's precision, as :func:`fit_classifier`, but in
+    contiguous memory (no channels-last); DP-SGD recipes are not batched.
     """
     if not len(models) == len(datasets) == len(seeds) or not models:
         raise ConfigError("batched training needs as many models, datasets and seeds (>= 1)")
@@ -76,7 +76,8 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
             xb = torch.gather(x, 1, index.view(k, bs, *([1] * (x.dim() - 2))).expand(
                 k, bs, *x.shape[2:]))
             yb = torch.gather(y, 1, index)
-            grads, losses = step(params, buffers, xb, yb, mask)
+            with autocast(device, recipe.precision):  # the recipe's precision, as fit_classifier
+                grads, losses = step(params, buffers, xb, yb, mask)
             stop_if_diverged(losses[active], f"for a batched copy at step {t + 1}", recipe.lr)
             steps_done = steps_done + active.float()
             params = _adam(params, grads, exp_avg, exp_avg_sq, steps_done, active, recipe,

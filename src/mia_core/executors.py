@@ -227,22 +227,24 @@ def _worker_device(device: torch.device, worker: int) -> torch.device:
 
 
 def _worker_main(worker: int, task: TrainTask, device: torch.device, threads: int,
-                 jobs: Any, results: Any) -> None:
-    """One worker process: train the groups it takes from ``jobs`` until it gets ``None``."""
+                 jobs: Any, results: Any, current: Any) -> None:
+    """One worker process: train the groups it takes from ``jobs`` until it gets ``None``.
+    ``current[worker]`` (shared memory, written at once, unlike a queue) names the group it
+    is training, so the driver can name it should this process be killed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     while (item := jobs.get()) is not None:
         number, group = item
-        results.put(("start", worker, number, None))
+        current[worker] = number
         try:
             packed = train_packed(task, group, device, threads)
         except MiaError as exc:
-            results.put(("error", worker, number, str(exc)))
+            results.put(("error", number, str(exc)))
             return
         except BaseException as exc:  # reported to the driver, which stops the run
-            results.put(("error", worker, number, f"{task.who} failed for reference model "
+            results.put(("error", number, f"{task.who} failed for reference model "
                          f"{group[0].number + 1}: {type(exc).__name__}: {exc}"))
             return
-        results.put(("done", worker, number, packed))
+        results.put(("done", number, packed))
 
 
 class WorkerDied(MiaError):
@@ -259,29 +261,32 @@ def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, worke
         jobs.put(item)
     for _ in range(workers):
         jobs.put(None)
+    current = context.Array("q", [-1] * workers, lock=False)  # group each worker trains
     processes = [context.Process(target=_worker_main, daemon=True, name=f"mia-worker-{w}",
                                  args=(w, task, _worker_device(env.device, w), threads, jobs,
-                                       results))
+                                       results, current))
                  for w in range(workers)]
     for p in processes:
         p.start()
-    running: dict[int, int] = {}  # worker -> group number
-    left = len(work)
+    finished: set[int] = set()
     try:
-        while left:
+        while len(finished) < len(work):
             try:
-                kind, worker, number, payload = results.get(timeout=0.5)
+                kind, number, payload = results.get(timeout=0.5)
             except queue.Empty:
-                _check_alive(processes, running, work)
-                continue
-            if kind == "start":
-                running[worker] = number
-            elif kind == "error":
+                _check_alive(processes, current, finished, work)
+                if not any(p.is_alive() for p in processes):  # all out: any last words?
+                    try:
+                        kind, number, payload = results.get(timeout=1.0)
+                    except queue.Empty:
+                        raise WorkerDied("the local workers stopped before finishing every "
+                                         "reference model") from None
+                else:
+                    continue
+            if kind == "error":
                 raise PluginError(payload)
-            else:
-                running.pop(worker, None)
-                left -= 1
-                yield from zip(work[number], map(unpack_state, payload), strict=True)
+            finished.add(number)
+            yield from zip(work[number], map(unpack_state, payload), strict=True)
     finally:
         for p in processes:
             if p.is_alive():
@@ -290,17 +295,18 @@ def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, worke
             p.join(timeout=10)
 
 
-def _check_alive(processes: list[Any], running: dict[int, int],
+def _check_alive(processes: list[Any], current: Any, finished: set[int],
                  work: list[list[TrainJob]]) -> None:
     for worker, process in enumerate(processes):
-        if process.is_alive() or (process.exitcode == 0 and worker not in running):
+        number = current[worker]
+        busy = number >= 0 and number not in finished
+        if process.is_alive() or process.exitcode == 0:  # 0: it said all it had to say
             continue
         code = process.exitcode
         how = f"was killed by signal {-code}" if code and code < 0 else f"exited with {code}"
-        if worker in running:
-            names = ", ".join(str(j.number + 1) for j in work[running[worker]])
-            doing = f"while training reference model {names} (seed " \
-                    f"{work[running[worker]][0].seed})"
+        if busy:
+            names = ", ".join(str(j.number + 1) for j in work[number])
+            doing = f"while training reference model {names} (seed {work[number][0].seed})"
         else:
             doing = "before taking a job (could it import the target plugin?)"
         raise WorkerDied(f"local worker {worker + 1} (pid {process.pid}) {how} {doing}; the "

@@ -75,7 +75,8 @@ def describe_data(catalog: Catalog, name: str) -> list[dict[str, Any]]:
         names = sorted({e.name for kind in KINDS for e in catalog.registries[kind]})
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ConfigError(f"no dataset, target or attack called '{name}'{hint} "
+        raise ConfigError(f"no dataset, target, attack, reporter or executor called "
+                          f"'{name}'{hint} "
                           "(see mia-run --list-plugins)")
     return found
 

@@ -95,6 +95,15 @@ def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> to
     return ranks < count // 2
 
 
+def reference_jobs(count: int, records: int, seed: int) -> tuple[torch.Tensor, list[TrainJob]]:
+    """The IN mask and one job per model, drawn from ``seed`` alone; a job's records are
+    positions in the reference pool (population, then evaluation records)."""
+    generator = torch.Generator().manual_seed(seed)
+    mask = balanced_in_mask(count, records, generator)
+    seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(count)]
+    return mask, [TrainJob(i, torch.nonzero(mask[i])[:, 0], seeds[i]) for i in range(count)]
+
+
 class ReferenceTrainer:
     """Trains the reference models on first use and hands the same set to every attack.
 
@@ -121,17 +130,10 @@ class ReferenceTrainer:
             self._trained = self._train()
         return self._trained
 
-    def jobs(self) -> tuple[torch.Tensor, list[TrainJob]]:
-        """The IN mask and one job per model, drawn from the seed alone."""
-        generator = torch.Generator().manual_seed(self._seed)
-        mask = balanced_in_mask(self.count, len(self._index), generator)
-        seeds = [int(torch.randint(0, 2**62, (1,), generator=generator))
-                 for _ in range(self.count)]
-        return mask, [TrainJob(i, self._index[mask[i]], seeds[i]) for i in range(self.count)]
-
     def _train(self) -> ReferenceModels:
-        mask, jobs = self.jobs()
-        models: list[nn.Module | None] = [self._models.cached(job) for job in jobs]
+        mask, jobs = reference_jobs(self.count, len(self._index), self._seed)
+        models: list[nn.Module | None] = [
+            self._models.cached(self._index[job.records], job.seed) for job in jobs]
         missing = [job for job, model in zip(jobs, models, strict=True) if model is None]
         progress, name = self._env.progress, self._executor.entry.name
         if len(missing) < len(jobs):
@@ -141,10 +143,11 @@ class ReferenceTrainer:
             progress.message(f"reference models: training {len(missing)} on executor "
                              f"'{name}', about {len(missing[0].records)} pool records each")
         start = time.perf_counter()
-        finished = run_jobs(self._executor.instance, name, self._models.task, missing,
-                            self._env)
+        finished = run_jobs(self._executor.instance, name, self._models.task(self._index),
+                            missing, self._env)
         for done, (job, trained) in enumerate(finished, start=1):
-            models[job.number] = self._models.keep(job, trained)
+            models[job.number] = self._models.keep(self._index[job.records], job.seed, trained,
+                                                   f"reference model {job.number + 1}")
             progress.message(f"reference model {job.number + 1} done: {done}/{len(missing)}"
                              + _pace(done, len(missing), time.perf_counter() - start))
         pool = self._dataset.subset(self._index)

@@ -25,7 +25,7 @@ from .context import (
 from .data import LabeledData, LoadEnv
 from .device import resolve_device
 from .errors import ConfigError, MiaError, PluginError, ReportError, TrainingDiverged
-from .executors import ExecEnv, TrainJob, TrainTask
+from .executors import ExecEnv, TrainTask
 from .metrics import compute_metrics
 from .options import as_dict, build_options, fields_of, unknown_option_message
 from .plugins import Catalog
@@ -270,8 +270,12 @@ class TargetTrainer:
         self.cache, self.progress = cache, progress
         self._base = model_key_parts(dataset, target, pool, device)
         entry = target.entry
-        self.task = TrainTask(target.instance, f"target '{entry.name}' (plugin "
-                              f"'{entry.origin.plugin}')", pool)
+        self.who = f"target '{entry.name}' (plugin '{entry.origin.plugin}')"
+
+    def task(self, index: torch.Tensor) -> TrainTask:
+        """The executors' task: the target and only the records at ``index`` (what the
+        reference models train on), so no more data than needed travels to workers."""
+        return TrainTask(self.target.instance, self.who, self.pool.subset(index))
 
     def __call__(self, indices: torch.Tensor, seed: int) -> nn.Module:
         data = self.pool.subset(indices)
@@ -289,35 +293,34 @@ class TargetTrainer:
         check_model_outputs(self.target, model, data, self.device)
         return model
 
-    def cached(self, job: TrainJob) -> nn.Module | None:
-        data = self.pool.subset(job.records)
-        model = self.cache.load(self._parts(job.records, job.seed), self._builder(data),
-                                self.device)
+    def cached(self, records: torch.Tensor, seed: int) -> nn.Module | None:
+        """The model trained on ``records`` (pool indices) with ``seed``, if cached."""
+        data = self.pool.subset(records)
+        model = self.cache.load(self._parts(records, seed), self._builder(data), self.device)
         if model is not None:
             check_model_outputs(self.target, model, data, self.device)
         return model
 
-    def keep(self, job: TrainJob, trained: nn.Module | Mapping[str, torch.Tensor]) -> nn.Module:
-        """A model an executor trained (a module, or a state dict to load into ``build()``):
-        checked, then written to the cache at once."""
-        data = self.pool.subset(job.records)
+    def keep(self, records: torch.Tensor, seed: int,
+             trained: nn.Module | Mapping[str, torch.Tensor], what: str) -> nn.Module:
+        """A model an executor trained on ``records`` (a module, or a state dict to load into
+        ``build()``): checked, then written to the cache at once."""
+        data = self.pool.subset(records)
         build = self._builder(data)
         if isinstance(trained, nn.Module):
             model = trained.to(self.device).eval()
         elif build is None:
-            raise PluginError(f"{self.task.who} has no build() method, so its weights cannot "
-                              "be loaded from another process; use --executor local "
-                              "--workers 1")
+            raise PluginError(f"{self.who} has no build() method, so its weights cannot be "
+                              "loaded from another process; use --executor local --workers 1")
         else:
             try:
                 model = load_weights(build(), trained)
             except (RuntimeError, KeyError) as exc:
-                raise PluginError(f"the weights returned for reference model {job.number + 1} "
-                                  f"do not fit {self.task.who}'s build(): "
-                                  f"{str(exc).splitlines()[0]}") from None
+                raise PluginError(f"the weights returned for {what} do not fit {self.who}'s "
+                                  f"build(): {str(exc).splitlines()[0]}") from None
             model = model.to(self.device).eval()
         check_model_outputs(self.target, model, data, self.device)
-        self.cache.store(self._parts(job.records, job.seed), model, build is not None)
+        self.cache.store(self._parts(records, seed), model, build is not None)
         return model
 
     def _parts(self, indices: torch.Tensor, seed: int) -> dict[str, Any]:

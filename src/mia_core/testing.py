@@ -114,8 +114,8 @@ def run(*plugins: Any, dataset: str, attacks: Iterable[str], target: str = "cnn"
     datasets and the core's own components stay). ``options`` maps a component label to
     option values (typed values or text, as after ``-o``). Further keywords are
     :class:`ExperimentConfig` fields (``members``, ``seed``, ``reference_models``,
-    ``population``, ``control``, ``known_fraction``, ``device``; ``device`` defaults to
-    ``cpu``). Nothing is cached unless ``cache_dir`` is given.
+    ``population``, ``control``, ``known_fraction``, ``device``, ``executor``, ``workers``;
+    ``device`` defaults to ``cpu``). Nothing is cached unless ``cache_dir`` is given.
     """
     return run_with_artifacts(*plugins, dataset=dataset, attacks=attacks, target=target,
                               installed=installed, options=options, cache_dir=cache_dir,

@@ -1,0 +1,199 @@
+"""The ``ray`` executor: each group of reference models is one Ray task.
+
+Ray runs one worker process per reserved CPU on a laptop and the same tasks on a cluster of
+GPU nodes. The training data goes into Ray's object store once per run; a task gets the
+target plugin's instance and the jobs' record indices and seeds, trains with the core's own
+``train_packed`` and returns plain state dicts as bytes (no pickled modules), which the driver
+writes to its model cache as each task finishes. Ray retries a task whose worker process dies.
+
+Without an address, a Ray instance is started for the run on 127.0.0.1 only and shut down at
+the end: whoever can reach a Ray instance can run code on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+import torch
+
+from mia_core import (
+    ExecEnv,
+    MiaError,
+    PluginError,
+    TrainJob,
+    TrainTask,
+    groups,
+    hookimpl,
+    option,
+    positive,
+    resolve_batch,
+    train_packed,
+    unpack_state,
+)
+
+LOOPBACK = "127.0.0.1"
+CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@attrs.frozen
+class RayOptions:
+    address: str = option("", "Ray cluster to join (e.g. auto or ray://head:10001); empty: "
+                          "$RAY_ADDRESS, else a local instance on 127.0.0.1 for this run")
+    cpus_per_task: float = option(1.0, "CPUs each task reserves (its torch threads: the whole "
+                                  "part, at least 1)", positive)
+    gpus_per_task: float = option(1.0, "GPUs each task reserves when --device is CUDA; "
+                                  "fractions pack several tasks onto one GPU", positive)
+    batch: int = option(0, "models per task, trained at once with torch.func (0: 8 on CUDA "
+                        "for targets with build() and recipe(), else 1)", attrs.validators.ge(0))
+    cpus: int = option(0, "CPUs a local instance may use (0: all of this machine's)",
+                       attrs.validators.ge(0))
+    max_retries: int = option(3, "times a task is rerun when its worker process dies",
+                              attrs.validators.ge(0))
+
+
+class RayExecutor:
+    """Reference models as Ray tasks; ``--workers N`` caps the tasks in flight (0: as many as
+    the cluster's resources allow)."""
+
+    def __init__(self, options: RayOptions) -> None:
+        self.options = options
+
+    def run(self, task: TrainTask, jobs: Sequence[TrainJob],
+            env: ExecEnv) -> Iterator[tuple[TrainJob, Any]]:
+        if not task.portable():
+            raise MiaError(f"{task.who} has no build() method, so its weights cannot come back "
+                           "from Ray workers; use --executor local")
+        o = self.options
+        cuda = env.device.type == "cuda"
+        work = groups(jobs, resolve_batch(o.batch, task, env.device))
+        with self._session(env, cuda) as where:
+            import ray
+
+            env.progress.message(
+                f"ray: {where}; {len(jobs)} models in {len(work)} tasks, {o.cpus_per_task:g} "
+                f"CPU{'s' if o.cpus_per_task != 1 else ''}" +
+                (f" and {o.gpus_per_task:g} GPU" if cuda else "") + " each")
+            remote = ray.remote(train_packed).options(
+                num_cpus=o.cpus_per_task, num_gpus=o.gpus_per_task if cuda else 0,
+                max_retries=o.max_retries, retry_exceptions=False)
+            shared = ray.put(task)  # the data travels to the object store once
+            device = torch.device("cuda" if cuda else "cpu")
+            threads = max(1, int(o.cpus_per_task))
+            yield from _collect(ray, remote, shared, work, device, threads,
+                                env.workers or len(work), o.max_retries, task.who)
+
+    @contextlib.contextmanager
+    def _session(self, env: ExecEnv, cuda: bool) -> Iterator[str]:
+        """Use the Ray connection this process already has, join ``address``, or start a
+        local instance; whatever this opened is closed at the end."""
+        import ray
+
+        if ray.is_initialized():
+            yield "using this process's Ray connection"
+            return
+        address = self.options.address or os.environ.get("RAY_ADDRESS", "")
+        if address:
+            try:
+                ray.init(address=address, log_to_driver=env.progress.enabled,
+                         logging_level=logging.WARNING if env.progress.enabled
+                         else logging.ERROR)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise MiaError(f"cannot join the Ray cluster at {address}: "
+                               f"{str(exc).splitlines()[0]}") from None
+            try:
+                yield f"joined the cluster at {address}"
+            finally:
+                ray.shutdown()
+            return
+        gpus = torch.cuda.device_count() if cuda else 0
+        with local_instance(self.options.cpus or None, gpus, env.progress.enabled):
+            yield f"started a local instance on {LOOPBACK}"
+
+
+def _collect(ray: Any, remote: Any, shared: Any, work: list[list[TrainJob]],
+             device: torch.device, threads: int, limit: int, retries: int,
+             who: str) -> Iterator[tuple[TrainJob, Any]]:
+    """Submit at most ``limit`` tasks at a time; yield each model as its task finishes."""
+    waiting = list(reversed(work))
+    pending: dict[Any, list[TrainJob]] = {}
+    try:
+        while waiting or pending:
+            while waiting and len(pending) < limit:
+                group = waiting.pop()
+                pending[remote.remote(shared, group, device, threads)] = group
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                group = pending.pop(ref)
+                packed = _result(ray, ref, group, retries, who)
+                yield from zip(group, map(unpack_state, packed), strict=True)
+    finally:  # interrupted or failed: stop what is still running
+        for ref in pending:
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+
+
+def _result(ray: Any, ref: Any, group: list[TrainJob], retries: int, who: str) -> list[bytes]:
+    names = ", ".join(str(j.number + 1) for j in group)
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:  # the training itself raised
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, MiaError):
+            raise cause from None
+        raise PluginError(f"{who} failed in a Ray task for reference model {names}: "
+                          f"{type(cause).__name__ if cause else 'error'}: {cause}") from None
+    except ray.exceptions.RayError as exc:  # the worker or node died more often than retried
+        raise MiaError(f"Ray could not finish reference model {names} ({type(exc).__name__}, "
+                       f"after {retries} retries); the models finished before are kept in the "
+                       "model cache, so a rerun trains only the rest") from None
+
+
+@contextlib.contextmanager
+def local_instance(cpus: int | None = None, gpus: int | None = None,
+                   log_to_driver: bool = False) -> Iterator[None]:
+    """A Ray instance on this machine, reachable on 127.0.0.1 only, shut down on exit.
+
+    Ray (2.60, Linux) binds the machine's network address even when given 127.0.0.1, unless
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` was in the environment when ray was imported (it
+    becomes ``ray_constants.ENABLE_RAY_CLUSTER``). Both are set here, and the address Ray
+    took is checked afterwards whatever the Ray version.
+    """
+    saved = os.environ.get(CLUSTER_SWITCH)
+    os.environ[CLUSTER_SWITCH] = "0"
+    import ray
+    from ray._private import ray_constants
+
+    switch = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
+                 _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
+                 logging_level=logging.WARNING if log_to_driver else logging.ERROR)
+    finally:
+        if switch is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = switch
+        if saved is None:
+            os.environ.pop(CLUSTER_SWITCH, None)
+        else:
+            os.environ[CLUSTER_SWITCH] = saved
+    try:
+        where = ray.nodes()[0]["NodeManagerAddress"]
+        if where != LOOPBACK:
+            raise MiaError(f"the local Ray instance listens on {where}, not {LOOPBACK}; "
+                           "stopped it (anyone who can reach a Ray instance can run code on "
+                           "it). Start a secured cluster yourself and pass its address")
+        yield
+    finally:
+        ray.shutdown()
+
+
+@hookimpl
+def register_executors(register):
+    register("ray", RayExecutor, description="Reference models as Ray tasks: a local "
+             "instance on 127.0.0.1, or a cluster (-o ray.address=... or $RAY_ADDRESS)",
+             options=RayOptions)

@@ -1,0 +1,129 @@
+"""The ``ray`` executor on a real local Ray instance (no mocks): loopback only, the same models
+as the local executor, and a killed Ray worker retried to the same result.
+
+One file, so ``make test``'s one-file-per-worker scheduling starts one Ray instance at most.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from mia_core.testing import run, run_with_artifacts
+
+ray = pytest.importorskip("ray", reason="the ray executor is installed by `make test`")
+mia_ray = pytest.importorskip("mia_ray_executor")
+
+from tests.test_executors import DYING_TARGET, SMALL, cache_files  # noqa: E402
+
+ONE_THREAD = {"target": {"epochs": 2}, "local": {"threads": 1}}
+RAY_ONE_CPU = {"target": {"epochs": 2}, "ray": {"cpus_per_task": 1}}
+
+
+def listening_sockets() -> set[tuple[str, int]]:
+    """(address, port) of every listening TCP socket on this machine, IPv4 and IPv6."""
+    found = set()
+    for name in ("tcp", "tcp6"):
+        path = Path("/proc/net") / name
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            if state != "0A":  # LISTEN
+                continue
+            address, port = local.split(":")
+            found.add((_address(address), int(port, 16)))
+    return found
+
+
+def _address(hex_address: str) -> str:
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return ".".join(str(b) for b in reversed(raw))
+    words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
+    full = b"".join(words)
+    if full[:12] == b"\0" * 10 + b"\xff\xff":  # IPv4-mapped
+        return ".".join(str(b) for b in full[12:])
+    return full.hex()
+
+
+def is_loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "0" * 31 + "1"
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc/net/tcp (Linux)")
+def test_a_local_instance_listens_on_loopback_only():
+    if ray.is_initialized():
+        ray.shutdown()
+    before = listening_sockets()
+    with mia_ray.local_instance(cpus=1):
+        assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
+        assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:")
+        opened = listening_sockets() - before
+        assert opened, "a running Ray instance listens somewhere"
+        assert all(is_loopback(address) for address, _ in opened), opened
+    assert not ray.is_initialized()
+
+
+def test_the_executor_starts_and_stops_its_own_instance_and_matches_local(tmp_path):
+    if ray.is_initialized():
+        ray.shutdown()
+    local = run_with_artifacts(**{**SMALL, "options": ONE_THREAD}, workers=1,
+                               cache_dir=tmp_path / "local")
+    remote = run_with_artifacts(**{**SMALL, "options": RAY_ONE_CPU}, executor="ray",
+                                cache_dir=tmp_path / "ray")
+    assert not ray.is_initialized()  # started for the run, shut down after it
+    first, second = cache_files(tmp_path / "local"), cache_files(tmp_path / "ray")
+    assert len(first) == 5 and first.keys() == second.keys()
+    for name, state in first.items():
+        for key, weight in state.items():
+            assert torch.equal(weight, second[name][key]), (name, key)
+    assert local.result.attacks[0].metrics == remote.result.attacks[0].metrics
+    assert torch.equal(local.artifacts.scores["lira"], remote.artifacts.scores["lira"])
+
+
+@pytest.fixture(scope="module")
+def dying_on_ray(tmp_path_factory):
+    """A Ray instance whose workers can import a target that kills its second fit's process
+    once (the environment is fixed when Ray starts, so it is set before)."""
+    folder = tmp_path_factory.mktemp("ray-modules")
+    (folder / "mia_dying_target.py").write_text(DYING_TARGET)
+    control = folder / "fits"
+    saved = {k: os.environ.get(k) for k in
+             ("PYTHONPATH", "MIA_TEST_DRIVER", "MIA_TEST_COUNTER", "MIA_TEST_MODE")}
+    os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [str(folder),
+                                                               saved["PYTHONPATH"]])),
+                      MIA_TEST_DRIVER=str(os.getpid()), MIA_TEST_COUNTER=str(control),
+                      MIA_TEST_MODE="kill-2")
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module("mia_dying_target")
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        with mia_ray.local_instance(cpus=2):
+            yield module, control
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("mia_dying_target", None)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def test_a_killed_ray_worker_is_retried_and_the_run_is_complete_and_correct(dying_on_ray,
+                                                                             tmp_path):
+    module, fits = dying_on_ray
+    result = run(module, **{**SMALL, "options": RAY_ONE_CPU}, target="dying-cnn",
+                 executor="ray", cache_dir=tmp_path / "ray")
+    assert fits.read_text() == "x" * 5  # 4 models, one of them started twice
+    assert (result.models_trained, result.models_from_cache) == (5, 0)
+    clean = run(module, **{**SMALL, "options": ONE_THREAD}, target="dying-cnn", workers=1,
+                cache_dir=tmp_path / "local")
+    assert result.attacks[0].metrics == clean.attacks[0].metrics
