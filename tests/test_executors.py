@@ -273,3 +273,16 @@ def test_only_targets_that_promise_fit_classifier_are_batched():
     assert resolve_batch(0, TrainTask(Recipe(1), "t", data), cuda) == 8
     assert resolve_batch(0, TrainTask(Plain(1), "t", data), cuda) == 1
     assert resolve_batch(3, TrainTask(Plain(1), "t", data), cpu) == 3
+
+
+def test_a_missing_optional_executor_says_where_it_comes_from():
+    from mia_core import ConfigError
+    from mia_core.plugin_index import PluginIndex
+    from mia_core.plugins import load_catalog
+
+    catalog = load_catalog(entry_points=[], index=PluginIndex(None))  # the core's own only
+    with pytest.raises(ConfigError) as error:
+        catalog.get("executor", "ray")
+    assert str(error.value) == (
+        "unknown executor 'ray' (available: local; see mia-run --list-plugins); it comes with "
+        "the optional distribution mia-ray-executor (pip install -e plugins/ray_executor)")

@@ -70,7 +70,8 @@ class TrainTask:
     def work_per_model(self, jobs: Sequence[TrainJob]) -> int:
         """Records x epochs of the largest job (epochs 1 when the target has no recipe)."""
         recipe = getattr(self.target, "recipe", None)
-        epochs = recipe().epochs if callable(recipe) else 1
+        made = recipe() if callable(recipe) else None
+        epochs = made.epochs if isinstance(made, TrainRecipe) else 1
         return epochs * max((len(j.records) for j in jobs), default=0)
 
     def train(self, job: TrainJob, device: torch.device, progress: Progress = QUIET) -> nn.Module:

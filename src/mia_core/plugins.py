@@ -23,6 +23,13 @@ from .registry import Entry, Origin, Registry, make_entry
 from .selection import PluginSelection
 
 ENTRY_POINT_GROUP = "mia_core"
+# components of this repository's optional distributions: where to get them when missing
+OPTIONAL = {
+    ("executor", "ray"): "the optional distribution mia-ray-executor "
+                         "(pip install -e plugins/ray_executor)",
+    ("reporter", "mlflow"): "the optional distribution mia-mlflow-tracking "
+                            "(pip install -e plugins/mlflow_tracking)",
+}
 KINDS: dict[str, str] = {
     "dataset": "register_datasets",
     "target": "register_targets",
@@ -69,6 +76,8 @@ class Catalog:
                                   f"({p.distribution} {p.version}), which is not loaded: "
                                   f"{p.skipped}")
         msg = registry.unknown_message(name)
+        if (kind, name) in OPTIONAL:
+            msg += f"; it comes with {OPTIONAL[kind, name]}"
         skipped = [f"{p.name} [{p.skipped}]" for p in self.plugins if p.skipped]
         if skipped:
             msg += f"; plugins not loaded: {', '.join(skipped)}"
