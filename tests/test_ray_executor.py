@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,14 @@ def test_a_killed_ray_worker_is_retried_and_the_run_is_complete_and_correct(dyin
     clean = run(module, **{**SMALL, "options": ONE_THREAD}, target="dying-cnn", workers=1,
                 cache_dir=tmp_path / "local")
     assert result.attacks[0].metrics == clean.attacks[0].metrics
+
+
+def test_an_unreachable_cluster_is_one_error_before_any_training(monkeypatch):
+    from mia_core import MiaError
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    started = time.perf_counter()
+    with pytest.raises(MiaError, match=r"^cannot join the Ray cluster at 127\.0\.0\.1:1: "
+                       r"Connection refused; start it \(ray start --head\) or fix"):
+        run(**{**SMALL, "options": {"ray": {"address": "127.0.0.1:1"}}}, executor="ray")
+    assert time.perf_counter() - started < 5  # no target trained, no Ray retries

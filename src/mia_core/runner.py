@@ -72,7 +72,7 @@ def plan(config: ExperimentConfig, catalog: Catalog) -> list[Component]:
         options = build_options(entry.options, routed.get(label, {}), what)
         try:
             instance = entry.build(options)
-        except ConfigError:
+        except MiaError:  # already says what to do
             raise
         except Exception as exc:
             raise PluginError(f"{what} (plugin '{entry.origin.plugin}') failed to build: "

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -62,6 +63,11 @@ class RayExecutor:
 
     def __init__(self, options: RayOptions) -> None:
         self.options = options
+        address = options.address or os.environ.get("RAY_ADDRESS", "")
+        problem = _unreachable(address) if address else None
+        if problem:  # now, before any training, and not after Ray's minutes of retries
+            raise MiaError(f"cannot join the Ray cluster at {address}: {problem}; start it "
+                           "(ray start --head) or fix -o ray.address / $RAY_ADDRESS")
 
     def run(self, task: TrainTask, jobs: Sequence[TrainJob],
             env: ExecEnv) -> Iterator[tuple[TrainJob, Any]]:
@@ -99,9 +105,10 @@ class RayExecutor:
         address = self.options.address or os.environ.get("RAY_ADDRESS", "")
         if address:
             try:
-                ray.init(address=address, log_to_driver=env.progress.enabled,
-                         logging_level=logging.WARNING if env.progress.enabled
-                         else logging.ERROR)
+                with _loopback_stays_loopback():
+                    ray.init(address=address, log_to_driver=env.progress.enabled,
+                             logging_level=logging.WARNING if env.progress.enabled
+                             else logging.ERROR)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise MiaError(f"cannot join the Ray cluster at {address}: "
                                f"{str(exc).splitlines()[0]}") from None
@@ -163,24 +170,17 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
     becomes ``ray_constants.ENABLE_RAY_CLUSTER``). Both are set here, and the address Ray
     took is checked afterwards whatever the Ray version.
     """
-    saved = os.environ.get(CLUSTER_SWITCH)
-    os.environ[CLUSTER_SWITCH] = "0"
     import ray
-    from ray._private import ray_constants
 
-    switch = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
-    ray_constants.ENABLE_RAY_CLUSTER = False
+    joined = os.environ.pop("RAY_ADDRESS", None)  # ray.init() would join it instead
     try:
-        ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
-                 _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
-                 logging_level=logging.WARNING if log_to_driver else logging.ERROR)
+        with _loopback_stays_loopback():
+            ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
+                     _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
+                     logging_level=logging.WARNING if log_to_driver else logging.ERROR)
     finally:
-        if switch is not None:
-            ray_constants.ENABLE_RAY_CLUSTER = switch
-        if saved is None:
-            os.environ.pop(CLUSTER_SWITCH, None)
-        else:
-            os.environ[CLUSTER_SWITCH] = saved
+        if joined is not None:
+            os.environ["RAY_ADDRESS"] = joined
     try:
         where = ray.nodes()[0]["NodeManagerAddress"]
         if where != LOOPBACK:
@@ -190,6 +190,40 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
         yield
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _loopback_stays_loopback() -> Iterator[None]:
+    """While Ray starts or connects: 127.0.0.1 means 127.0.0.1 (Ray on Linux otherwise swaps
+    it for the machine's network address, for a new instance and for an address to join)."""
+    saved = os.environ.get(CLUSTER_SWITCH)
+    os.environ[CLUSTER_SWITCH] = "0"
+    from ray._private import ray_constants
+
+    switch = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if switch is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = switch
+        if saved is None:
+            os.environ.pop(CLUSTER_SWITCH, None)
+        else:
+            os.environ[CLUSTER_SWITCH] = saved
+
+
+def _unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why nothing answers at ``host:port`` (``ray://`` too), or ``None``; addresses Ray
+    resolves itself (``auto``) are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 @hookimpl
