@@ -81,3 +81,18 @@ def test_unknown_key_and_bad_value_are_one_line_errors(tmp_path):
         f"Error: --config {broken} is not valid toml:")
     result = invoke("--config", str(tmp_path / "missing.toml"))
     assert result.exit_code == 2 and "cannot read --config" in result.output
+
+
+def test_executor_and_workers_come_from_the_file_and_are_typed(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('executor = "local"\nworkers = 2\n' + EXPERIMENT +
+                    "\n[options.local]\nthreads = 1\n")
+    printed = invoke("--config", str(path), "--print-config").output
+    assert 'executor = "local"\n' in printed and "workers = 2\n" in printed
+    assert '[options."local"]\nthreads = 1' in printed
+    data = json.loads(invoke("--config", str(path), "--json").output)
+    assert (data["config"]["executor"], data["config"]["workers"]) == ("local", 2)
+    assert data["options"]["executor"] == {"threads": 1, "batch": 0}
+    path.write_text('workers = "2"\n' + EXPERIMENT)
+    result = invoke("--config", str(path))
+    assert result.exit_code == 2 and "workers" in result.output and "an integer" in result.output

@@ -139,3 +139,11 @@ def test_an_unreachable_cluster_is_one_error_before_any_training(monkeypatch):
                        r"Connection refused; start it \(ray start --head\) or fix"):
         run(**{**SMALL, "options": {"ray": {"address": "127.0.0.1:1"}}}, executor="ray")
     assert time.perf_counter() - started < 5  # no target trained, no Ray retries
+
+
+def test_only_host_port_addresses_are_probed():
+    from mia_ray_executor.plugin import _unreachable
+
+    assert _unreachable("auto") is None  # Ray finds a running instance itself
+    assert _unreachable("ray://127.0.0.1:1") == "Connection refused"
+    assert _unreachable("127.0.0.1:1") == "Connection refused"
