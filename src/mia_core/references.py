@@ -139,9 +139,17 @@ class ReferenceTrainer:
         if len(missing) < len(jobs):
             progress.message(f"reference models: {len(jobs) - len(missing)} of {len(jobs)} "
                              "from the model cache")
-        if missing:
+        if missing:  # an executor (say, a Ray instance) starts only when there is work
             progress.message(f"reference models: training {len(missing)} on executor "
                              f"'{name}', about {len(missing[0].records)} pool records each")
+            self._train_missing(missing, models)
+        pool = self._dataset.subset(self._index)
+        ready = [m for m in models if m is not None]
+        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)
+
+    def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None]) -> None:
+        """Hand ``missing`` to the executor; cache and place each model as it comes back."""
+        progress, name = self._env.progress, self._executor.entry.name
         start = time.perf_counter()
         finished = run_jobs(self._executor.instance, name, self._models.task(self._index),
                             missing, self._env)
@@ -150,6 +158,3 @@ class ReferenceTrainer:
                                                    f"reference model {job.number + 1}")
             progress.message(f"reference model {job.number + 1} done: {done}/{len(missing)}"
                              + _pace(done, len(missing), time.perf_counter() - start))
-        pool = self._dataset.subset(self._index)
-        ready = [m for m in models if m is not None]
-        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)
