@@ -37,6 +37,11 @@ class DyingTarget(CnnTarget):
             with counter.open("a") as f:
                 f.write("x")
             mode = os.environ["MIA_TEST_MODE"]
+            if mode == "threads":
+                import torch
+
+                with counter.open("a") as f:
+                    f.write(str(torch.get_num_threads()))
             if mode == "raise":
                 raise ValueError("broken on purpose")
             if mode.startswith("kill-") and len(counter.read_text()) == int(mode[5:]):
@@ -244,10 +249,18 @@ def test_unknown_executor_is_a_usage_error_with_a_suggestion():
 
 def test_batched_reference_models_equal_one_at_a_time_through_the_executor(tmp_path):
     fp32 = {"target": {"epochs": 2, "precision": "fp32", "channels_last": False}}
+    pairs = {**fp32, "local": {"batch": 2, "threads": 1}}
     single = run_with_artifacts(**{**SMALL, "options": fp32}, cache_dir=tmp_path / "one")
-    batched = run_with_artifacts(**{**SMALL, "options": {**fp32, "local": {"batch": 4}}},
-                                 cache_dir=tmp_path / "four")
-    first, second = cache_files(tmp_path / "one"), cache_files(tmp_path / "four")
+    batched = run_with_artifacts(**{**SMALL, "options": pairs}, cache_dir=tmp_path / "two")
+    in_workers = run_with_artifacts(**{**SMALL, "options": pairs}, workers=2,
+                                    cache_dir=tmp_path / "workers")
+    # two batches of two, one per worker: the same arithmetic as in this process
+    assert torch.equal(in_workers.artifacts.scores["lira"], batched.artifacts.scores["lira"])
+    from_workers = cache_files(tmp_path / "workers")
+    for name, state in cache_files(tmp_path / "two").items():
+        for key, weight in state.items():
+            assert torch.equal(from_workers[name][key], weight)
+    first, second = cache_files(tmp_path / "one"), cache_files(tmp_path / "two")
     assert len(first) == 5 and first.keys() == second.keys()
     differ = 0
     for name, state in first.items():
@@ -288,3 +301,47 @@ def test_a_missing_optional_executor_says_where_it_comes_from():
     assert str(error.value) == (
         "unknown executor 'ray' (available: local; see mia-run --list-plugins); it comes with "
         "the optional distribution mia-ray-executor (pip install -e plugins/ray_executor)")
+
+
+def test_workers_train_with_the_threads_they_are_given(dying, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIA_TEST_MODE", "threads")  # each fit in a worker writes "x<threads>"
+    run(dying, **{**SMALL, "options": {"target": {"epochs": 1}, "local": {"threads": 2}}},
+        target="dying-cnn", workers=2)
+    assert (tmp_path / "fits").read_text() == "x2" * 4
+    (tmp_path / "fits").unlink()
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)  # the run's threads, shared out: 4 // 2 workers
+    try:
+        run(dying, **{**SMALL, "options": {"target": {"epochs": 1}}}, target="dying-cnn",
+            workers=2)
+    finally:
+        torch.set_num_threads(before)
+    assert (tmp_path / "fits").read_text() == "x2" * 4
+
+
+class Payload:
+    """Unpickling this creates ``marker``: what malicious weights from a worker would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).touch, (self.marker,))
+
+
+def test_weights_from_workers_are_read_without_running_code(tmp_path):
+    import io
+    import pickle
+
+    from mia_core import unpack_state
+
+    buffer = io.BytesIO()
+    torch.save({"weight": Payload(tmp_path / "ran")}, buffer)
+    with pytest.raises(pickle.UnpicklingError):
+        unpack_state(buffer.getvalue())
+    assert not (tmp_path / "ran").exists()
+    model = torch.nn.Linear(3, 2)
+    from mia_core.executors import pack_state
+
+    state = unpack_state(pack_state(model))
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
