@@ -26,6 +26,7 @@ import os
 import signal
 from pathlib import Path
 
+import torch
 from mia_cnn_target.plugin import CnnOptions, CnnTarget
 from mia_core import hookimpl
 
@@ -36,12 +37,9 @@ class DyingTarget(CnnTarget):
             counter = Path(os.environ["MIA_TEST_COUNTER"])
             with counter.open("a") as f:
                 f.write("x")
+            with Path(f"{counter}.threads").open("a") as f:  # what each training ran with
+                f.write(str(torch.get_num_threads()))
             mode = os.environ["MIA_TEST_MODE"]
-            if mode == "threads":
-                import torch
-
-                with counter.open("a") as f:
-                    f.write(str(torch.get_num_threads()))
             if mode == "raise":
                 raise ValueError("broken on purpose")
             if mode.startswith("kill-") and len(counter.read_text()) == int(mode[5:]):
@@ -304,11 +302,11 @@ def test_a_missing_optional_executor_says_where_it_comes_from():
 
 
 def test_workers_train_with_the_threads_they_are_given(dying, tmp_path, monkeypatch):
-    monkeypatch.setenv("MIA_TEST_MODE", "threads")  # each fit in a worker writes "x<threads>"
+    threads = tmp_path / "fits.threads"  # each fit in a worker writes its torch threads
     run(dying, **{**SMALL, "options": {"target": {"epochs": 1}, "local": {"threads": 2}}},
         target="dying-cnn", workers=2)
-    assert (tmp_path / "fits").read_text() == "x2" * 4
-    (tmp_path / "fits").unlink()
+    assert threads.read_text() == "2222"
+    threads.unlink()
     before = torch.get_num_threads()
     torch.set_num_threads(4)  # the run's threads, shared out: 4 // 2 workers
     try:
@@ -316,7 +314,7 @@ def test_workers_train_with_the_threads_they_are_given(dying, tmp_path, monkeypa
             workers=2)
     finally:
         torch.set_num_threads(before)
-    assert (tmp_path / "fits").read_text() == "x2" * 4
+    assert threads.read_text() == "2222"
 
 
 class Payload:

@@ -124,6 +124,7 @@ def test_a_killed_ray_worker_is_retried_and_the_run_is_complete_and_correct(dyin
     result = run(module, **{**SMALL, "options": RAY_ONE_CPU}, target="dying-cnn",
                  executor="ray", cache_dir=tmp_path / "ray")
     assert fits.read_text() == "x" * 5  # 4 models, one of them started twice
+    assert Path(f"{fits}.threads").read_text() == "1" * 5  # one CPU per task: one thread
     assert (result.models_trained, result.models_from_cache) == (5, 0)
     clean = run(module, **{**SMALL, "options": ONE_THREAD}, target="dying-cnn", workers=1,
                 cache_dir=tmp_path / "local")
