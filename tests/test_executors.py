@@ -343,3 +343,23 @@ def test_weights_from_workers_are_read_without_running_code(tmp_path):
 
     state = unpack_state(pack_state(model))
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_worker_that_cannot_load_the_target_says_so():
+    from tests.conftest import make_module
+
+    module = make_module("mia_nowhere_target", """
+from mia_cnn_target.plugin import CnnOptions, CnnTarget
+from mia_core import hookimpl
+
+class NowhereTarget(CnnTarget):  # defined in memory: a spawned worker cannot import it
+    pass
+
+@hookimpl
+def register_targets(register):
+    register("nowhere-cnn", NowhereTarget, options=CnnOptions)
+""")
+    with pytest.raises(WorkerDied, match=r"^local worker [12] \(pid \d+\) exited with 1 while "
+                       r"starting \(could it import the target plugin\? Its error is shown "
+                       r"above\)"):
+        run(module, **SMALL, target="nowhere-cnn", workers=2)

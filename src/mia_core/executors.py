@@ -11,7 +11,6 @@ each model as soon as it arrives, so an interrupted run keeps every finished one
 from __future__ import annotations
 
 import io
-import queue
 import signal
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -227,92 +226,114 @@ def _worker_device(device: torch.device, worker: int) -> torch.device:
     return device
 
 
-def _worker_main(worker: int, task: TrainTask, device: torch.device, threads: int,
-                 jobs: Any, results: Any, current: Any) -> None:
-    """One worker process: train the groups it takes from ``jobs`` until it gets ``None``.
-    ``current[worker]`` (shared memory, written at once, unlike a queue) names the group it
-    is training, so the driver can name it should this process be killed."""
+def _worker_main(task: TrainTask, device: torch.device, threads: int, jobs: Any,
+                 results: Any) -> None:
+    """One worker process: train each group the driver sends until it sends ``None``.
+
+    Each worker has its own pipes, written synchronously: a worker killed mid-message then
+    leaves the driver an end-of-file, never a half-held lock that blocks the others (as a
+    shared ``multiprocessing.Queue`` would)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    while (item := jobs.get()) is not None:
+    results.send(("ready", None, None))  # started: the task and the target plugin imported
+    while (item := jobs.recv()) is not None:
         number, group = item
-        current[worker] = number
         try:
             packed = train_packed(task, group, device, threads)
         except MiaError as exc:
-            results.put(("error", number, str(exc)))
+            results.send(("error", number, str(exc)))
             return
         except BaseException as exc:  # reported to the driver, which stops the run
-            results.put(("error", number, f"{task.who} failed for reference model "
-                         f"{group[0].number + 1}: {type(exc).__name__}: {exc}"))
+            results.send(("error", number, f"{task.who} failed for reference model "
+                          f"{group[0].number + 1}: {type(exc).__name__}: {exc}"))
             return
-        results.put(("done", number, packed))
+        results.send(("done", number, packed))
 
 
 class WorkerDied(MiaError):
     """A worker process ended without finishing its job (killed, out of memory, crashed)."""
 
 
+@attrs.define
+class _Worker:
+    process: Any
+    jobs: Any  # the driver's end of the job pipe
+    results: Any  # the driver's end of the result pipe
+    group: int | None = None  # the group it is training
+    started: bool = False
+
+
 def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, workers: int,
                 threads: int) -> Iterator[tuple[TrainJob, Trained]]:
+    """Hand one group at a time to each worker and the next as soon as it is done."""
+    from multiprocessing.connection import wait
+
     import torch.multiprocessing as mp  # shares the data's tensors instead of copying them
 
     context = mp.get_context("spawn")  # CUDA cannot be used in forked processes
-    jobs, results = context.Queue(), context.Queue()
-    for item in enumerate(work):
-        jobs.put(item)
-    for _ in range(workers):
-        jobs.put(None)
-    current = context.Array("q", [-1] * workers, lock=False)  # group each worker trains
-    processes = [context.Process(target=_worker_main, daemon=True, name=f"mia-worker-{w}",
-                                 args=(w, task, _worker_device(env.device, w), threads, jobs,
-                                       results, current))
-                 for w in range(workers)]
-    for p in processes:
-        p.start()
-    finished: set[int] = set()
+    waiting = list(reversed(range(len(work))))
+    pool: list[_Worker] = []
     try:
-        while len(finished) < len(work):
-            try:
-                kind, number, payload = results.get(timeout=0.5)
-            except queue.Empty:
-                _check_alive(processes, current, finished, work)
-                if not any(p.is_alive() for p in processes):  # all out: any last words?
-                    try:
-                        kind, number, payload = results.get(timeout=1.0)
-                    except queue.Empty:
-                        raise WorkerDied("the local workers stopped before finishing every "
-                                         "reference model") from None
-                else:
+        for w in range(workers):
+            job_in, job_out = context.Pipe(duplex=False)
+            result_in, result_out = context.Pipe(duplex=False)
+            process = context.Process(target=_worker_main, daemon=True,
+                                      name=f"mia-worker-{w + 1}",
+                                      args=(task, _worker_device(env.device, w), threads,
+                                            job_in, result_out))
+            process.start()
+            job_in.close()  # the worker's ends: closed here, so its death reads as EOF
+            result_out.close()
+            pool.append(_Worker(process, job_out, result_in))
+        for worker in pool:
+            _hand_out(worker, waiting, work)
+        left = len(work)
+        while left:
+            for conn in wait([w.results for w in pool if w.group is not None]):
+                worker = next(w for w in pool if w.results is conn)
+                try:
+                    kind, number, payload = conn.recv()
+                except (EOFError, OSError):
+                    raise _died(worker, work) from None
+                if kind == "ready":
+                    worker.started = True
                     continue
-            if kind == "error":
-                raise PluginError(payload)
-            finished.add(number)
-            yield from zip(work[number], map(unpack_state, payload), strict=True)
+                if kind == "error":
+                    raise PluginError(payload)
+                left -= 1
+                _hand_out(worker, waiting, work)
+                yield from zip(work[number], map(unpack_state, payload), strict=True)
     finally:
-        for p in processes:
-            if p.is_alive():
-                p.terminate()
-        for p in processes:
-            p.join(timeout=10)
+        for worker in pool:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in pool:
+            worker.process.join(timeout=10)
+            worker.jobs.close()
+            worker.results.close()
 
 
-def _check_alive(processes: list[Any], current: Any, finished: set[int],
-                 work: list[list[TrainJob]]) -> None:
-    for worker, process in enumerate(processes):
-        number = current[worker]
-        busy = number >= 0 and number not in finished
-        if process.is_alive() or process.exitcode == 0:  # 0: it said all it had to say
-            continue
-        code = process.exitcode
-        how = f"was killed by signal {-code}" if code and code < 0 else f"exited with {code}"
-        if busy:
-            names = ", ".join(str(j.number + 1) for j in work[number])
-            doing = f"while training reference model {names} (seed {work[number][0].seed})"
-        else:
-            doing = "before taking a job (could it import the target plugin?)"
-        raise WorkerDied(f"local worker {worker + 1} (pid {process.pid}) {how} {doing}; the "
-                         "models finished before are kept in the model cache, so a rerun "
-                         "trains only the rest (--workers 1 trains in this process)")
+def _hand_out(worker: _Worker, waiting: list[int], work: list[list[TrainJob]]) -> None:
+    """The next group to ``worker``, or ``None`` (stop) when there is none."""
+    worker.group = waiting.pop() if waiting else None
+    try:
+        worker.jobs.send(None if worker.group is None else (worker.group, work[worker.group]))
+    except OSError:  # it is gone already (e.g. could not import the target plugin)
+        raise _died(worker, work) from None
+
+
+def _died(worker: _Worker, work: list[list[TrainJob]]) -> WorkerDied:
+    process = worker.process
+    process.join(timeout=5)
+    code = process.exitcode
+    how = f"was killed by signal {-code}" if code and code < 0 else f"exited with {code}"
+    group = work[worker.group] if worker.group is not None else []
+    names = ", ".join(str(j.number + 1) for j in group)
+    doing = (f"while training reference model {names} (seed {group[0].seed})"
+             if worker.started and group else
+             "while starting (could it import the target plugin? Its error is shown above)")
+    return WorkerDied(f"local worker {process.name.rsplit('-', 1)[1]} (pid {process.pid}) {how} "
+                      f"{doing}; the models finished before are kept in the model cache, so a "
+                      "rerun trains only the rest (--workers 1 trains in this process)")
 
 
 def run_jobs(executor: Any, name: str, task: TrainTask, jobs: Sequence[TrainJob],
