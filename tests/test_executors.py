@@ -317,21 +317,12 @@ def test_workers_train_with_the_threads_they_are_given(dying, tmp_path, monkeypa
     assert threads.read_text() == "2222"
 
 
-class Payload:
-    """Unpickling this creates ``marker``: what malicious weights from a worker would do."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (type(self.marker).touch, (self.marker,))
-
-
 def test_weights_from_workers_are_read_without_running_code(tmp_path):
     import io
     import pickle
 
     from mia_core import unpack_state
+    from tests.test_promises import Payload  # creates a file when unpickled
 
     buffer = io.BytesIO()
     torch.save({"weight": Payload(tmp_path / "ran")}, buffer)
