@@ -139,20 +139,21 @@ class ReferenceTrainer:
         if len(missing) < len(jobs):
             progress.message(f"reference models: {len(jobs) - len(missing)} of {len(jobs)} "
                              "from the model cache")
+        pool = self._dataset.subset(self._index)  # job records are positions in it
         if missing:  # an executor (say, a Ray instance) starts only when there is work
             progress.message(f"reference models: training {len(missing)} on executor "
                              f"'{name}', about {len(missing[0].records)} pool records each")
-            self._train_missing(missing, models)
-        pool = self._dataset.subset(self._index)
+            self._train_missing(missing, models, pool)
         ready = [m for m in models if m is not None]
         return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)
 
-    def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None]) -> None:
+    def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None],
+                       pool: LabeledData) -> None:
         """Hand ``missing`` to the executor; cache and place each model as it comes back."""
         progress, name = self._env.progress, self._executor.entry.name
         start = time.perf_counter()
-        finished = run_jobs(self._executor.instance, name, self._models.task(self._index),
-                            missing, self._env)
+        finished = run_jobs(self._executor.instance, name, self._models.task(pool), missing,
+                            self._env)
         for done, (job, trained) in enumerate(finished, start=1):
             models[job.number] = self._models.keep(self._index[job.records], job.seed, trained,
                                                    f"reference model {job.number + 1}")

@@ -272,10 +272,10 @@ class TargetTrainer:
         entry = target.entry
         self.who = f"target '{entry.name}' (plugin '{entry.origin.plugin}')"
 
-    def task(self, index: torch.Tensor) -> TrainTask:
-        """The executors' task: the target and only the records at ``index`` (what the
-        reference models train on), so no more data than needed travels to workers."""
-        return TrainTask(self.target.instance, self.who, self.pool.subset(index))
+    def task(self, data: LabeledData) -> TrainTask:
+        """The executors' task: the target and only ``data``, the records the reference
+        models train on, so no more data than needed travels to workers."""
+        return TrainTask(self.target.instance, self.who, data)
 
     def __call__(self, indices: torch.Tensor, seed: int) -> nn.Module:
         data = self.pool.subset(indices)
