@@ -19,7 +19,7 @@ import time
 CHILD = """
 import sys, time, torch
 from mia_core import LabeledData, TrainEnv
-from mia_core.training import seeded
+from mia_core.training.fit import seeded
 from mia_cnn_target.plugin import CnnOptions, CnnTarget
 threads, precision, epochs = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 torch.set_num_threads(threads)

@@ -81,7 +81,7 @@ def fake_entry_points(monkeypatch):
     """Replace entry-point discovery with the given fake entry points."""
 
     def install(*eps: FakeEntryPoint) -> None:
-        monkeypatch.setattr("mia_core.plugins.discover", lambda group="mia_core": list(eps))
+        monkeypatch.setattr("mia_core.catalog.loading.discover", lambda group="mia_core": list(eps))
 
     return install
 

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
+from mia_core.experiment.references import ReferenceModels, balanced_in_mask
 from mia_core.progress import Progress
-from mia_core.references import ReferenceModels, balanced_in_mask
-from mia_core.training import seeded
+from mia_core.training.fit import seeded
 from mia_torch_attack import mlp as mlp_module
 from mia_torch_attack import shadow
 from mia_torch_attack.blackbox import MlpAttack, MlpOptions
@@ -545,7 +545,7 @@ def balanced_accuracy(pred, member):
 
 
 def test_reference_progress_pace():
-    from mia_core.references import _pace
+    from mia_core.experiment.references import _pace
 
     assert _pace(0, 8, 0.0) == ""
     assert _pace(2, 8, 64.0) == ", 1m04s elapsed, about 3m12s left"

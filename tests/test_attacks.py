@@ -2,9 +2,9 @@
 
 import pytest
 
-from mia_core.config import ExperimentConfig
-from mia_core.plugins import load_catalog
-from mia_core.runner import run_experiment
+from mia_core.catalog.loading import load_catalog
+from mia_core.experiment.config import ExperimentConfig
+from mia_core.experiment.run import run_experiment
 
 from .conftest import make_module
 

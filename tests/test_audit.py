@@ -7,7 +7,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import beta, norm
 
-from mia_core.audit import clopper_pearson_upper, epsilon_from_rates, epsilon_lower_bound
+from mia_core.results.audit import clopper_pearson_upper, epsilon_from_rates, epsilon_lower_bound
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 100), (50, 100), (99, 100), (7, 7)])
@@ -100,7 +100,7 @@ def test_a_perfect_attack_is_capped_by_the_number_of_records():
 # --- one-run audit with canaries ------------------------------------------------------------
 from scipy.stats import binom  # noqa: E402
 
-from mia_core.audit import canary_audit, one_run_epsilon, one_run_p_value  # noqa: E402
+from mia_core.results.audit import canary_audit, one_run_epsilon, one_run_p_value  # noqa: E402
 
 
 def test_one_run_bound_matches_the_closed_form_when_every_guess_is_right():

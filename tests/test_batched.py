@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from mia_core import LabeledData, TrainEnv, TrainRecipe, fit_classifier
-from mia_core.batched import fit_classifiers_batched
 from mia_core.errors import ConfigError
 from mia_core.testing import tiny_images
-from mia_core.training import seeded
+from mia_core.training.batched import fit_classifiers_batched
+from mia_core.training.fit import seeded
 
 CPU = torch.device("cpu")
 

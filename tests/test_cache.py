@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core.cache import FORMAT, ModelCache, cache_key, default_cache_dir
-from mia_core.cli import run
+from mia_core.cli.run import run
+from mia_core.training.cache import FORMAT, ModelCache, cache_key, default_cache_dir
 
 ARGS = ["--dataset", "blobs", "--attack", "lira", "--attack", "loss-threshold",
         "--members", "200", "--reference-models", "2", "-o", "target.epochs=3", "--json"]
@@ -140,7 +140,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, failure):
         Path(path).write_bytes(b"half a state dict")
         raise failure
 
-    monkeypatch.setattr("mia_core.cache.torch.save", half_save)
+    monkeypatch.setattr("mia_core.training.cache.torch.save", half_save)
     cache = ModelCache(tmp_path)
     fit = lambda: cache.fit({"k": 2}, lambda: torch.nn.Linear(2, 2),  # noqa: E731
                             lambda: torch.nn.Linear(2, 2), torch.device("cpu"))

@@ -10,9 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from mia_core import ExecEnv, PluginError, TrainJob, TrainTask, hookimpl
-from mia_core.cli import run as cli_run
-from mia_core.executors import PARALLEL_WORK, LocalExecutor, LocalOptions, WorkerDied
+from mia_core.cli.run import run as cli_run
 from mia_core.testing import run, run_with_artifacts, tiny_images
+from mia_core.training.executors import PARALLEL_WORK, LocalExecutor, LocalOptions, WorkerDied
 
 SMALL = dict(dataset="tiny-images", attacks=["lira"], members=100, reference_models=4,
              options={"target": {"epochs": 2}})
@@ -294,8 +294,8 @@ def test_only_targets_that_promise_fit_classifier_are_batched():
 
 def test_a_missing_optional_executor_says_where_it_comes_from():
     from mia_core import ConfigError
-    from mia_core.plugin_index import PluginIndex
-    from mia_core.plugins import load_catalog
+    from mia_core.catalog.index import PluginIndex
+    from mia_core.catalog.loading import load_catalog
 
     catalog = load_catalog(entry_points=[], index=PluginIndex(None))  # the core's own only
     with pytest.raises(ConfigError) as error:
@@ -334,7 +334,7 @@ def test_weights_from_workers_are_read_without_running_code(tmp_path):
         unpack_state(buffer.getvalue())
     assert not (tmp_path / "ran").exists()
     model = torch.nn.Linear(3, 2)
-    from mia_core.executors import pack_state
+    from mia_core.training.executors import pack_state
 
     state = unpack_state(pack_state(model))
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())

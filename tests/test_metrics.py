@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from mia_core.metrics import compute_metrics, roc_auc, roc_curve, tpr_at_fpr
+from mia_core.results.metrics import compute_metrics, roc_auc, roc_curve, tpr_at_fpr
 
 
 def cases():

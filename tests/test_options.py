@@ -1,7 +1,9 @@
 import attrs
 import pytest
 
+from mia_core.catalog.registry import Origin, make_entry
 from mia_core.errors import ConfigError
+from mia_core.experiment.run import route_options
 from mia_core.options import (
     build_options,
     check_options_class,
@@ -12,8 +14,6 @@ from mia_core.options import (
     positive,
     unknown_option_message,
 )
-from mia_core.registry import Origin, make_entry
-from mia_core.runner import route_options
 
 
 @attrs.frozen

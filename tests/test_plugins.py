@@ -5,9 +5,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mia_core.cli import run
+from mia_core.catalog.loading import load_catalog
+from mia_core.cli.run import run
 from mia_core.errors import PluginError
-from mia_core.plugins import load_catalog
 
 from .conftest import FakeDist, FakeEntryPoint, make_module
 
@@ -175,8 +175,8 @@ def register_attacks(register):
 
 
 def test_built_objects_are_checked_like_registered_classes():
-    from mia_core.config import ExperimentConfig
-    from mia_core.runner import plan
+    from mia_core.experiment.config import ExperimentConfig
+    from mia_core.experiment.run import plan
 
     catalog = load_catalog(extra=[("sneaky", make_module("fake_sneaky", FACTORY_FUNCTION))])
     config = ExperimentConfig(dataset="blobs", target="cnn", attacks=("sneaky",))

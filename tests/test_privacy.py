@@ -7,11 +7,11 @@ import torch
 from click.testing import CliRunner
 
 from mia_core import LabeledData, TrainEnv, TrainRecipe, fit_classifier, plan_dp
-from mia_core.cli import run
+from mia_core.cli.run import run
 from mia_core.errors import ConfigError
-from mia_core.results import format_summary
+from mia_core.results.types import format_summary
 from mia_core.testing import run as run_in_process
-from mia_core.training import seeded
+from mia_core.training.fit import seeded
 
 from .conftest import make_module
 
@@ -167,7 +167,7 @@ def test_results_and_cache_key_carry_the_dp_settings(tmp_path):
 def test_a_bound_above_the_accountant_is_flagged(runs):
     import attrs
 
-    from mia_core.results import format_summary
+    from mia_core.results.types import format_summary
 
     result = runs[1]
     leaky = attrs.evolve(result, attacks=tuple(

@@ -12,12 +12,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core.cache import FORMAT, ModelCache, cache_key
-from mia_core.cli import run
-from mia_core.config import ExperimentConfig
-from mia_core.plugins import load_catalog
+from mia_core.catalog.loading import load_catalog
+from mia_core.cli.run import run
+from mia_core.experiment.config import ExperimentConfig
+from mia_core.experiment.run import TargetTrainer, model_key_parts, plan, run_experiment
 from mia_core.progress import QUIET, Progress
-from mia_core.runner import TargetTrainer, model_key_parts, plan, run_experiment
+from mia_core.training.cache import FORMAT, ModelCache, cache_key
 
 from .conftest import make_module
 

@@ -1,9 +1,9 @@
 import attrs
 import pytest
 
+from mia_core.catalog.registry import Origin, Registry, make_entry
 from mia_core.errors import ConfigError, PluginError
 from mia_core.options import option
-from mia_core.registry import Origin, Registry, make_entry
 
 A = Origin("plug-a", "mia-plug-a", "1.0")
 B = Origin("plug-b", "mia-plug-b", "2.0")
@@ -103,7 +103,7 @@ def test_entry_builds_with_given_or_default_options():
 
 
 def test_descriptions_and_threat_model_checks():
-    from mia_core.registry import interface_problem
+    from mia_core.catalog.registry import interface_problem
 
     class PerInstance:  # sets threat_model in __init__: fine for the class itself
         def score(self, ctx):

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from mia_core.cli import run
-from mia_core.repeats import interval
-from mia_core.report import per_class_metrics
+from mia_core.cli.run import run
+from mia_core.results.repeats import interval
+from mia_core.results.report import per_class_metrics
 
 BASE = ["--dataset", "blobs", "--attack", "loss-threshold", "--attack", "coin-flip",
         "--members", "200", "-o", "target.epochs=3", "--quiet", "--no-cache"]

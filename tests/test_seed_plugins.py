@@ -5,9 +5,9 @@ from torch.nn import functional as F
 
 from mia_cnn_target.plugin import CnnOptions, CnnTarget, LeNet
 from mia_core import LabeledData, TrainEnv
-from mia_core.config import ExperimentConfig
-from mia_core.plugins import load_catalog
-from mia_core.runner import run_experiment
+from mia_core.catalog.loading import load_catalog
+from mia_core.experiment.config import ExperimentConfig
+from mia_core.experiment.run import run_experiment
 
 
 def test_lenet_matches_the_demo_architecture():

@@ -3,7 +3,7 @@
 import pytest
 from click.testing import CliRunner
 
-from mia_core.cli import run
+from mia_core.cli.run import run
 
 from .conftest import FakeDist, FakeEntryPoint, make_module
 
@@ -173,7 +173,7 @@ def test_usage_errors_are_one_line():
 
 
 def test_selection_reads_the_environment_it_is_given(monkeypatch):
-    from mia_core.selection import PluginSelection
+    from mia_core.catalog.selection import PluginSelection
 
     monkeypatch.setenv("MIA_PLUGINS", "from-os")
     given = PluginSelection.from_sources([], environ={"MIA_PLUGINS": "a, b"})
@@ -186,7 +186,7 @@ def test_selection_reads_the_environment_it_is_given(monkeypatch):
 
 @pytest.mark.parametrize("value", ["1", "true", "TRUE", "yes", "on", " On "])
 def test_every_spelling_turns_autoload_off(value):
-    from mia_core.selection import PluginSelection
+    from mia_core.catalog.selection import PluginSelection
 
     assert not PluginSelection.from_sources([], environ={
         "MIA_DISABLE_PLUGIN_AUTOLOAD": value}).autoload

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import mia_core
+from mia_core.catalog.loading import load_catalog
 from mia_core.errors import PluginError
-from mia_core.plugins import load_catalog
 from mia_core.testing import run, run_with_artifacts, tiny_images, tiny_vectors
 
 from .conftest import loss_attack_module, make_module

@@ -5,10 +5,19 @@ handed to plugins, option helpers and the shared training utilities. Importing i
 plugin.
 """
 
-from .context import AttackContext, AttackOutput, KnownRecords, TargetOracle
-from .data import LabeledData, LoadEnv
-from .errors import ConfigError, MiaError, PluginError
-from .executors import (
+from mia_core.data import LabeledData, LoadEnv
+from mia_core.errors import ConfigError, MiaError, PluginError
+from mia_core.experiment.context import AttackContext, AttackOutput, KnownRecords, TargetOracle
+from mia_core.experiment.references import ReferenceModels
+from mia_core.hookspecs import hookimpl
+from mia_core.options import fraction, option, positive
+from mia_core.progress import Progress
+from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
+from mia_core.results.report import write_roc
+from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
+from mia_core.threats import ThreatModel
+from mia_core.training.dp import PrivacySpent, plan_dp
+from mia_core.training.executors import (
     ExecEnv,
     TrainJob,
     TrainTask,
@@ -17,16 +26,7 @@ from .executors import (
     train_packed,
     unpack_state,
 )
-from .hookspecs import hookimpl
-from .options import fraction, option, positive
-from .privacy import PrivacySpent, plan_dp
-from .progress import Progress
-from .protocols import Attack, Dataset, Executor, Reporter, Target
-from .references import ReferenceModels
-from .report import write_roc
-from .results import ExperimentResult, ReportEnv, RunArtifacts
-from .threats import ThreatModel
-from .training import (
+from mia_core.training.fit import (
     PRECISIONS,
     TrainEnv,
     TrainRecipe,

@@ -8,8 +8,8 @@ from pathlib import Path
 import attrs
 import torch
 
-from .errors import PluginError
-from .progress import Progress
+from mia_core.errors import PluginError
+from mia_core.progress import Progress
 
 
 @attrs.frozen(eq=False)

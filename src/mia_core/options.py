@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError
+from mia_core.errors import ConfigError
 
 SUPPORTED_TYPES = (bool, int, float, str)
 _TRUE = {"1", "true", "yes", "on"}

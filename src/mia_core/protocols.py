@@ -13,12 +13,12 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from .context import AttackContext, AttackOutput
-from .data import LabeledData, LoadEnv
-from .executors import ExecEnv, TrainJob, TrainTask
-from .results import ExperimentResult, ReportEnv, RunArtifacts
-from .threats import ThreatModel
-from .training import TrainEnv
+from mia_core.data import LabeledData, LoadEnv
+from mia_core.experiment.context import AttackContext, AttackOutput
+from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
+from mia_core.threats import ThreatModel
+from mia_core.training.executors import ExecEnv, TrainJob, TrainTask
+from mia_core.training.fit import TrainEnv
 
 
 @runtime_checkable

@@ -28,17 +28,17 @@ from typing import Any
 import attrs
 import torch
 
-from .cache import ModelCache
-from .config import ExperimentConfig
-from .data import LabeledData, LoadEnv
-from .errors import PluginError
-from .hookspecs import hookimpl
-from .options import option, positive
-from .plugin_index import PluginIndex
-from .plugins import load_catalog
-from .progress import QUIET
-from .results import ExperimentResult, RunArtifacts
-from .selection import PluginSelection
+from mia_core.catalog.index import PluginIndex
+from mia_core.catalog.loading import load_catalog
+from mia_core.catalog.selection import PluginSelection
+from mia_core.data import LabeledData, LoadEnv
+from mia_core.errors import PluginError
+from mia_core.experiment.config import ExperimentConfig
+from mia_core.hookspecs import hookimpl
+from mia_core.options import option, positive
+from mia_core.progress import QUIET
+from mia_core.results.types import ExperimentResult, RunArtifacts
+from mia_core.training.cache import ModelCache
 
 __all__ = ["TestRun", "run", "run_with_artifacts", "tiny_images", "tiny_vectors"]
 
@@ -127,7 +127,7 @@ def run_with_artifacts(*plugins: Any, dataset: str, attacks: Iterable[str], targ
                        options: Mapping[str, Mapping[str, Any]] | None = None,
                        cache_dir: Path | None = None, **config: Any) -> TestRun:
     """:func:`run`, also returning the split, evaluation order, scores and target weights."""
-    from .runner import run_experiment
+    from mia_core.experiment.run import run_experiment
 
     extra = [("mia-testing", _TestingDatasets), *(_named(p) for p in plugins)]
     selection = PluginSelection() if installed else PluginSelection(autoload=False)

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError
+from mia_core.errors import ConfigError
 
 DEFAULT_MEMBERS = 12_000
 DEFAULT_KNOWN_FRACTION = 0.5

@@ -12,32 +12,32 @@ import attrs
 import torch
 from torch import nn
 
-from .audit import DEFAULT_DELTA, canary_audit, epsilon_lower_bound
-from .cache import ModelCache, load_weights
-from .config import DEFAULT_MEMBERS, ExperimentConfig
-from .context import (
+from mia_core.catalog.loading import Catalog
+from mia_core.catalog.registry import Entry, interface_problem
+from mia_core.data import LabeledData, LoadEnv
+from mia_core.errors import ConfigError, MiaError, PluginError, ReportError, TrainingDiverged
+from mia_core.experiment.config import DEFAULT_MEMBERS, ExperimentConfig
+from mia_core.experiment.context import (
     AttackContext,
     KnownRecords,
     LogitsMemo,
     TargetOracle,
     normalise_output,
 )
-from .data import LabeledData, LoadEnv
-from .device import resolve_device
-from .errors import ConfigError, MiaError, PluginError, ReportError, TrainingDiverged
-from .executors import ExecEnv, TrainTask
-from .metrics import compute_metrics
-from .options import as_dict, build_options, fields_of, unknown_option_message
-from .plugins import Catalog
-from .privacy import PrivacySpent
-from .progress import QUIET, Progress
-from .references import ReferenceTrainer
-from .registry import Entry, interface_problem
-from .report import per_class_metrics
-from .results import AttackReport, ExperimentResult, ReportEnv, RunArtifacts, versions
-from .splits import draw_split, known_count
-from .threats import ThreatModel
-from .training import TrainEnv, accuracy, predict_logits, seeded
+from mia_core.experiment.device import resolve_device
+from mia_core.experiment.references import ReferenceTrainer
+from mia_core.experiment.splits import draw_split, known_count
+from mia_core.options import as_dict, build_options, fields_of, unknown_option_message
+from mia_core.progress import QUIET, Progress
+from mia_core.results.audit import DEFAULT_DELTA, canary_audit, epsilon_lower_bound
+from mia_core.results.metrics import compute_metrics
+from mia_core.results.report import per_class_metrics
+from mia_core.results.types import AttackReport, ExperimentResult, ReportEnv, RunArtifacts, versions
+from mia_core.threats import ThreatModel
+from mia_core.training.cache import ModelCache, load_weights
+from mia_core.training.dp import PrivacySpent
+from mia_core.training.executors import ExecEnv, TrainTask
+from mia_core.training.fit import TrainEnv, accuracy, predict_logits, seeded
 
 COMPONENT_KINDS = ("dataset", "target", "attack", "reporter", "executor")
 

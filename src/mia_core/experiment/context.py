@@ -12,11 +12,11 @@ import attrs
 import torch
 from torch import nn
 
-from .data import LabeledData
-from .errors import PluginError
-from .progress import QUIET, Progress
-from .references import ReferenceModels, ReferenceTrainer
-from .training import predict_logits
+from mia_core.data import LabeledData
+from mia_core.errors import PluginError
+from mia_core.experiment.references import ReferenceModels, ReferenceTrainer
+from mia_core.progress import QUIET, Progress
+from mia_core.training.fit import predict_logits
 
 
 class LogitsMemo:

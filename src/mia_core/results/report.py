@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import compute_metrics, roc_curve
+from mia_core.results.metrics import compute_metrics, roc_curve
 
 
 def per_class_metrics(is_member: np.ndarray, labels: np.ndarray, scores: np.ndarray,

@@ -13,14 +13,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from .config import (
+from mia_core.errors import ConfigError, MiaError, ReportError
+from mia_core.experiment.config import (
     DEFAULT_KNOWN_FRACTION,
     DEFAULT_MEMBERS,
     DEFAULT_REFERENCE_MODELS,
     MAX_SEED,
     ExperimentConfig,
 )
-from .errors import ConfigError, MiaError, ReportError
 
 DEFAULT_TARGET = "cnn"
 EXPERIMENT_KEYS = ("dataset", "target", "attacks", "seed", "seeds", "device", "members",
@@ -156,9 +156,11 @@ def run(**settings: Any) -> None:
     """
     with user_errors(settings["debug"]):
         settings, options = _merge_config_file(settings)
-        from .plugin_index import INDEX_FILE, PluginIndex
-        from .plugins import load_catalog  # plugins load only when a command needs them
-        from .selection import PluginSelection
+        from mia_core.catalog.index import INDEX_FILE, PluginIndex
+        from mia_core.catalog.loading import (
+            load_catalog,  # plugins load only when a command needs them
+        )
+        from mia_core.catalog.selection import PluginSelection
 
         selection = PluginSelection.from_sources(settings["plugins"])
         # --no-cache: nothing is read from or written to the cache folder, the index included
@@ -183,7 +185,7 @@ def run(**settings: Any) -> None:
         config = ExperimentConfig(
             **{k: settings[k] for k in EXPERIMENT_KEYS if k != "seeds"}, options=options)
         if settings["print_config"]:
-            from .configfile import to_toml
+            from mia_core.cli.configfile import to_toml
 
             click.echo(to_toml({k: settings[k] for k in EXPERIMENT_KEYS}, options), nl=False)
             return
@@ -204,7 +206,7 @@ def _merge_config_file(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     path = settings["config_file"]
     if path is None:
         return settings, cli_options
-    from .configfile import read_config_file
+    from mia_core.cli.configfile import read_config_file
 
     file_params, options = read_config_file(path)
     ctx = click.get_current_context()
@@ -228,11 +230,11 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
     """Run the experiment for ``seeds`` consecutive seeds; ``cache_dir`` None: no cache."""
     import attrs
 
-    from .cache import ModelCache
-    from .progress import Progress
-    from .repeats import aggregate, format_aggregate
-    from .results import format_summary
-    from .runner import run_experiment
+    from mia_core.experiment.run import run_experiment
+    from mia_core.progress import Progress
+    from mia_core.results.repeats import aggregate, format_aggregate
+    from mia_core.results.types import format_summary
+    from mia_core.training.cache import ModelCache
 
     if output is not None:
         _refuse_existing(output)
@@ -267,14 +269,14 @@ def _run(config: ExperimentConfig, catalog: Any, data_dir: Path | None, output: 
 
 
 def _default_cache_dir() -> Path:
-    from .cache import default_cache_dir
+    from mia_core.training.cache import default_cache_dir
 
     return default_cache_dir()
 
 
 def _refuse_existing(output: Path) -> None:
     """Fail before hours of work, not after, when --output would overwrite earlier results."""
-    from .results import RESULTS_FILE
+    from mia_core.results.types import RESULTS_FILE
 
     for name in (RESULTS_FILE, "seeds.json"):
         if (output / name).exists():
@@ -298,7 +300,7 @@ def _check_writable(output: Path) -> None:
 
 
 def _print_listing(catalog: Any, as_json: bool) -> None:
-    from .listing import format_listing, listing_data
+    from mia_core.cli.listing import format_listing, listing_data
 
     if as_json:
         click.echo(json.dumps(listing_data(catalog), indent=2, default=str))
@@ -307,7 +309,7 @@ def _print_listing(catalog: Any, as_json: bool) -> None:
 
 
 def _print_description(catalog: Any, name: str, as_json: bool) -> None:
-    from .listing import describe_data, format_description
+    from mia_core.cli.listing import describe_data, format_description
 
     data = describe_data(catalog, name)
     click.echo(json.dumps(data, indent=2, default=str) if as_json else format_description(data))

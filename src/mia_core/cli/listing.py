@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .errors import ConfigError
-from .options import describe_options
-from .plugins import KINDS, Catalog
+from mia_core.catalog.loading import KINDS, Catalog
+from mia_core.errors import ConfigError
+from mia_core.options import describe_options
 
 
 def listing_data(catalog: Catalog) -> dict[str, Any]:

@@ -19,11 +19,11 @@ import attrs
 import torch
 from torch import nn
 
-from .data import LabeledData
-from .errors import ConfigError, TrainingDiverged
-from .options import positive
-from .privacy import check_dp_recipe, fit_dp, plan_dp
-from .progress import QUIET, Progress
+from mia_core.data import LabeledData
+from mia_core.errors import ConfigError, TrainingDiverged
+from mia_core.options import positive
+from mia_core.progress import QUIET, Progress
+from mia_core.training.dp import check_dp_recipe, fit_dp, plan_dp
 
 PRECISIONS = ("auto", "fp32", "bf16")
 

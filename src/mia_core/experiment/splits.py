@@ -11,7 +11,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from .errors import ConfigError
+from mia_core.errors import ConfigError
 
 
 @attrs.frozen(eq=False)

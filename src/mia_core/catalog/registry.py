@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from .errors import ConfigError, PluginError
-from .options import check_options_class
-from .threats import ThreatModel
+from mia_core.errors import ConfigError, PluginError
+from mia_core.options import check_options_class
+from mia_core.threats import ThreatModel
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 

@@ -18,11 +18,11 @@ import attrs
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from mia_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from .progress import Advance
-    from .training import TrainRecipe
+    from mia_core.progress import Advance
+    from mia_core.training.fit import TrainRecipe
 
 
 @attrs.frozen
@@ -107,7 +107,7 @@ def fit_dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainReci
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
-    from .training import stop_if_diverged  # training imports this module: import here
+    from mia_core.training.fit import stop_if_diverged  # training imports this module: import here
 
     check_model_for_dp(model)
     wrapped = GradSampleModule(model)

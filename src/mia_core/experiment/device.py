@@ -6,7 +6,7 @@ import re
 
 import torch
 
-from .errors import ConfigError, MiaError
+from mia_core.errors import ConfigError, MiaError
 
 _SPEC = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 

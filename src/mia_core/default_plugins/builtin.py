@@ -7,10 +7,10 @@ described and blockable the same way.
 
 from __future__ import annotations
 
-from .errors import ConfigError
-from .executors import LocalExecutor, LocalOptions
-from .hookspecs import hookimpl
-from .results import ExperimentResult, ReportEnv, RunArtifacts, write_output
+from mia_core.errors import ConfigError
+from mia_core.hookspecs import hookimpl
+from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts, write_output
+from mia_core.training.executors import LocalExecutor, LocalOptions
 
 
 class JsonReporter:

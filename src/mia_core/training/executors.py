@@ -19,11 +19,11 @@ import attrs
 import torch
 from torch import nn
 
-from .data import LabeledData
-from .errors import MiaError, PluginError, TrainingDiverged
-from .options import option
-from .progress import QUIET, Progress
-from .training import TrainEnv, TrainRecipe, seeded
+from mia_core.data import LabeledData
+from mia_core.errors import MiaError, PluginError, TrainingDiverged
+from mia_core.options import option
+from mia_core.progress import QUIET, Progress
+from mia_core.training.fit import TrainEnv, TrainRecipe, seeded
 
 # Starting a worker process (importing torch and the plugins) costs a few seconds; below this
 # much work per model (records x epochs) the models train faster in this process.
@@ -85,7 +85,7 @@ class TrainTask:
 
     def train_batch(self, jobs: Sequence[TrainJob], device: torch.device) -> list[nn.Module]:
         """Several jobs at once with ``torch.func`` (equal to :meth:`train` up to rounding)."""
-        from .batched import fit_classifiers_batched
+        from mia_core.training.batched import fit_classifiers_batched
 
         datasets = [self.data.subset(j.records) for j in jobs]
         models = []

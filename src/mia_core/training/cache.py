@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .progress import QUIET, Progress
+from mia_core.progress import QUIET, Progress
 
 FORMAT = 1
 

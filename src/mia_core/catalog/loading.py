@@ -16,11 +16,11 @@ from typing import Any
 import attrs
 import pluggy
 
-from . import hookspecs
-from .errors import ConfigError, PluginError
-from .plugin_index import PluginIndex
-from .registry import Entry, Origin, Registry, make_entry
-from .selection import PluginSelection
+from mia_core import hookspecs
+from mia_core.catalog.index import PluginIndex
+from mia_core.catalog.registry import Entry, Origin, Registry, make_entry
+from mia_core.catalog.selection import PluginSelection
+from mia_core.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "mia_core"
 # components of this repository's optional distributions: where to get them when missing
@@ -177,7 +177,7 @@ BUILTIN = "builtin"
 
 def _builtin() -> tuple[str, Any, Origin, str | None]:
     """The core's own components, registered like a plugin."""
-    from . import builtins
+    from mia_core.default_plugins import builtin as builtins
 
     try:
         version = metadata.version("mia-core")

@@ -13,12 +13,12 @@ from typing import Any
 import attrs
 import torch
 
-from .errors import MiaError
-from .metrics import AttackMetrics
-from .progress import QUIET, Progress
-from .registry import Entry
-from .report import write_roc
-from .splits import MembershipSplit
+from mia_core.catalog.registry import Entry
+from mia_core.errors import MiaError
+from mia_core.experiment.splits import MembershipSplit
+from mia_core.progress import QUIET, Progress
+from mia_core.results.metrics import AttackMetrics
+from mia_core.results.report import write_roc
 
 RESULTS_FILE = "results.json"
 SCORES_FILE = "evaluation.csv"

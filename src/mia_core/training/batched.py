@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
-from .data import LabeledData
-from .errors import ConfigError
-from .training import TrainRecipe, autocast, stop_if_diverged
+from mia_core.data import LabeledData
+from mia_core.errors import ConfigError
+from mia_core.training.fit import TrainRecipe, autocast, stop_if_diverged
 
 
 def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[LabeledData],

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
-from .errors import ConfigError
+from mia_core.errors import ConfigError
 
 AUTOLOAD_ENV = "MIA_DISABLE_PLUGIN_AUTOLOAD"
 ONLY_ENV = "MIA_PLUGINS"

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from .data import LabeledData
-from .executors import ExecEnv, TrainJob, run_jobs
-from .training import predict_logits
+from mia_core.data import LabeledData
+from mia_core.training.executors import ExecEnv, TrainJob, run_jobs
+from mia_core.training.fit import predict_logits
 
 if TYPE_CHECKING:
-    from .runner import TargetTrainer
+    from mia_core.experiment.run import TargetTrainer
 
 
 class ReferenceModels:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .results import ExperimentResult
+from mia_core.results.types import ExperimentResult
 
 METRICS = ("auc", "advantage", "accuracy", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr",
            "tpr_at_0_fpr", "epsilon_lb")

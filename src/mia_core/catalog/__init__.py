@@ -1,0 +1,1 @@
+"""Plugins: finding entry points, loading them in isolation, registries of components."""

@@ -1,0 +1,1 @@
+"""The command line: the `mia` group, `mia-run`, config files and listings."""

@@ -1,0 +1,1 @@
+"""One experiment: its settings, plan, split, models and the attacks' context."""

@@ -1,0 +1,1 @@
+"""What a run produces: result types, metrics, privacy audits, files, summaries."""

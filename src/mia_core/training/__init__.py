@@ -1,0 +1,1 @@
+"""Training models: recipes, the fit loop, DP-SGD, batched training, the model cache, executors."""
