@@ -46,8 +46,8 @@ def run_setting(epsilon: float | None, args: argparse.Namespace) -> dict:
     row = {"epsilon_target": epsilon, "seconds": time.perf_counter() - clock,
            "test_accuracy": result.target_test_accuracy,
            "train_accuracy": result.target_train_accuracy,
-           "accountant_epsilon": result.privacy["epsilon"] if result.privacy else None,
-           "noise_multiplier": result.privacy["noise_multiplier"] if result.privacy else None,
+           "accountant_epsilon": result.privacy.epsilon if result.privacy else None,
+           "noise_multiplier": result.privacy.noise_multiplier if result.privacy else None,
            "violations": result.privacy_violations, "attacks": {}}
     for report in result.attacks:
         m = report.metrics

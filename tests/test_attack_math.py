@@ -54,12 +54,12 @@ class Lookup(nn.Module):
 
 
 class Ready:
-    """Stands in for the core's ReferenceTrainer: the models already exist."""
+    """Stands in for the core's reference-model trainer: the models already exist."""
 
     def __init__(self, refs):
         self.refs = refs
 
-    def get(self):
+    def __call__(self):
         return self.refs
 
 
@@ -545,7 +545,7 @@ def balanced_accuracy(pred, member):
 
 
 def test_reference_progress_pace():
-    from mia_core.experiment.references import _pace
+    from mia_core.experiment.models import _pace
 
     assert _pace(0, 8, 0.0) == ""
     assert _pace(2, 8, 64.0) == ", 1m04s elapsed, about 3m12s left"

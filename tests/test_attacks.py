@@ -45,7 +45,7 @@ def test_attack_separates_members_of_overfit_target(overfit, attack):
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_is_at_chance_when_target_never_saw_members(control, attack):
     metrics, result = control
-    assert result.config["control"] is True
+    assert result.config.control is True
     assert abs(metrics[attack].auc - 0.5) < 0.12, metrics[attack]
     assert metrics[attack].epsilon_lb < 0.5  # nothing to prove about records never trained on
 

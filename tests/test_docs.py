@@ -20,8 +20,8 @@ def hook_names():
 
 def test_every_hook_is_documented():
     text = GUIDE.read_text()
-    assert hook_names() == ["register_attacks", "register_datasets", "register_executors",
-                            "register_reporters", "register_targets"]
+    assert hook_names() == ["register_attacks", "register_commands", "register_datasets",
+                            "register_executors", "register_reporters", "register_targets"]
     for name in hook_names():
         assert f"### {name}\n" in text, f"docs/plugins.md lacks a section for {name}"
 

@@ -11,8 +11,13 @@ from click.testing import CliRunner
 
 from mia_core import ExecEnv, PluginError, TrainJob, TrainTask, hookimpl
 from mia_core.cli.run import run as cli_run
+from mia_core.default_plugins.local_executor import (
+    PARALLEL_WORK,
+    LocalExecutor,
+    LocalOptions,
+    WorkerDied,
+)
 from mia_core.testing import run, run_with_artifacts, tiny_images
-from mia_core.training.executors import PARALLEL_WORK, LocalExecutor, LocalOptions, WorkerDied
 
 SMALL = dict(dataset="tiny-images", attacks=["lira"], members=100, reference_models=4,
              options={"target": {"epochs": 2}})

@@ -3,7 +3,7 @@ import pytest
 
 from mia_core.catalog.registry import Origin, make_entry
 from mia_core.errors import ConfigError
-from mia_core.experiment.run import route_options
+from mia_core.experiment.plan import route_options
 from mia_core.options import (
     build_options,
     check_options_class,

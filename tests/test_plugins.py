@@ -64,8 +64,8 @@ def register_attacks(register):
 
 
 def plugins_of(catalog):
-    """The plugins a test installed (the core's own ``builtin`` is always there too)."""
-    return [p for p in catalog.plugins if p.name != "builtin"]
+    """The plugins a test installed (the core's own default plugins are always there too)."""
+    return [p for p in catalog.plugins if p.distribution != "mia-core"]
 
 
 def ep(name, source=None, dist="mia-" + "x", version="1.0", error=None):
@@ -136,7 +136,8 @@ def test_cli_help_and_listing_survive_a_broken_plugin(fake_entry_points):
     assert "good-attack" in listing.output
     data = json.loads(runner.invoke(run, ["--list-plugins", "--json"]).output)
     states = {p["name"]: p["state"] for p in data["plugins"]}
-    assert states == {"boom": "broken", "good": "ok", "builtin": "ok"}
+    assert states == {"boom": "broken", "good": "ok", "json_reporter": "ok",
+                      "local_executor": "ok"}
     assert data["attacks"][0]["name"] == "good-attack"
 
 
@@ -176,12 +177,12 @@ def register_attacks(register):
 
 def test_built_objects_are_checked_like_registered_classes():
     from mia_core.experiment.config import ExperimentConfig
-    from mia_core.experiment.run import plan
+    from mia_core.experiment.plan import make_plan
 
     catalog = load_catalog(extra=[("sneaky", make_module("fake_sneaky", FACTORY_FUNCTION))])
     config = ExperimentConfig(dataset="blobs", target="cnn", attacks=("sneaky",))
     with pytest.raises(PluginError) as err:
-        plan(config, catalog)
+        make_plan(config, catalog)
     assert str(err.value) == ("attack 'sneaky' (plugin 'sneaky') declares unknown threat model "
                               "'telepathy'; use one of known-members, population")
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from mia_core import LabeledData, TrainEnv, TrainRecipe, fit_classifier, plan_dp
 from mia_core.cli.run import run
 from mia_core.errors import ConfigError
-from mia_core.results.types import format_summary
+from mia_core.results.summary import format_summary
 from mia_core.testing import run as run_in_process
 from mia_core.training.fit import seeded
 
@@ -92,7 +92,7 @@ def runs():
 def test_dp_at_epsilon_1_pushes_attacks_to_chance_and_bounds_stay_below_it(runs):
     plain, private = runs
     assert plain.privacy is None and plain.audit_delta == 1e-5
-    assert private.privacy["epsilon"] == pytest.approx(1.0, rel=0.01)
+    assert private.privacy.epsilon == pytest.approx(1.0, rel=0.01)
     assert private.audit_delta == 1e-5
     for name in ATTACKS:
         assert plain.attack(name).metrics.auc > 0.65, name
@@ -167,7 +167,7 @@ def test_results_and_cache_key_carry_the_dp_settings(tmp_path):
 def test_a_bound_above_the_accountant_is_flagged(runs):
     import attrs
 
-    from mia_core.results.types import format_summary
+    from mia_core.results.summary import format_summary
 
     result = runs[1]
     leaky = attrs.evolve(result, attacks=tuple(
@@ -214,7 +214,7 @@ def test_canaries_join_training_but_never_the_evaluation(tmp_path):
     assert report["correct"] >= 32 and report["epsilon"] > 0  # memorised, mislabelled copies
     assert audited.result.attack("lira").canary_audit is None  # population: not audited so
     assert plain.result.attack("loss-threshold").canary_audit is None
-    assert audited.result.config["canaries"] == 200
+    assert audited.result.config.canaries == 200
     summary = format_summary(audited.result)
     assert "one-run audit, 200 canaries each trained on with probability 1/2" in summary
     assert f"loss-threshold: ε_lb {report['epsilon']:.3f} ({report['correct']} of 40" in summary

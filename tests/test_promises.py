@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from mia_core.catalog.loading import load_catalog
 from mia_core.cli.run import run
 from mia_core.experiment.config import ExperimentConfig
-from mia_core.experiment.run import TargetTrainer, model_key_parts, plan, run_experiment
+from mia_core.experiment.models import ModelFactory, model_key_parts
+from mia_core.experiment.plan import make_plan
+from mia_core.experiment.run import run_experiment
 from mia_core.progress import QUIET, Progress
 from mia_core.training.cache import FORMAT, ModelCache, cache_key
 
@@ -233,11 +235,11 @@ def test_changed_record_means_a_retrain(spies, tmp_path):
 def trainer_for(spies, cache, **options):
     config = ExperimentConfig(dataset="id-records", target="spy-target",
                               attacks=("spy-known",), members=50, options=options)
-    components = plan(config, load_catalog(extra=[("spies", spies)]))
-    dataset, target = components[0], components[1]
+    plan = make_plan(config, load_catalog(extra=[("spies", spies)]))
+    dataset, target = plan.dataset, plan.target
     pool = dataset.instance.load(None)
-    trainer = TargetTrainer(target, dataset, pool, torch.device("cpu"), cache, QUIET)
-    return trainer, dataset, target, pool
+    factory = ModelFactory(target, dataset, pool, torch.device("cpu"), cache, QUIET)
+    return factory.target_model, dataset, target, pool
 
 
 def test_model_cache_key_covers_records_seed_options_and_torch(spies, tmp_path, monkeypatch):
@@ -342,7 +344,7 @@ def test_target_trains_on_members_plus_the_included_canaries(spies):
     assert sorted(set(trained) & set(members)) == members
     extra = len(trained) - len(members)
     assert 15 < extra < 45  # about half of the 60 canaries
-    assert result.attack("spy-known").canary_audit["canaries"] == 60
+    assert result.attack("spy-known").canary_audit.canaries == 60
 
 
 def test_an_interrupted_run_keeps_every_finished_model(spies, tmp_path):

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from mia_core.cli.run import run
+from mia_core.results.metrics import ClassMetrics, per_class_metrics
 from mia_core.results.repeats import interval
-from mia_core.results.report import per_class_metrics
 
 BASE = ["--dataset", "blobs", "--attack", "loss-threshold", "--attack", "coin-flip",
         "--members", "200", "-o", "target.epochs=3", "--quiet", "--no-cache"]
@@ -50,8 +50,9 @@ def test_without_matplotlib_results_are_written_with_a_hint(tmp_path, monkeypatc
 def test_per_class_skips_classes_without_both_sides():
     out = per_class_metrics(np.array([True, False, True]), np.array([0, 0, 1]),
                             np.array([0.9, 0.1, 0.5]), 0.5)
-    assert out["0"]["auc"] == 1.0
-    assert out["1"] == {"members": 1, "nonmembers": 0}
+    assert out["0"].auc == 1.0
+    assert out["1"] == ClassMetrics(members=1, nonmembers=0)  # no metrics without both sides
+    assert out["1"].auc is None
 
 
 def test_seeds_report_mean_and_interval(tmp_path):

@@ -37,7 +37,7 @@ def test_run_without_installed_plugins_and_with_a_broken_one():
 def test_run_with_artifacts_and_dataset_aware_default_members():
     out = run_with_artifacts(dataset="tiny-images", attacks=["loss-threshold"],
                              options={"target": {"epochs": 1}, "dataset": {"size": 400}})
-    assert out.result.config["members"] == 100  # a quarter of 400, not MNIST's 12,000
+    assert out.result.config.members == 100  # a quarter of 400, not MNIST's 12,000
     assert len(out.artifacts.split.members) == 100
     assert len(out.artifacts.eval_index) == 100
 

@@ -5,15 +5,23 @@ handed to plugins, option helpers and the shared training utilities. Importing i
 plugin.
 """
 
+from mia_core.capabilities import (
+    BuildableTarget,
+    CanaryDataset,
+    PrivateTarget,
+    RecipeTarget,
+    SizedDataset,
+    capable,
+)
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError
 from mia_core.experiment.context import AttackContext, AttackOutput, KnownRecords, TargetOracle
 from mia_core.experiment.references import ReferenceModels
-from mia_core.hookspecs import hookimpl
+from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
 from mia_core.progress import Progress
 from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
-from mia_core.results.report import write_roc
+from mia_core.results.files import write_roc
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.threats import ThreatModel
 from mia_core.training.dp import PrivacySpent, plan_dp
@@ -26,21 +34,17 @@ from mia_core.training.executors import (
     train_packed,
     unpack_state,
 )
-from mia_core.training.fit import (
-    PRECISIONS,
-    TrainEnv,
-    TrainRecipe,
-    accuracy,
-    fit_classifier,
-    predict_logits,
-    resolve_precision,
-)
+from mia_core.training.fit import accuracy, fit_classifier, predict_logits
+from mia_core.training.precision import resolve_precision
+from mia_core.training.recipe import PRECISIONS, TrainEnv, TrainRecipe
 
 __all__ = [
     "PRECISIONS",
     "Attack",
     "AttackContext",
     "AttackOutput",
+    "BuildableTarget",
+    "CanaryDataset",
     "ConfigError",
     "Dataset",
     "ExecEnv",
@@ -52,11 +56,15 @@ __all__ = [
     "MiaError",
     "PluginError",
     "PrivacySpent",
+    "PrivateTarget",
     "Progress",
+    "RecipeTarget",
     "ReferenceModels",
+    "Register",
     "ReportEnv",
     "Reporter",
     "RunArtifacts",
+    "SizedDataset",
     "Target",
     "TargetOracle",
     "ThreatModel",
@@ -65,6 +73,7 @@ __all__ = [
     "TrainRecipe",
     "TrainTask",
     "accuracy",
+    "capable",
     "fit_classifier",
     "fraction",
     "groups",

@@ -6,6 +6,8 @@ and keeps its traceback (visible with ``--debug``).
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -36,3 +38,33 @@ class ReportError(MiaError):
     def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message``: one line, whatever the exception says."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the plugin called exit({exc.code!r})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3, cutoff: float = 0.5) -> str:
+    """``"; did you mean 'a' or 'b'?"`` for close matches of ``name``, else ``""``."""
+    close = difflib.get_close_matches(name, sorted(candidates), n=n, cutoff=cutoff)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def call_plugin(who: str, obj: Any, method: str, *args: Any, where: str = "") -> Any:
+    """``obj.method(*args)``, blaming ``who`` (e.g. "target 'cnn' (plugin 'cnn')") for
+    anything it raises, in one line; ``where`` says for what it was called (" for reference
+    model 3"). The core's own user-facing errors pass through unchanged."""
+    try:
+        return getattr(obj, method)(*args)
+    except TrainingDiverged as exc:  # raised by the core's trainer: say whose training it was
+        raise PluginError(f"{who}: {exc}{where}") from exc
+    except MiaError:
+        raise
+    except SystemExit as exc:  # a plugin must not end the run silently
+        raise PluginError(f"{who} called exit({exc.code!r}) in {method}(){where}") from None
+    except Exception as exc:
+        raise PluginError(f"{who} failed in {method}(){where}: {describe(exc)}") from exc

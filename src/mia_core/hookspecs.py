@@ -7,6 +7,8 @@ the core record which plugin provided which name.
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import pluggy
 
 PROJECT = "mia_core"
@@ -14,8 +16,20 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
+class Register(Protocol):
+    """What every collector hook receives: call it once per component provided.
+
+    ``name``: lower-case letters, digits, ``-`` or ``_``. ``factory``: a class or callable
+    taking the options object (or nothing, without ``options``). ``description``: its first
+    line is listed. ``options``: an attrs class of typed fields (see :func:`mia_core.option`).
+    """
+
+    def __call__(self, name: str, factory: Any, description: str = "",
+                 options: type | None = None) -> None: ...
+
+
 @hookspec
-def register_datasets(register):
+def register_datasets(register: Register) -> None:
     """Register datasets: ``register(name, factory, description=..., options=...)``.
 
     ``factory(options)`` returns an object with ``load(env: LoadEnv) -> LabeledData``; the core
@@ -24,7 +38,7 @@ def register_datasets(register):
 
 
 @hookspec
-def register_targets(register):
+def register_targets(register: Register) -> None:
     """Register target models: ``register(name, factory, description=..., options=...)``.
 
     ``factory(options)`` returns an object with ``fit(data: LabeledData, env: TrainEnv) ->
@@ -33,7 +47,7 @@ def register_targets(register):
 
 
 @hookspec
-def register_attacks(register):
+def register_attacks(register: Register) -> None:
     """Register attacks: ``register(name, factory, description=..., options=...)``.
 
     ``factory(options)`` returns an object with ``threat_model`` (a :class:`ThreatModel`) and
@@ -43,7 +57,7 @@ def register_attacks(register):
 
 
 @hookspec
-def register_executors(register):
+def register_executors(register: Register) -> None:
     """Register executors: ``register(name, factory, description=..., options=...)``.
 
     ``factory(options)`` returns an object with ``run(task: TrainTask, jobs: list[TrainJob],
@@ -54,10 +68,19 @@ def register_executors(register):
 
 
 @hookspec
-def register_reporters(register):
+def register_reporters(register: Register) -> None:
     """Register result reporters: ``register(name, factory, description=..., options=...)``.
 
     ``factory(options)`` returns an object with ``report(result: ExperimentResult, artifacts:
     RunArtifacts, env: ReportEnv) -> list[str]``: write or send the finished run somewhere
     (files, a tracking server) and return where it went. Chosen with ``--reporter NAME``.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add sub-commands to the ``mia`` command group: ``cli`` is a ``click.Group``; call
+    ``cli.command()`` or ``cli.add_command(...)``. Called only when the ``mia`` command needs
+    its list of commands, one plugin at a time: a plugin that raises here loses its commands,
+    never the others'.
     """

@@ -18,7 +18,7 @@ from mia_core.experiment.context import AttackContext, AttackOutput
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.threats import ThreatModel
 from mia_core.training.executors import ExecEnv, TrainJob, TrainTask
-from mia_core.training.fit import TrainEnv
+from mia_core.training.recipe import TrainEnv
 
 
 @runtime_checkable

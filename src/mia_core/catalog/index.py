@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from pathlib import Path
+
+from mia_core.atomic import atomic_write
 
 INDEX_FILE = "plugin-index.json"  # kept in the model cache folder (--cache-dir)
 
@@ -39,12 +40,6 @@ class PluginIndex:
         if fresh == self._data or self.path is None:
             return
         self._data = fresh
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        try:
-            with contextlib.suppress(OSError):
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps(fresh, indent=1, sort_keys=True))
-                tmp.replace(self.path)
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+        text = json.dumps(fresh, indent=1, sort_keys=True)
+        with contextlib.suppress(OSError):
+            atomic_write(self.path, lambda tmp: tmp.write_text(text))

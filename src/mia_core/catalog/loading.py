@@ -2,13 +2,16 @@
 
 Each entry point is imported, registered and asked for its components on its own, so a plugin
 that fails at any of those steps is reported by name (and listed as broken) while every other
-plugin keeps working. Nothing here runs at import time.
+plugin keeps working. Nothing here runs at import time. ``MIA_TRACE_PLUGINS=1`` prints every
+hook call with the plugin it goes to, for plugin authors.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from typing import Any
@@ -17,84 +20,26 @@ import attrs
 import pluggy
 
 from mia_core import hookspecs
+from mia_core.catalog.catalog import Catalog, PluginInfo
 from mia_core.catalog.index import PluginIndex
+from mia_core.catalog.kinds import KINDS
 from mia_core.catalog.registry import Entry, Origin, Registry, make_entry
 from mia_core.catalog.selection import PluginSelection
-from mia_core.errors import ConfigError, PluginError
+from mia_core.default_plugins import DEFAULT_PLUGINS, ELSEWHERE
+from mia_core.errors import PluginError, describe
 
 ENTRY_POINT_GROUP = "mia_core"
-# components of this repository's optional distributions: where to get them when missing
-OPTIONAL = {
-    ("executor", "ray"): "the optional distribution mia-ray-executor "
-                         "(pip install -e plugins/ray_executor)",
-    ("reporter", "mlflow"): "the optional distribution mia-mlflow-tracking "
-                            "(pip install -e plugins/mlflow_tracking)",
-}
-KINDS: dict[str, str] = {
-    "dataset": "register_datasets",
-    "target": "register_targets",
-    "attack": "register_attacks",
-    "reporter": "register_reporters",
-    "executor": "register_executors",
-}
+TRACE_ENV = "MIA_TRACE_PLUGINS"
 
 
 @attrs.frozen
-class PluginInfo:
-    """What the listing says about one plugin."""
+class Candidate:
+    """A plugin about to be registered: its object, or why it could not even be imported."""
 
     name: str
-    distribution: str
-    version: str
-    hooks: tuple[str, ...] = ()
-    provides: tuple[tuple[str, str], ...] = ()  # (kind, name) pairs
+    obj: Any
+    origin: Origin
     error: str | None = None
-    skipped: str | None = None  # why the plugin was not loaded (blocked, autoload off ...)
-
-    @property
-    def state(self) -> str:
-        if self.skipped:
-            return "blocked" if self.skipped.startswith("blocked") else "off"
-        return "broken" if self.error else "ok"
-
-
-@attrs.define
-class Catalog:
-    """Everything the installed plugins provide, plus what went wrong while loading them."""
-
-    registries: dict[str, Registry]
-    plugins: list[PluginInfo]
-    warnings: list[str] = attrs.field(factory=list)  # e.g. -p names that matched nothing
-
-    def get(self, kind: str, name: str) -> Entry:
-        registry = self.registries[kind]
-        if name in registry:
-            return registry.get(name)
-        for p in self.plugins:
-            if p.skipped and (kind, name) in p.provides:
-                raise ConfigError(f"{kind} '{name}' comes from plugin '{p.name}' "
-                                  f"({p.distribution} {p.version}), which is not loaded: "
-                                  f"{p.skipped}")
-        msg = registry.unknown_message(name)
-        if (kind, name) in OPTIONAL:
-            msg += f"; it comes with {OPTIONAL[kind, name]}"
-        skipped = [f"{p.name} [{p.skipped}]" for p in self.plugins if p.skipped]
-        if skipped:
-            msg += f"; plugins not loaded: {', '.join(skipped)}"
-        broken = [p.name for p in self.plugins if p.error]
-        if broken:
-            msg += f"; broken plugins: {', '.join(broken)}"
-        raise ConfigError(msg)
-
-    def check_strict(self) -> None:
-        """For --strict-plugins: the first plugin that failed to load becomes an error."""
-        for p in self.plugins:
-            if p.error:
-                raise PluginError(f"plugin '{p.name}' ({p.distribution} {p.version}) failed "
-                                  f"to load: {p.error}")
-
-    def entries(self, kind: str) -> list[Entry]:
-        return list(self.registries[kind])
 
 
 def discover(group: str = ENTRY_POINT_GROUP) -> list[metadata.EntryPoint]:
@@ -108,44 +53,65 @@ def load_catalog(
     selection: PluginSelection | None = None,
     index: PluginIndex | None = None,
 ) -> Catalog:
-    """Load the selected plugins (entry points, ``-p`` modules, then ``extra`` ``(name,
-    object)`` pairs) into a catalog; every entry point appears in its plugin list.
-
-    ``index`` remembers what each plugin provides, so skipped plugins can still be named.
-    """
+    """Load the selected plugins (entry points, ``-p`` modules, the default plugins, then
+    ``extra`` ``(name, object)`` pairs) into a catalog; every entry point appears in its
+    plugin list. ``index`` remembers what each plugin provides, so skipped plugins can still
+    be named."""
     selection = selection or PluginSelection()
     index = index or PluginIndex(None)
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    registries = {kind: Registry(kind) for kind in KINDS}
-    infos: list[PluginInfo] = []
+    pm = _manager()
+    registries = {kind.name: Registry(kind.name) for kind in KINDS}
     eps = discover() if entry_points is None else list(entry_points)
-    candidates = []
-    for ep in eps:
-        skipped = selection.why_skipped(ep.name)
-        if skipped:
-            dist = getattr(ep, "dist", None)
-            who = (ep.name, dist.name if dist else "?", dist.version if dist else "?")
-            infos.append(PluginInfo(*who, provides=index.provides(*who), skipped=skipped))
-        else:
-            candidates.append(_from_entry_point(ep))
-    known = {ep.name for ep in eps}
+    infos = [_skipped(ep, selection, index) for ep in eps if selection.why_skipped(ep.name)]
+    candidates = [_from_entry_point(ep) for ep in eps if not selection.why_skipped(ep.name)]
+    defaults = {_short(path): path for path in DEFAULT_PLUGINS}
+    known = {ep.name for ep in eps} | set(defaults)
     candidates += [_from_module(name) for name in selection.enable if name not in known]
-    if BUILTIN not in selection.block:
-        candidates.append(_builtin())
-    candidates += [(name, obj, Origin(name, "(in-process)", "-"), None) for name, obj in extra]
-    for name, obj, origin, load_error in candidates:
-        if obj is not None and pm.is_registered(obj):
+    candidates += [_default(path) for name, path in defaults.items()
+                   if name not in selection.block]
+    candidates += [Candidate(name, obj, Origin(name, "(in-process)", "-")) for name, obj in extra]
+    for c in candidates:
+        if c.obj is not None and pm.is_registered(c.obj):
             continue  # an installed plugin also passed in ``extra``: load it once
-        error = load_error or _register(pm, name, obj)
-        if error:
-            infos.append(PluginInfo(name, origin.distribution, origin.version, error=error))
-            continue
-        infos.append(_collect(pm, name, origin, registries))
+        error = c.error or _register(pm, c.name, c.obj)
+        infos.append(PluginInfo(c.name, c.origin.distribution, c.origin.version, error=error)
+                     if error else _collect(pm, c.name, c.origin, registries))
     index.update({index.key(p.name, p.distribution, p.version): p.provides
                   for p in infos if p.state == "ok"})
     return Catalog(registries, sorted(infos, key=lambda p: p.name),
-                   _selection_warnings(selection, known, infos))
+                   _selection_warnings(selection, known, infos), pm, ELSEWHERE)
+
+
+def _manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get(TRACE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        pm.add_hookcall_monitoring(_trace_before, _trace_after)
+    return pm
+
+
+def _trace_before(hook_name: str, impls: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    names = ", ".join(impl.plugin_name for impl in impls) or "no plugin"
+    print(f"mia-core trace: hook {hook_name} -> {names}", file=sys.stderr)
+
+
+def _trace_after(outcome: Any, hook_name: str, impls: Sequence[Any],
+                 kwargs: dict[str, Any]) -> None:
+    failed = outcome.exception
+    if failed is not None:
+        print(f"mia-core trace: hook {hook_name} raised {describe(failed)}", file=sys.stderr)
+
+
+def _short(path: str) -> str:
+    return path.rpartition(".")[2]
+
+
+def _skipped(ep: metadata.EntryPoint, selection: PluginSelection,
+             index: PluginIndex) -> PluginInfo:
+    dist = getattr(ep, "dist", None)
+    who = (ep.name, dist.name if dist else "?", dist.version if dist else "?")
+    return PluginInfo(*who, provides=index.provides(*who), skipped=selection.why_skipped(ep.name),
+                      blocked=ep.name in selection.block)
 
 
 def _selection_warnings(selection: PluginSelection, known: set[str],
@@ -157,43 +123,43 @@ def _selection_warnings(selection: PluginSelection, known: set[str],
                 f"installed plugins: {installed}"
                 for name in selection.enable if name not in known and name in failed]
     warnings += [f"warning: -p no:{name} matches no installed plugin (installed plugins: "
-                 f"{installed})" for name in sorted(selection.block - known - {BUILTIN})]
+                 f"{installed})" for name in sorted(selection.block - known)]
     warnings += [f"warning: {name!r} in MIA_PLUGINS matches no installed plugin (installed "
                  f"plugins: {installed})" for name in sorted((selection.only or set()) - known)]
     return warnings
 
 
-def _from_entry_point(ep: metadata.EntryPoint) -> tuple[str, Any, Origin, str | None]:
+def _from_entry_point(ep: metadata.EntryPoint) -> Candidate:
     dist = getattr(ep, "dist", None)
     origin = Origin(ep.name, dist.name if dist else "?", dist.version if dist else "?")
     try:
-        return ep.name, ep.load(), origin, None
+        return Candidate(ep.name, ep.load(), origin)
     except (Exception, SystemExit) as exc:  # a broken plugin must not break the others
-        return ep.name, None, origin, f"import of '{ep.value}' failed: {_describe(exc)}"
+        return Candidate(ep.name, None, origin, f"import of '{ep.value}' failed: {describe(exc)}")
 
 
-BUILTIN = "builtin"
-
-
-def _builtin() -> tuple[str, Any, Origin, str | None]:
-    """The core's own components, registered like a plugin."""
-    from mia_core.default_plugins import builtin as builtins
-
+def _default(path: str) -> Candidate:
+    """One of the core's own plugin modules, imported by path like any plugin."""
     try:
         version = metadata.version("mia-core")
     except metadata.PackageNotFoundError:
         version = "?"
-    return BUILTIN, builtins, Origin(BUILTIN, "mia-core", version), None
+    origin = Origin(_short(path), "mia-core", version)
+    try:
+        return Candidate(origin.plugin, importlib.import_module(path), origin)
+    except (Exception, SystemExit) as exc:
+        return Candidate(origin.plugin, None, origin, f"import of '{path}' failed: "
+                         f"{describe(exc)}")
 
 
-def _from_module(name: str) -> tuple[str, Any, Origin, str | None]:
+def _from_module(name: str) -> Candidate:
     """``-p NAME`` for a name that is no entry point: import it as a module (as pytest does)."""
     origin = Origin(name, "(module)", "-")
     try:
-        return name, importlib.import_module(name), origin, None
+        return Candidate(name, importlib.import_module(name), origin)
     except (Exception, SystemExit) as exc:
-        return name, None, origin, (f"-p {name}: no such plugin entry point, and importing it "
-                                    f"as a module failed: {_describe(exc)}")
+        return Candidate(name, None, origin, f"-p {name}: no such plugin entry point, and "
+                         f"importing it as a module failed: {describe(exc)}")
 
 
 def _register(pm: pluggy.PluginManager, name: str, obj: Any) -> str | None:
@@ -201,42 +167,44 @@ def _register(pm: pluggy.PluginManager, name: str, obj: Any) -> str | None:
     try:
         pm.register(obj, name=name)
     except Exception as exc:  # PluginValidationError, duplicate plugin names, ...
-        return f"invalid plugin: {_describe(exc)}"
+        return f"invalid plugin: {describe(exc)}"
     try:
         pm.check_pending()  # hook implementations whose name matches no hook (misspelt)
     except pluggy.PluginValidationError as exc:
         pm.unregister(name=name)
-        return f"invalid plugin: {_describe(exc)}"
+        return f"invalid plugin: {describe(exc)}"
     if not pm.get_hookcallers(obj):
         pm.unregister(name=name)
         return "invalid plugin: it implements no mia_core hook"
     return None
 
 
-def _collect(
-    pm: pluggy.PluginManager, name: str, origin: Origin, registries: dict[str, Registry]
-) -> PluginInfo:
+def call_for(pm: pluggy.PluginManager, name: str, hook_name: str, **kwargs: Any) -> Any:
+    """Call hook ``hook_name`` of plugin ``name`` alone (through pluggy, so tracing sees it)."""
+    others = [p for p in pm.get_plugins() if p is not pm.get_plugin(name)]
+    return pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+
+
+def _collect(pm: pluggy.PluginManager, name: str, origin: Origin,
+             registries: dict[str, Registry]) -> PluginInfo:
     """Call this plugin's collector hooks; registrations go into ``registries``."""
-    plugin = pm.get_plugin(name)
-    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()))
-    others = [p for p in pm.get_plugins() if p is not plugin]
+    hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(pm.get_plugin(name)) or ()))
     staged: list[Entry] = []  # added only when every hook of the plugin succeeded
-    for kind, hook_name in KINDS.items():
-        if hook_name not in hooks:
+    for kind in KINDS:
+        if kind.hook not in hooks:
             continue
-        register = functools.partial(_stage, staged, kind, origin)
-        try:  # through pluggy (tracing, ordering), restricted to this one plugin
-            pm.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        register = functools.partial(_stage, staged, kind.name, origin)
+        try:
+            call_for(pm, name, kind.hook, register=register)
         except PluginError as exc:
             return PluginInfo(name, origin.distribution, origin.version, hooks, error=str(exc))
         except (Exception, SystemExit) as exc:
-            error = f"hook {hook_name} raised {_describe(exc)}"
+            error = f"hook {kind.hook} raised {describe(exc)}"
             return PluginInfo(name, origin.distribution, origin.version, hooks, error=error)
-    provided: list[tuple[str, str]] = []
     for entry in staged:
         registries[entry.kind].add(entry)
-        provided.append((entry.kind, entry.name))
-    return PluginInfo(name, origin.distribution, origin.version, hooks, tuple(provided))
+    provided = tuple((entry.kind, entry.name) for entry in staged)
+    return PluginInfo(name, origin.distribution, origin.version, hooks, provided)
 
 
 def _stage(staged: list[Entry], kind: str, origin: Origin, *args: Any, **kwargs: Any) -> None:
@@ -244,10 +212,3 @@ def _stage(staged: list[Entry], kind: str, origin: Origin, *args: Any, **kwargs:
         staged.append(make_entry(kind, origin, *args, **kwargs))
     except TypeError as exc:
         raise PluginError(f"plugin '{origin.plugin}' called register wrongly: {exc}") from None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SystemExit):
-        return f"SystemExit: the plugin called exit({exc.code!r})"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -1,15 +1,15 @@
-"""Name -> factory registries, one per component kind (dataset, target, attack)."""
+"""Name -> factory registries, one per component kind, and the checks of each registration."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 
-from mia_core.errors import ConfigError, PluginError
+from mia_core.catalog.kinds import BY_NAME
+from mia_core.errors import ConfigError, PluginError, did_you_mean
 from mia_core.options import check_options_class
 from mia_core.threats import ThreatModel
 
@@ -35,6 +35,11 @@ class Entry:
     description: str
     options: type | None
     origin: Origin
+
+    @property
+    def who(self) -> str:
+        """How messages name it: ``attack 'lira' (plugin 'torch_attack')``."""
+        return f"{self.kind} '{self.name}' (plugin '{self.origin.plugin}')"
 
     def build(self, options: Any = None) -> Any:
         """Instantiate the component with its (validated) options object."""
@@ -76,10 +81,7 @@ class Registry:
 
     def unknown_message(self, name: str) -> str:
         names = sorted(self._entries)
-        msg = f"unknown {self.kind} '{name}'"
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        if close:
-            msg += f"; did you mean {' or '.join(repr(c) for c in close)}?"
+        msg = f"unknown {self.kind} '{name}'" + did_you_mean(name, names)
         available = ", ".join(names) if names else "none installed"
         return f"{msg} (available: {available}; see mia-run --list-plugins)"
 
@@ -126,13 +128,9 @@ def make_entry(
     return Entry(kind, name, factory, summary, options, origin)  # type: ignore[arg-type]
 
 
-REQUIRED_METHOD = {"dataset": "load", "target": "fit", "attack": "score", "reporter": "report",
-                   "executor": "run"}
-
-
 def interface_problem(kind: str, obj: object, built: bool) -> str | None:
     """Why ``obj`` (a registered class, or a ``built`` instance) is not a valid ``kind``."""
-    method = REQUIRED_METHOD[kind]
+    method = BY_NAME[kind].method
     if not callable(getattr(obj, method, None)):
         return f"has no {method}() method (a {kind} needs one)"
     if kind == "attack":

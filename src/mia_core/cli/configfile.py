@@ -8,41 +8,35 @@ command line override the file.
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from mia_core.errors import ConfigError
+from mia_core.cli.settings import all_settings
+from mia_core.errors import ConfigError, did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# file key -> CLI parameter name
-KEYS = {
-    "dataset": "dataset", "target": "target", "attack": "attacks", "attacks": "attacks",
-    "seed": "seed", "seeds": "seeds", "device": "device", "members": "members",
-    "known_fraction": "known_fraction", "population": "population",
-    "reference_models": "reference_models", "control": "control", "canaries": "canaries",
-    "data_dir": "data_dir",
-    "output": "output", "cache_dir": "cache_dir", "no_cache": "no_cache", "quiet": "quiet",
-    "plugins": "plugins", "strict_plugins": "strict_plugins", "reporter": "reporters",
-    "reporters": "reporters", "executor": "executor", "workers": "workers",
+VALUE_TYPES: dict[str, tuple[type, ...]] = {  # a setting's kind -> the TOML types it takes
+    "str": (str,), "path": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
+    "list": (list,),
 }
 
 
-# CLI parameter -> the TOML/JSON type its value must have (a bool is no int, 1.5 no int)
-TYPES: dict[str, tuple[type, ...]] = {
-    "seed": (int,), "seeds": (int,), "members": (int,), "population": (int,),
-    "reference_models": (int,), "canaries": (int,), "workers": (int,), "executor": (str,),
-    "known_fraction": (int, float),
-    "control": (bool,), "no_cache": (bool,), "quiet": (bool,), "strict_plugins": (bool,),
-    "dataset": (str,), "target": (str,), "device": (str,), "data_dir": (str,), "output": (str,),
-    "cache_dir": (str,), "attacks": (list,), "plugins": (list,), "reporters": (list,),
-}
+def _keys() -> dict[str, tuple[str, str]]:
+    """Config-file key -> (setting name, kind), derived from the settings' declarations."""
+    keys = {}
+    for name, how, _ in all_settings():
+        for key in (name, *how.aliases):
+            keys[key] = (name, how.kind)
+    return keys
+
+
+KEYS = _keys()
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
               list: "a list of strings"}
 
@@ -75,25 +69,24 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, st
             options = _options_table(value, path)
             continue
         if key not in KEYS:
-            close = difflib.get_close_matches(key, [*KEYS, "options"], n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(key, [*KEYS, "options"], n=1, cutoff=0.6)
             raise ConfigError(f"unknown key '{raw_key}' in {path}{hint}")
-        name = KEYS[key]
-        if name in ("attacks", "plugins", "reporters") and isinstance(value, str):
+        name, kind = KEYS[key]
+        if kind == "list" and isinstance(value, str):
             value = [value]
         if value is not None:
-            params[name] = _typed(raw_key, name, value, path)
+            params[name] = _typed(raw_key, kind, value, path)
     return params, options
 
 
-def _typed(key: str, name: str, value: Any, path: Path) -> Any:
-    """``value`` if it has the type parameter ``name`` takes (strictly: True is not 1, 1.5 is
-    not 1); ``key`` is how the file spells it."""
-    kinds = TYPES[name]
+def _typed(key: str, kind: str, value: Any, path: Path) -> Any:
+    """``value`` if it has the type a setting of ``kind`` takes (strictly: True is not 1, 1.5
+    is not 1); ``key`` is how the file spells it."""
+    kinds = VALUE_TYPES[kind]
     ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if ok and isinstance(value, list):
         ok = all(isinstance(v, str) for v in value)
-    if ok and value == "" and name in ("data_dir", "output", "cache_dir"):
+    if ok and value == "" and kind == "path":
         raise ConfigError(f"bad value for '{key}' in {path}: empty path; give a folder name")
     if not ok:
         raise ConfigError(f"bad value for '{key}' in {path}: must be {TYPE_NAMES[kinds[-1]]}, got "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
+import json
 from typing import Any
 
-from mia_core.catalog.loading import KINDS, Catalog
-from mia_core.errors import ConfigError
+import click
+
+from mia_core.catalog.catalog import Catalog
+from mia_core.catalog.kinds import NAMES, names_text
+from mia_core.errors import ConfigError, did_you_mean
 from mia_core.options import describe_options
 
 
@@ -20,7 +23,7 @@ def listing_data(catalog: Catalog) -> dict[str, Any]:
             for p in catalog.plugins
         ]
     }
-    for kind in KINDS:
+    for kind in NAMES:
         registry = catalog.registries[kind]
         data[f"{kind}s"] = [
             {"name": e.name, "description": e.description, "plugin": e.origin.plugin,
@@ -35,7 +38,7 @@ def listing_data(catalog: Catalog) -> dict[str, Any]:
 def format_listing(catalog: Catalog) -> str:
     data = listing_data(catalog)
     lines: list[str] = []
-    for kind in KINDS:
+    for kind in NAMES:
         lines.append(f"{kind}s:")
         rows = data[f"{kind}s"]
         if not rows:
@@ -69,14 +72,11 @@ def describe_data(catalog: Catalog, name: str) -> list[dict[str, Any]]:
         {"kind": kind, "name": e.name, "description": e.description,
          "plugin": e.origin.plugin, "distribution": e.origin.distribution,
          "version": e.origin.version, "options": describe_options(e.options)}
-        for kind in KINDS for e in catalog.registries[kind] if e.name == name
+        for kind in NAMES for e in catalog.registries[kind] if e.name == name
     ]
     if not found:
-        names = sorted({e.name for kind in KINDS for e in catalog.registries[kind]})
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ConfigError(f"no dataset, target, attack, reporter or executor called "
-                          f"'{name}'{hint} "
+        names = sorted({e.name for kind in NAMES for e in catalog.registries[kind]})
+        raise ConfigError(f"no {names_text()} called '{name}'{did_you_mean(name, names)} "
                           "(see mia-run --list-plugins)")
     return found
 
@@ -96,3 +96,15 @@ def format_description(found: list[dict[str, Any]]) -> str:
             lines.append(f"    {o['name']} ({o['type']}, default {o['default']!r}{choices})"
                          f"  {o['help']}")
     return "\n".join(lines)
+
+
+def print_listing(catalog: Catalog, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(listing_data(catalog), indent=2, default=str))
+    else:
+        click.echo(format_listing(catalog))
+
+
+def print_description(catalog: Catalog, name: str, as_json: bool) -> None:
+    data = describe_data(catalog, name)
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else format_description(data))

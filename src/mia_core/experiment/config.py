@@ -1,17 +1,67 @@
-"""The experiment configuration: everything that determines a run, validated up front."""
+"""The experiment configuration: everything that determines a run, declared once.
+
+Each field of :class:`ExperimentConfig` carries its :class:`Setting` (help text, flag, value
+kind); the command line's options, the config file's keys and types and ``--print-config``
+are all derived from those declarations, so a setting is added in one place.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import attrs
 
 from mia_core.errors import ConfigError
+from mia_core.fieldmap import FieldMap
 
 DEFAULT_MEMBERS = 12_000
 DEFAULT_KNOWN_FRACTION = 0.5
 DEFAULT_REFERENCE_MODELS = 8
 MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**64; derived seeds stay in int64
+VALUE_KINDS = ("str", "int", "float", "bool", "list", "path")
+
+
+@attrs.frozen
+class Setting:
+    """How one setting appears on the command line and in config files.
+
+    ``kind``: the value's type (``list``: repeatable strings; ``path``: a file or folder).
+    ``flag``: the long option (default: from the field name), ``short``: e.g. ``-q``.
+    ``minimum``: the smallest integer the command line accepts. ``key``: the config-file key
+    (default: the field name), ``aliases``: other spellings accepted there. ``printed``: part
+    of ``--print-config`` (the experiment, not where its files go).
+    """
+
+    help: str
+    kind: str = attrs.field(validator=attrs.validators.in_(VALUE_KINDS))
+    flag: str | None = None
+    short: str | None = None
+    metavar: str | None = None
+    minimum: int | None = None
+    aliases: tuple[str, ...] = ()
+    printed: bool = True
+    show_default: bool = True
+
+
+def setting(default: Any, help: str, kind: str, **how: Any) -> Any:
+    """An attrs field declared as a setting (``validator``/``converter`` go to attrs)."""
+    field_args = {k: how.pop(k) for k in ("validator", "converter", "factory") if k in how}
+    if "factory" not in field_args:
+        field_args["default"] = default
+    return attrs.field(metadata={"setting": Setting(help, kind, **how)}, **field_args)
+
+
+def settings_of(cls: type) -> list[tuple[str, Setting, Any]]:
+    """``(field name, Setting, default)`` for every declared setting of ``cls``, in order."""
+    return [(f.name, f.metadata["setting"], f.default) for f in attrs.fields(cls)
+            if "setting" in f.metadata]
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent, reproducible seed for one phase of the experiment."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def _is_int(value: Any) -> bool:
@@ -44,6 +94,11 @@ def _open_fraction(instance: Any, attribute: attrs.Attribute, value: float) -> N
         raise ConfigError(f"{attribute.name} must be strictly between 0 and 1, got {value}")
 
 
+def _name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{attribute.name} must name a component, got {value!r}")
+
+
 def _attacks(instance: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
     if not value:
         raise ConfigError("at least one --attack is needed")
@@ -51,8 +106,11 @@ def _attacks(instance: Any, attribute: attrs.Attribute, value: tuple[str, ...]) 
         raise ConfigError(f"an attack is named twice: {', '.join(value)}")
 
 
+_optional = attrs.validators.optional
+
+
 @attrs.frozen
-class ExperimentConfig:
+class ExperimentConfig(FieldMap):
     """One membership-inference experiment.
 
     ``members`` records train the target (``None``: the dataset's suggestion, else 12,000 or a
@@ -67,24 +125,48 @@ class ExperimentConfig:
     changes them.
     """
 
-    dataset: str
-    target: str
-    attacks: tuple[str, ...] = attrs.field(converter=tuple, validator=_attacks)
-    seed: int = attrs.field(default=0, validator=_seed)
-    device: str = "auto"
-    members: int | None = attrs.field(default=None, validator=attrs.validators.optional(
-        _positive_int))
-    known_fraction: float = attrs.field(default=DEFAULT_KNOWN_FRACTION, validator=_open_fraction)
-    population: int | None = attrs.field(default=None, validator=attrs.validators.optional(
-        _non_negative_int))
-    reference_models: int = attrs.field(default=DEFAULT_REFERENCE_MODELS,
-                                        validator=_at_least_two)
+    dataset: str = setting(None, "Dataset plugin, e.g. mnist.", "str", metavar="NAME",
+                           show_default=False, validator=_name)
+    target: str = setting("cnn", "Target-model plugin (the model under audit).", "str",
+                          metavar="NAME")
+    attacks: tuple[str, ...] = setting(
+        (), "Attack plugin, e.g. torch-mlp (repeatable: one table for all).", "list",
+        flag="--attack", metavar="NAME", aliases=("attack",), converter=tuple,
+        validator=_attacks)
+    seed: int = setting(0, "Seed for the split, the training and the attacks.", "int",
+                        validator=_seed)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps (auto: CUDA, then MPS, then "
+                          "CPU).", "str")
+    members: int | None = setting(
+        None, "Records the target is trained on; as many non-members are drawn [default: the "
+        f"dataset's suggestion, else {DEFAULT_MEMBERS:,} or a quarter of its records when it "
+        "has fewer].", "int", validator=_optional(_positive_int), show_default=False)
+    known_fraction: float = setting(
+        DEFAULT_KNOWN_FRACTION, "Fraction of members and of non-members the attacker knows; "
+        "the rest form the balanced evaluation set.", "float", validator=_open_fraction)
+    population: int | None = setting(
+        None, "Population records for shadow/reference-model attacks [default: as many as the "
+        "attacker would know under the known-members model: 2 x known-fraction x members].",
+        "int", validator=_optional(_non_negative_int), show_default=False)
+    reference_models: int = setting(
+        DEFAULT_REFERENCE_MODELS, "Reference (shadow) models, shared by every attack that uses "
+        "them.", "int", validator=_at_least_two)
     options: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-    control: bool = False
-    canaries: int = attrs.field(default=0, validator=_non_negative_int)
-    reporters: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    executor: str = "local"
-    workers: int = attrs.field(default=0, validator=_non_negative_int)
+    control: bool = setting(False, "Null check: train the target on other records than the "
+                            "members; every attack should then score at chance.", "bool")
+    canaries: int = setting(
+        0, "One-run audit: add M mislabelled canary records to the target's training data, "
+        "each with probability 1/2, and bound epsilon from how well each known-members attack "
+        "tells them apart.", "int", metavar="M", minimum=0, validator=_non_negative_int)
+    reporters: tuple[str, ...] = setting(
+        (), "Where results go (repeatable): json (files in --output, the default when --output "
+        "is given), mlflow, ...", "list", flag="--reporter", metavar="NAME",
+        aliases=("reporter",), converter=tuple)
+    executor: str = setting("local", "Where reference models are trained: local (this "
+                            "machine), ray, ...", "str", metavar="NAME")
+    workers: int = setting(0, "Reference models trained at once by the executor (local: "
+                           "worker processes; 0: the executor decides).", "int", metavar="N",
+                           minimum=0, validator=_non_negative_int)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

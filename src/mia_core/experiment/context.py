@@ -7,6 +7,7 @@ core keeps those and scores the attack from what it returns.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import attrs
 import torch
@@ -14,7 +15,7 @@ from torch import nn
 
 from mia_core.data import LabeledData
 from mia_core.errors import PluginError
-from mia_core.experiment.references import ReferenceModels, ReferenceTrainer
+from mia_core.experiment.references import ReferenceModels
 from mia_core.progress import QUIET, Progress
 from mia_core.training.fit import predict_logits
 
@@ -86,7 +87,7 @@ class AttackContext:
     seed: int
     progress: Progress = QUIET
     population: LabeledData | None = None
-    references: ReferenceTrainer | None = attrs.field(default=None, repr=False)
+    references: Callable[[], ReferenceModels] | None = attrs.field(default=None, repr=False)
     attack: str = ""  # the attack's registered name, for messages
 
     @property
@@ -99,7 +100,7 @@ class AttackContext:
             raise PluginError(f"attack '{self.attack}' asked for reference models, which exist "
                               "only under the population threat model; declare threat_model = "
                               "ThreatModel.POPULATION")
-        return self.references.get()
+        return self.references()
 
     def generator(self) -> torch.Generator:
         """A fresh CPU generator seeded for this attack."""

@@ -9,18 +9,12 @@ trained without a record (offline LiRA, RMIA, shadow MLPs) use the models where 
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
-
 import torch
 from torch import nn
 
 from mia_core.data import LabeledData
-from mia_core.training.executors import ExecEnv, TrainJob, run_jobs
+from mia_core.training.executors import TrainJob
 from mia_core.training.fit import predict_logits
-
-if TYPE_CHECKING:
-    from mia_core.experiment.run import TargetTrainer
 
 
 class ReferenceModels:
@@ -75,19 +69,6 @@ class ReferenceModels:
         return predict_logits(self._models[index], x, self._device)
 
 
-def _pace(done: int, total: int, elapsed: float) -> str:
-    """', 1m04s elapsed, about 3m12s left' (nothing before the first model is done)."""
-    if done == 0:
-        return ""
-    left = elapsed / done * (total - done)
-    return f", {_duration(elapsed)} elapsed, about {_duration(left)} left"
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> torch.Tensor:
     """(count, records) bool mask: each record IN for exactly ``count // 2`` models."""
     keys = torch.rand(count, records, generator=generator)
@@ -102,60 +83,3 @@ def reference_jobs(count: int, records: int, seed: int) -> tuple[torch.Tensor, l
     mask = balanced_in_mask(count, records, generator)
     seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(count)]
     return mask, [TrainJob(i, torch.nonzero(mask[i])[:, 0], seeds[i]) for i in range(count)]
-
-
-class ReferenceTrainer:
-    """Trains the reference models on first use and hands the same set to every attack.
-
-    Model i's records and seed depend only on the experiment's seed and sizes, never on the
-    executor or on the order in which models finish. Models already in the cache are loaded;
-    the rest go to the executor, and each is cached the moment it comes back.
-    """
-
-    def __init__(self, models: TargetTrainer, executor: Any, env: ExecEnv,
-                 dataset: LabeledData, population_index: torch.Tensor,
-                 evaluation_index: torch.Tensor, count: int, seed: int) -> None:
-        self._models = models
-        self._executor = executor
-        self._env = env
-        self._dataset = dataset
-        self._index = torch.cat([population_index, evaluation_index])
-        self._n_population = len(population_index)
-        self.count = count
-        self._seed = seed
-        self._trained: ReferenceModels | None = None
-
-    def get(self) -> ReferenceModels:
-        if self._trained is None:
-            self._trained = self._train()
-        return self._trained
-
-    def _train(self) -> ReferenceModels:
-        mask, jobs = reference_jobs(self.count, len(self._index), self._seed)
-        models: list[nn.Module | None] = [
-            self._models.cached(self._index[job.records], job.seed) for job in jobs]
-        missing = [job for job, model in zip(jobs, models, strict=True) if model is None]
-        progress, name = self._env.progress, self._executor.entry.name
-        if len(missing) < len(jobs):
-            progress.message(f"reference models: {len(jobs) - len(missing)} of {len(jobs)} "
-                             "from the model cache")
-        pool = self._dataset.subset(self._index)  # job records are positions in it
-        if missing:  # an executor (say, a Ray instance) starts only when there is work
-            progress.message(f"reference models: training {len(missing)} on executor "
-                             f"'{name}', about {len(missing[0].records)} pool records each")
-            self._train_missing(missing, models, pool)
-        ready = [m for m in models if m is not None]
-        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)
-
-    def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None],
-                       pool: LabeledData) -> None:
-        """Hand ``missing`` to the executor; cache and place each model as it comes back."""
-        progress, name = self._env.progress, self._executor.entry.name
-        start = time.perf_counter()
-        finished = run_jobs(self._executor.instance, name, self._models.task(pool), missing,
-                            self._env)
-        for done, (job, trained) in enumerate(finished, start=1):
-            models[job.number] = self._models.keep(self._index[job.records], job.seed, trained,
-                                                   f"reference model {job.number + 1}")
-            progress.message(f"reference model {job.number + 1} done: {done}/{len(missing)}"
-                             + _pace(done, len(missing), time.perf_counter() - start))

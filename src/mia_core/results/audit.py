@@ -24,6 +24,8 @@ import attrs
 import numpy as np
 from scipy.special import betaincinv
 
+from mia_core.fieldmap import FieldMap
+
 DEFAULT_DELTA = 1e-5  # the delta the bound is stated at when the target is not trained with DP
 DEFAULT_ALPHA = 0.05  # one-sided 95 % confidence
 
@@ -112,7 +114,7 @@ CANARY_GUESS_FRACTION = 0.1  # guess "IN" for the top 10 % of canary scores, "OU
 
 
 @attrs.frozen
-class CanaryAudit:
+class CanaryAudit(FieldMap):
     """``canaries`` records, each trained on with probability 1/2; the attack guessed on
     ``guesses`` of them (top and bottom scores) and got ``correct`` right."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from mia_core.fieldmap import FieldMap
+
 LOW_FPRS = (0.01, 0.001, 0.0)
 
 
@@ -27,6 +29,19 @@ class AttackMetrics:
     threshold: float
     threshold_source: str
     epsilon_lb: float = 0.0  # 95 % lower bound on epsilon at the run's delta (mia_core.audit)
+
+
+@attrs.frozen
+class ClassMetrics(FieldMap):
+    """One attack on the evaluation records of one true class (metrics ``None`` when the
+    class lacks members or non-members there)."""
+
+    members: int
+    nonmembers: int
+    auc: float | None = None
+    advantage: float | None = None
+    accuracy: float | None = None
+    tpr_at_1pct_fpr: float | None = None
 
 
 def roc_curve(is_member: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray,
@@ -104,3 +119,20 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 def _require_both_classes(labels: np.ndarray) -> None:
     if labels.all() or not labels.any():
         raise ValueError("metrics need at least one member and one non-member")
+
+
+def per_class_metrics(is_member: np.ndarray, labels: np.ndarray, scores: np.ndarray,
+                      threshold: float | None) -> dict[str, ClassMetrics]:
+    """Metrics of one attack on the evaluation records of each true class."""
+    out: dict[str, ClassMetrics] = {}
+    for cls in np.unique(labels):
+        rows = labels == cls
+        members = int(is_member[rows].sum())
+        nonmembers = int(rows.sum()) - members
+        entry = ClassMetrics(members, nonmembers)
+        if members and nonmembers:
+            m = compute_metrics(is_member[rows], scores[rows], threshold)
+            entry = ClassMetrics(members, nonmembers, m.auc, m.advantage, m.accuracy,
+                                 m.tpr_at_1pct_fpr)
+        out[str(int(cls))] = entry
+    return out

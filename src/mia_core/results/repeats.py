@@ -38,35 +38,48 @@ def interval(values: Sequence[float]) -> Interval:
     return Interval(mean, mean - half, mean + half, n)
 
 
-def aggregate(results: Sequence[ExperimentResult]) -> dict[str, Any]:
+@attrs.frozen
+class SeedSummary:
+    """A metric-by-metric summary of the same experiment over several seeds."""
+
+    seeds: list[int]
+    target_train_accuracy: Interval
+    target_test_accuracy: Interval
+    attacks: dict[str, dict[str, Interval]]  # attack -> metric -> interval
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def aggregate(results: Sequence[ExperimentResult]) -> SeedSummary:
     """Per attack and metric, and for the target's accuracies: mean and 95 % interval."""
     attacks: dict[str, dict[str, Interval]] = {}
     for name in [a.name for a in results[0].attacks]:
         reports = [next(a for a in r.attacks if a.name == name) for r in results]
         attacks[name] = {m: interval([getattr(a.metrics, m) for a in reports])
                          for m in METRICS}
-    return {
-        "seeds": [r.config["seed"] for r in results],
-        "target_train_accuracy": interval([r.target_train_accuracy for r in results]),
-        "target_test_accuracy": interval([r.target_test_accuracy for r in results]),
-        "attacks": attacks,
-    }
+    return SeedSummary(
+        seeds=[r.config.seed for r in results],
+        target_train_accuracy=interval([r.target_train_accuracy for r in results]),
+        target_test_accuracy=interval([r.target_test_accuracy for r in results]),
+        attacks=attacks,
+    )
 
 
-def format_aggregate(summary: dict[str, Any]) -> str:
-    seeds = summary["seeds"]
-    names = list(summary["attacks"])
+def format_aggregate(summary: SeedSummary) -> str:
+    seeds = summary.seeds
+    names = list(summary.attacks)
     width = max([6, *(len(n) for n in names)])
     cols = ("AUC", "adv", "acc", "TPR@1%", "TPR@.1%", "TPR@0%", "ε_lb")
     lines = [
         f"{len(seeds)} seeds ({', '.join(map(str, seeds))}): mean [95% interval]",
-        "target: train accuracy " + _fmt(summary["target_train_accuracy"]) +
-        ", test accuracy " + _fmt(summary["target_test_accuracy"]),
+        "target: train accuracy " + _fmt(summary.target_train_accuracy) +
+        ", test accuracy " + _fmt(summary.target_test_accuracy),
         "",
         f"{'attack':<{width}} " + " ".join(f"{c:>23}" for c in cols),
     ]
     for name in names:
-        row = summary["attacks"][name]
+        row = summary.attacks[name]
         lines.append(f"{name:<{width}} " + " ".join(f"{_fmt(row[m]):>23}" for m in METRICS))
     return "\n".join(lines)
 

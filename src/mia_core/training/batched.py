@@ -19,7 +19,9 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
 from mia_core.data import LabeledData
 from mia_core.errors import ConfigError
-from mia_core.training.fit import TrainRecipe, autocast, stop_if_diverged
+from mia_core.training.divergence import stop_if_diverged
+from mia_core.training.precision import autocast
+from mia_core.training.recipe import TrainRecipe
 
 
 def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[LabeledData],

@@ -8,7 +8,6 @@ reported in one line and retrained, never fatal.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from mia_core.atomic import atomic_write
 from mia_core.progress import QUIET, Progress
 
 FORMAT = 1
@@ -108,14 +108,8 @@ class ModelCache:
             return None
 
     def _store(self, path: Path, model: nn.Module) -> None:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), tmp)
-            tmp.replace(path)  # atomic: a crash never leaves a half-written entry
+            atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
         except OSError as exc:
             self.progress.message(f"warning: cannot write model cache {path.parent} "
                                   f"({exc.strerror or exc}); continuing without caching")
-        finally:  # whatever stopped the write (full disk, Ctrl-C), no partial file stays
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)

@@ -10,7 +10,6 @@ recipe's epochs. Opacus is imported only when DP is on.
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from typing import TYPE_CHECKING
 
@@ -19,14 +18,16 @@ import torch
 from torch import nn
 
 from mia_core.errors import ConfigError
+from mia_core.fieldmap import FieldMap
+from mia_core.training.divergence import stop_if_diverged
 
 if TYPE_CHECKING:
     from mia_core.progress import Advance
-    from mia_core.training.fit import TrainRecipe
+    from mia_core.training.recipe import TrainRecipe
 
 
 @attrs.frozen
-class PrivacySpent:
+class PrivacySpent(FieldMap):
     """What DP-SGD spent on one model, as Opacus's RDP accountant reports it."""
 
     epsilon: float
@@ -35,26 +36,6 @@ class PrivacySpent:
     sample_rate: float
     steps: int
     max_grad_norm: float
-
-
-def check_dp_recipe(recipe: TrainRecipe) -> None:
-    """Usage errors before any training: a DP recipe needs delta, one noise source, ranges."""
-    eps, delta, sigma = recipe.dp_epsilon, recipe.dp_delta, recipe.noise_multiplier
-    if eps is None and sigma is None:
-        if delta is not None:
-            raise ConfigError("dp_delta is set but DP-SGD is off: also set dp_epsilon (or "
-                              "noise_multiplier)")
-        return
-    if eps is not None and sigma is not None:
-        raise ConfigError("set dp_epsilon or noise_multiplier for DP-SGD, not both")
-    if delta is None:
-        raise ConfigError("DP-SGD needs dp_delta (e.g. 1e-5, below 1 / number of records)")
-    if not 0 < delta < 1:
-        raise ConfigError(f"dp_delta must be between 0 and 1 (exclusive), got {delta}")
-    for name, value in (("dp_epsilon", eps), ("noise_multiplier", sigma),
-                        ("max_grad_norm", recipe.max_grad_norm)):
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise ConfigError(f"{name} must be a finite number > 0, got {value}")
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,8 +87,6 @@ def fit_dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainReci
     """The DP-SGD loop: Poisson batches, per-sample clipping, seeded noise, Adam."""
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
-
-    from mia_core.training.fit import stop_if_diverged  # training imports this module: import here
 
     check_model_for_dp(model)
     wrapped = GradSampleModule(model)

@@ -15,50 +15,15 @@ import functools
 import sys
 from collections.abc import Iterator
 
-import attrs
 import torch
 from torch import nn
 
 from mia_core.data import LabeledData
-from mia_core.errors import ConfigError, TrainingDiverged
-from mia_core.options import positive
-from mia_core.progress import QUIET, Progress
-from mia_core.training.dp import check_dp_recipe, fit_dp, plan_dp
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@attrs.frozen
-class TrainRecipe:
-    """How a classifier is trained: Adam with these settings on shuffled mini-batches."""
-
-    epochs: int = attrs.field(validator=positive)
-    batch_size: int = attrs.field(validator=positive)
-    lr: float = attrs.field(validator=positive)
-    weight_decay: float = 0.0
-    precision: str = attrs.field(default="auto", validator=attrs.validators.in_(PRECISIONS))
-    channels_last: bool = True
-    # DP-SGD (mia_core.privacy): on when dp_epsilon or noise_multiplier is set
-    dp_epsilon: float | None = None
-    dp_delta: float | None = None
-    noise_multiplier: float | None = None
-    max_grad_norm: float = 1.0
-
-    def __attrs_post_init__(self) -> None:
-        check_dp_recipe(self)
-
-    @property
-    def dp(self) -> bool:
-        return self.dp_epsilon is not None or self.noise_multiplier is not None
-
-
-@attrs.frozen
-class TrainEnv:
-    """What the core gives a model's ``fit``: where to train, which seed, where to report."""
-
-    device: torch.device
-    seed: int
-    progress: Progress = QUIET
+from mia_core.errors import ConfigError
+from mia_core.training.divergence import stop_if_diverged
+from mia_core.training.dp import fit_dp, plan_dp
+from mia_core.training.precision import autocast
+from mia_core.training.recipe import TrainEnv, TrainRecipe
 
 
 def fit_classifier(
@@ -103,14 +68,6 @@ def fit_classifier(
     return model.eval()
 
 
-def stop_if_diverged(loss: torch.Tensor, where: str, lr: float) -> None:
-    """Stop at the first non-finite loss: every later step would only spread it."""
-    if not torch.isfinite(loss).all():
-        raise TrainingDiverged(f"training stopped: the loss became {float(loss.detach().max())} "
-                               f"{where} (non-finite inputs, or too high a learning rate: "
-                               f"lr={lr})")
-
-
 def _fit_private(model: nn.Module, data: LabeledData, recipe: TrainRecipe, env: TrainEnv,
                  label: str) -> nn.Module:
     """DP-SGD in fp32 and contiguous memory (per-sample gradients need both)."""
@@ -140,41 +97,6 @@ def accuracy(model: nn.Module, data: LabeledData, device: torch.device) -> float
         return float("nan")
     logits = predict_logits(model, data.x, device)
     return float((logits.argmax(1) == data.y).double().mean())
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``; ``None`` means plain fp32.
-
-    ``auto`` uses bfloat16 only where the hardware computes it natively: on CPUs without
-    AVX512-BF16/AMX, oneDNN emulates it and training gets several times *slower*.
-    """
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """True on x86 CPUs that advertise AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    dtype = resolve_precision(precision, device)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @functools.cache

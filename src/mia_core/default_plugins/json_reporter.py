@@ -1,16 +1,11 @@
-"""Components that ship with the core itself: the ``json`` reporter and the ``local``
-executor.
-
-Registered like any plugin (as plugin ``builtin`` of distribution mia-core), so it is listed,
-described and blockable the same way.
-"""
+"""The built-in ``json`` reporter: the result files in the --output folder."""
 
 from __future__ import annotations
 
 from mia_core.errors import ConfigError
 from mia_core.hookspecs import hookimpl
-from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts, write_output
-from mia_core.training.executors import LocalExecutor, LocalOptions
+from mia_core.results.files import write_output
+from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 
 
 class JsonReporter:
@@ -27,10 +22,3 @@ class JsonReporter:
 def register_reporters(register):
     register("json", JsonReporter, description="Result files in --output DIR (results.json, "
              "evaluation.csv, split.json, ROC curve and plot)")
-
-
-@hookimpl
-def register_executors(register):
-    register("local", LocalExecutor, description="Reference models in this process or in "
-             "--workers N worker processes on this machine (round-robin over GPUs)",
-             options=LocalOptions)

@@ -1,0 +1,39 @@
+"""The component kinds: the one table that hooks, registries, checks and listings read."""
+
+from __future__ import annotations
+
+import attrs
+
+from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
+
+
+@attrs.frozen
+class Kind:
+    """One kind of component: ``name`` (as in ``--list-plugins``), the collector ``hook`` a
+    plugin implements to provide it, the ``method`` every instance must have and the
+    ``protocol`` that describes it for type checkers."""
+
+    name: str
+    hook: str
+    method: str
+    protocol: type
+
+    @property
+    def plural(self) -> str:
+        return f"{self.name}s"
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("dataset", "register_datasets", "load", Dataset),
+    Kind("target", "register_targets", "fit", Target),
+    Kind("attack", "register_attacks", "score", Attack),
+    Kind("reporter", "register_reporters", "report", Reporter),
+    Kind("executor", "register_executors", "run", Executor),
+)
+BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def names_text() -> str:
+    """'dataset, target, attack, reporter or executor', for messages."""
+    return ", ".join(NAMES[:-1]) + f" or {NAMES[-1]}"

@@ -1,0 +1,192 @@
+"""The run's models, target and reference models alike, through one path and one cache.
+
+Every model is trained by :meth:`TrainTask.fit` (the target plugin's ``fit`` under the
+model's seed, its errors blamed on the plugin), checked by :func:`check_model_outputs` and
+kept in the model cache under the same key however it was trained: in this process or by an
+executor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from mia_core.capabilities import BuildableTarget, capable
+from mia_core.data import LabeledData
+from mia_core.errors import PluginError, describe
+from mia_core.experiment.plan import Component
+from mia_core.experiment.references import ReferenceModels, reference_jobs
+from mia_core.options import as_dict
+from mia_core.progress import Progress
+from mia_core.training.cache import ModelCache, load_weights
+from mia_core.training.executors import ExecEnv, Trained, TrainJob, TrainTask, run_jobs
+from mia_core.training.fit import predict_logits
+
+
+class ModelFactory:
+    """The target plugin's models on records of ``pool`` (indices into it), through the
+    model cache: :meth:`target` trains in this process; reference models come from
+    :meth:`cached`, else an executor, each then passed to :meth:`keep`."""
+
+    def __init__(self, target: Component, dataset: Component, pool: LabeledData,
+                 device: torch.device, cache: ModelCache, progress: Progress) -> None:
+        self.target, self.pool, self.device = target, pool, device
+        self.cache, self.progress = cache, progress
+        self._base = model_key_parts(dataset, target, pool, device)
+        self.who = target.who
+        self._whole = TrainTask(target.instance, self.who, pool)
+
+    def task(self, data: LabeledData) -> TrainTask:
+        """The executors' task: the target and only ``data``, the records the reference
+        models train on, so no more data than needed travels to workers."""
+        return TrainTask(self.target.instance, self.who, data)
+
+    def target_model(self, indices: torch.Tensor, seed: int) -> nn.Module:
+        """The model trained on ``indices`` with ``seed`` in this process (or cached)."""
+        model = self.cached(indices, seed)
+        if model is None:
+            model = self._whole.fit(indices, seed, self.device, self.progress)
+            self._check(model, indices)
+            self.cache.store(self._parts(indices, seed), model, self._buildable())
+        return model
+
+    def cached(self, records: torch.Tensor, seed: int) -> nn.Module | None:
+        """The model trained on ``records`` with ``seed``, if cached."""
+        build = self._builder(records)
+        model = self.cache.load(self._parts(records, seed), build, self.device)
+        if model is not None:
+            self._check(model, records)
+        return model
+
+    def keep(self, records: torch.Tensor, seed: int, trained: Trained, what: str) -> nn.Module:
+        """A model an executor trained on ``records`` (a module, or a state dict to load into
+        ``build()``): checked, then written to the cache at once."""
+        model = trained if isinstance(trained, nn.Module) else self._load(records, trained, what)
+        model = model.to(self.device).eval()
+        self._check(model, records)
+        self.cache.store(self._parts(records, seed), model, self._buildable())
+        return model
+
+    def _load(self, records: torch.Tensor, state: Mapping[str, torch.Tensor],
+              what: str) -> nn.Module:
+        if not self._buildable():
+            raise PluginError(f"{self.who} has no build() method, so its weights cannot be "
+                              "loaded from another process; use --executor local --workers 1")
+        try:
+            return load_weights(self._whole.build(records), state)
+        except (RuntimeError, KeyError) as exc:
+            raise PluginError(f"the weights returned for {what} do not fit {self.who}'s "
+                              f"build(): {describe(exc)}") from None
+
+    def _check(self, model: nn.Module, records: torch.Tensor) -> None:
+        check_model_outputs(self.who, model, self.pool.subset(records[:64]), self.device)
+
+    def _parts(self, indices: torch.Tensor, seed: int) -> dict[str, Any]:
+        return {**self._base, "seed": seed, "records": indices}
+
+    def _buildable(self) -> bool:
+        return capable(self.target.instance, BuildableTarget)
+
+    def _builder(self, records: torch.Tensor) -> Callable[[], nn.Module] | None:
+        return (lambda: self._whole.build(records)) if self._buildable() else None
+
+
+class ReferenceTrainer:
+    """Trains the reference models on first use and hands the same set to every attack.
+
+    Model i's records and seed depend only on the experiment's seed and sizes, never on the
+    executor or on the order in which models finish. Models already in the cache are loaded;
+    the rest go to the executor, and each is cached the moment it comes back.
+    """
+
+    def __init__(self, models: ModelFactory, executor: Component, env: ExecEnv,
+                 index: torch.Tensor, n_population: int, count: int, seed: int) -> None:
+        self._models, self._executor, self._env = models, executor, env
+        self._index = index  # dataset indices: population records, then evaluation records
+        self._n_population = n_population
+        self.count, self._seed = count, seed
+        self._trained: ReferenceModels | None = None
+
+    def get(self) -> ReferenceModels:
+        if self._trained is None:
+            self._trained = self._train()
+        return self._trained
+
+    def _train(self) -> ReferenceModels:
+        mask, jobs = reference_jobs(self.count, len(self._index), self._seed)
+        models: list[nn.Module | None] = [
+            self._models.cached(self._index[job.records], job.seed) for job in jobs]
+        missing = [job for job, model in zip(jobs, models, strict=True) if model is None]
+        progress = self._env.progress
+        if len(missing) < len(jobs):
+            progress.message(f"reference models: {len(jobs) - len(missing)} of {len(jobs)} "
+                             "from the model cache")
+        pool = self._models.pool.subset(self._index)  # job records are positions in it
+        if missing:  # an executor (say, a Ray instance) starts only when there is work
+            progress.message(f"reference models: training {len(missing)} on executor "
+                             f"'{self._executor.name}', about {len(missing[0].records)} pool "
+                             "records each")
+            self._train_missing(missing, models, pool)
+        ready = [m for m in models if m is not None]
+        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)
+
+    def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None],
+                       pool: LabeledData) -> None:
+        """Hand ``missing`` to the executor; cache and place each model as it comes back."""
+        start = time.perf_counter()
+        finished = run_jobs(self._executor.instance, self._executor.name,
+                            self._models.task(pool), missing, self._env)
+        for done, (job, trained) in enumerate(finished, start=1):
+            models[job.number] = self._models.keep(self._index[job.records], job.seed, trained,
+                                                   f"reference model {job.number + 1}")
+            self._env.progress.message(f"reference model {job.number + 1} done: {done}/"
+                                       f"{len(missing)}" + _pace(done, len(missing),
+                                                                 time.perf_counter() - start))
+
+
+def _pace(done: int, total: int, elapsed: float) -> str:
+    """', 1m04s elapsed, about 3m12s left' (nothing before the first model is done)."""
+    if done == 0:
+        return ""
+    left = elapsed / done * (total - done)
+    return f", {_duration(elapsed)} elapsed, about {_duration(left)} left"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def check_model_outputs(who: str, model: nn.Module, data: LabeledData,
+                        device: torch.device) -> None:
+    """Logits of shape (N, classes), all finite, on a few training records: a broken model is
+    the target plugin's fault, found here rather than as an attack's crash later."""
+    try:
+        logits = predict_logits(model, data.x, device)
+    except Exception as exc:
+        raise PluginError(f"{who}: its trained model fails on the training records: "
+                          f"{describe(exc)}") from exc
+    expected = (len(data), data.num_classes)
+    if tuple(logits.shape) != expected:
+        raise PluginError(f"{who}: its model returns outputs of shape {tuple(logits.shape)} for "
+                          f"{expected[0]} records; expected logits of shape {expected}")
+    if not torch.isfinite(logits).all():
+        raise PluginError(f"{who}: its trained model outputs NaN or infinite logits")
+
+
+def model_key_parts(dataset: Component, target: Component, pool: LabeledData,
+                    device: torch.device) -> dict[str, Any]:
+    """Everything besides records and seed that determines a trained model's weights (the
+    model-cache key): the data itself, the dataset and target with their options, torch and the
+    device type. Attack options are not part of it: attacks never change the models."""
+    return {
+        "dataset": dataset.name, "dataset_options": as_dict(dataset.options),
+        "data": pool.fingerprint(), "target": target.name,
+        "target_options": as_dict(target.options),
+        "target_version": f"{target.entry.origin.distribution} {target.entry.origin.version}",
+        "torch": torch.__version__, "device": device.type,
+    }

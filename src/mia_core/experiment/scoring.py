@@ -1,0 +1,43 @@
+"""Scoring: an attack's answer on its context, measured by the core, never by the attack."""
+
+from __future__ import annotations
+
+import time
+
+import attrs
+import torch
+
+from mia_core.data import LabeledData
+from mia_core.experiment.context import AttackContext, AttackOutput, normalise_output
+from mia_core.experiment.plan import Component
+from mia_core.results.audit import epsilon_lower_bound
+from mia_core.results.metrics import compute_metrics, per_class_metrics
+from mia_core.results.types import AttackReport
+from mia_core.training.fit import seeded
+
+
+def ask(attack: Component, ctx: AttackContext, records: LabeledData) -> AttackOutput:
+    """The attack's scores for ``records`` (the context's evaluation records, or others such
+    as canaries), drawn under the attack's own seed and checked."""
+    if records is not ctx.evaluation:
+        ctx = attrs.evolve(ctx, evaluation=records)
+    with seeded(ctx.seed):
+        return normalise_output(attack.call("score", ctx), len(records), attack.name)
+
+
+def score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
+          delta: float) -> tuple[AttackReport, torch.Tensor]:
+    """Run one attack and measure it: every metric, ε_lb at ``delta`` and the per-class
+    table, from its scores and the membership truth it never saw."""
+    clock = time.perf_counter()
+    ctx.progress.message(f"running attack '{attack.name}'")
+    answer = ask(attack, ctx, ctx.evaluation)
+    seconds = time.perf_counter() - clock
+    truth, scores = is_member.numpy(), answer.scores.numpy()
+    metrics = compute_metrics(truth, scores, answer.threshold)
+    bound = epsilon_lower_bound(truth, scores, delta, seed=ctx.seed)
+    metrics = attrs.evolve(metrics, epsilon_lb=bound.epsilon)
+    per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
+    threat = "population" if ctx.references is not None else "known-members"
+    report = AttackReport(attack.name, metrics, seconds, ctx.target.queries, per_class, threat)
+    return report, answer.scores

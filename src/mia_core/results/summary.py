@@ -1,0 +1,70 @@
+"""The human-readable summary of a run, printed on stdout."""
+
+from __future__ import annotations
+
+from mia_core.results.types import ExperimentResult
+
+
+def _privacy_lines(result: ExperimentResult) -> list[str]:
+    p = result.privacy
+    if p is None:
+        return []
+    return [f"DP-SGD: ε = {p.epsilon:.3f} at δ = {p.delta:g} (Opacus RDP accountant); "
+            f"noise multiplier {p.noise_multiplier:.4f}, sampling rate "
+            f"{p.sample_rate:.4g}, {p.steps} steps, clipping norm {p.max_grad_norm:g}"]
+
+
+def _canary_lines(result: ExperimentResult) -> list[str]:
+    audits = [(a.name, a.canary_audit) for a in result.attacks if a.canary_audit]
+    if not audits:
+        return (["one-run audit: only known-members attacks score the canaries; add one, e.g. "
+                 "--attack loss-threshold"] if result.config.canaries else [])
+    return [f"one-run audit, {audits[0][1].canaries} canaries each trained on with "
+            "probability 1/2 (Steinke et al. 2023):"] + [
+        f"  {name}: ε_lb {audit.epsilon:.3f} ({audit.correct} of {audit.guesses} "
+        "guesses right)" for name, audit in audits]
+
+
+def format_summary(result: ExperimentResult) -> str:
+    """The human-readable summary printed on stdout."""
+    cfg, sizes = result.config, result.split_sizes
+    width = max([6, *(len(a.name) for a in result.attacks)])
+    lines = [
+        f"mia-core: dataset={cfg.dataset} target={cfg.target} seed={cfg.seed} "
+        f"device={result.device}" + ("  CONTROL RUN: target never saw the members"
+                                     if cfg.control else ""),
+        f"split: {sizes['members']} members / {sizes['nonmembers']} non-members "
+        f"(pool {result.pool_size}); "
+        + (f"attacker knows {sizes['known_members']} + {sizes['known_nonmembers']}; "
+           if any(a.threat_model == "known-members" for a in result.attacks) else "")
+        + f"evaluation {sizes['eval_members']} members + {sizes['eval_nonmembers']} non-members"
+        + (f"; population {sizes['population']}" if sizes["population"] else ""),
+        f"target: train accuracy {result.target_train_accuracy:.4f}, "
+        f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
+        *_privacy_lines(result),
+        "",
+        f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
+        f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} {'time':>7}",
+    ]
+    for a in result.attacks:
+        m = a.metrics
+        lines.append(
+            f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
+            f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
+            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
+            f"{a.seconds:>6.1f}s"
+        )
+    lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {result.audit_delta:g} from each "
+                 "attack's scores (see docs/auditing.md)")
+    lines += _canary_lines(result)
+    for name in result.privacy_violations:
+        spent = result.privacy.epsilon if result.privacy else 0.0
+        lines.append(f"WARNING: attack '{name}' proves ε >= "
+                     f"{result.attack(name).proven_epsilon:.3f}, above the accountant's ε = "
+                     f"{spent:.3f}: the accountant, the training or the attack is wrong")
+    t = result.timings
+    lines += ["", "timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items())]
+    if result.models_from_cache:
+        lines.append(f"models: {result.models_from_cache} loaded from cache, "
+                     f"{result.models_trained} trained")
+    return "\n".join(lines)
