@@ -56,6 +56,8 @@ def user_errors(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("Error: interrupted", err=True)
         sys.exit(130)
+    except (click.ClickException, click.Abort):  # click's own: one line from the command
+        raise
     except Exception as exc:
         if debug:
             traceback.print_exc()

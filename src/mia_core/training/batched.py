@@ -67,17 +67,8 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
     for _ in range(recipe.epochs):
         orders = [torch.randperm(n, generator=g) for n, g in zip(sizes, generators, strict=True)]
         for t in range(max(steps)):
-            index = torch.zeros(k, bs, dtype=torch.long)
-            mask = torch.zeros(k, bs)
-            for c, order in enumerate(orders):
-                part = order[t * bs:(t + 1) * bs]
-                index[c, :len(part)] = part
-                mask[c, :len(part)] = 1.0
-            index, mask = index.to(device), mask.to(device)
+            xb, yb, mask = _step_batch(orders, t, bs, x, y)
             active = mask.sum(1) > 0
-            xb = torch.gather(x, 1, index.view(k, bs, *([1] * (x.dim() - 2))).expand(
-                k, bs, *x.shape[2:]))
-            yb = torch.gather(y, 1, index)
             with autocast(device, recipe.precision):  # the recipe's precision, as fit_classifier
                 grads, losses = step(params, buffers, xb, yb, mask)
             stop_if_diverged(losses[active], f"for a batched copy at step {t + 1}", recipe.lr)
@@ -90,6 +81,23 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
                                **{n: b[c] for n, b in buffers.items()}})
         trained.append(model.eval())
     return trained
+
+
+def _step_batch(orders: list[torch.Tensor], t: int, bs: int, x: torch.Tensor,
+                y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step ``t``'s records of every copy (inputs, labels) and which slots are real: a copy
+    whose data order has run out fills its slots with record 0 and a mask of zeros."""
+    k = len(orders)
+    index = torch.zeros(k, bs, dtype=torch.long)
+    mask = torch.zeros(k, bs)
+    for c, order in enumerate(orders):
+        part = order[t * bs:(t + 1) * bs]
+        index[c, :len(part)] = part
+        mask[c, :len(part)] = 1.0
+    index, mask = index.to(x.device), mask.to(x.device)
+    xb = torch.gather(x, 1, index.view(k, bs, *([1] * (x.dim() - 2))).expand(
+        k, bs, *x.shape[2:]))
+    return xb, torch.gather(y, 1, index), mask
 
 
 def _adam(params: dict, grads: dict, exp_avg: dict, exp_avg_sq: dict, steps: torch.Tensor,

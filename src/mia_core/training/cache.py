@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ def _tensor_digest(value: Any) -> str:
         return f"{data.dtype}:{tuple(data.shape)}:" + hashlib.sha256(
             data.numpy().tobytes()).hexdigest()
     return str(value)
+
+
+def describe_entry(parts: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``mia cache list`` shows of an entry: the readable parts of its key."""
+    about = {k: v for k, v in parts.items()
+             if k in ("dataset", "dataset_options", "target", "target_options", "seed",
+                      "device", "torch")}
+    records = parts.get("records")
+    if isinstance(records, torch.Tensor):
+        about["records"] = int(records.numel())
+    about["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    return about
 
 
 def load_weights(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
@@ -91,7 +104,7 @@ class ModelCache:
         """Count a freshly trained model and keep it (when caching is on and ``cacheable``)."""
         self.trained += 1
         if self.root is not None and cacheable:
-            self._store(self._path(parts), model)
+            self._store(self._path(parts), model, parts)
 
     def _path(self, parts: Mapping[str, Any]) -> Path:
         assert self.root is not None
@@ -107,9 +120,11 @@ class ModelCache:
                                   f"({type(exc).__name__}); retraining")
             return None
 
-    def _store(self, path: Path, model: nn.Module) -> None:
+    def _store(self, path: Path, model: nn.Module, parts: Mapping[str, Any]) -> None:
+        about = json.dumps(describe_entry(parts), indent=1, sort_keys=True, default=str)
         try:
             atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+            atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(about))
         except OSError as exc:
             self.progress.message(f"warning: cannot write model cache {path.parent} "
                                   f"({exc.strerror or exc}); continuing without caching")
