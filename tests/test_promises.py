@@ -252,6 +252,7 @@ def test_model_cache_key_covers_records_seed_options_and_torch(spies, tmp_path, 
     misses = [
         lambda: train(records, 2),  # another seed
         lambda: train(records + 1, 1),  # other records
+        lambda: train(torch.cat([records[:-1], records[-1:] + 1]), 1),  # the last one differs
         lambda: trainer_for(spies, cache, target={"epochs": "3"})[0](records, 1),
         lambda: trainer_for(spies, cache, dataset={"size": "601"})[0](records, 1),
     ]

@@ -1,10 +1,11 @@
-"""Reference (shadow) models for the population threat model, trained once per run.
+"""Reference (shadow) models for the population threat model: what attacks get, and who is IN.
 
 The attacker holds population records (never members, never evaluation records) and may
 query the evaluation records. Reference models are trained with the *target plugin's own
 recipe* on random halves of that pool (population + evaluation records), arranged so every
 pool record is IN for exactly half of the models, as in LiRA. Attacks that only need models
 trained without a record (offline LiRA, RMIA, shadow MLPs) use the models where it is OUT.
+They are trained by :class:`mia_core.experiment.models.ReferenceTrainer`.
 """
 
 from __future__ import annotations
