@@ -27,7 +27,7 @@ ATTACKS = ("loss-threshold", "lira-offline", "rmia")
 
 def run_setting(epsilon: float | None, args: argparse.Namespace) -> dict:
     from mia_core.catalog.loading import load_catalog
-    from mia_core.experiment.config import ExperimentConfig
+    from mia_core.config import ExperimentConfig
     from mia_core.experiment.run import run_experiment
     from mia_core.progress import Progress
     from mia_core.training.cache import ModelCache, default_cache_dir

@@ -30,8 +30,8 @@ import torch
 from mia_core import ExecEnv, LoadEnv, TrainTask
 from mia_core.catalog.loading import load_catalog
 from mia_core.default_plugins.local_executor import LocalExecutor, LocalOptions
-from mia_core.experiment.references import reference_jobs
 from mia_core.progress import QUIET
+from mia_core.references import reference_jobs
 from mia_core.training.executors import run_jobs
 
 POOL = 24_000  # population 12,000 + evaluation 12,000 in the demo: 12,000 records per model

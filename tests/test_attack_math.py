@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
-from mia_core.experiment.references import ReferenceModels, balanced_in_mask
 from mia_core.progress import Progress
+from mia_core.references import ReferenceModels, balanced_in_mask
 from mia_core.training.fit import seeded
 from mia_torch_attack import mlp as mlp_module
 from mia_torch_attack import shadow

@@ -3,7 +3,7 @@
 import pytest
 
 from mia_core.catalog.loading import load_catalog
-from mia_core.experiment.config import ExperimentConfig
+from mia_core.config import ExperimentConfig
 from mia_core.experiment.run import run_experiment
 
 from .conftest import make_module

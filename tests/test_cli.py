@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
 from mia_core.cli.run import run
-from mia_core.experiment.config import derive_seed
+from mia_core.config import derive_seed
 from mia_core.results.audit import epsilon_lower_bound
 
 SMALL = ["--members", "400", "-o", "target.epochs=2", "-o", "attack.epochs=5", "--device", "cpu"]

@@ -176,7 +176,7 @@ def register_attacks(register):
 
 
 def test_built_objects_are_checked_like_registered_classes():
-    from mia_core.experiment.config import ExperimentConfig
+    from mia_core.config import ExperimentConfig
     from mia_core.experiment.plan import make_plan
 
     catalog = load_catalog(extra=[("sneaky", make_module("fake_sneaky", FACTORY_FUNCTION))])

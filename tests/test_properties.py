@@ -12,8 +12,8 @@ from sklearn.metrics import roc_curve as sk_roc_curve
 
 from mia_core.cli.run import run
 from mia_core.errors import ConfigError
-from mia_core.experiment.splits import draw_split, known_count
 from mia_core.results.metrics import compute_metrics, roc_auc, roc_curve, tpr_at_fpr
+from mia_core.splits import draw_split, known_count
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -6,7 +6,7 @@ from torch.nn import functional as F
 from mia_cnn_target.plugin import CnnOptions, CnnTarget, LeNet
 from mia_core import LabeledData, TrainEnv
 from mia_core.catalog.loading import load_catalog
-from mia_core.experiment.config import ExperimentConfig
+from mia_core.config import ExperimentConfig
 from mia_core.experiment.run import run_experiment
 
 

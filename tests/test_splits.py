@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mia_core.errors import ConfigError
-from mia_core.experiment.splits import draw_split
+from mia_core.splits import draw_split
 
 
 @pytest.mark.parametrize("seed", range(50))

@@ -23,10 +23,10 @@ PACKAGES = {"mia_core": ROOT / "src" / "mia_core",
 # slow end-to-end tests away from modules that every experiment touches, such as the metrics).
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "attacks": (["src/mia_torch_attack/*.py"], ["tests/test_attack_math.py"]),
-    "numbers": (["src/mia_core/results/metrics.py", "src/mia_core/experiment/splits.py"],
+    "numbers": (["src/mia_core/results/metrics.py", "src/mia_core/splits.py"],
                 ["tests/test_metrics.py", "tests/test_splits.py", "tests/test_properties.py",
                  "tests/test_report.py"]),
-    "models": (["src/mia_core/training/cache.py", "src/mia_core/experiment/references.py",
+    "models": (["src/mia_core/training/cache.py", "src/mia_core/references.py",
                 "src/mia_core/experiment/models.py", "src/mia_core/experiment/run.py"],
                ["tests/test_cache.py", "tests/test_promises.py", "tests/test_attack_math.py"]),
     "plugins": (["src/mia_core/catalog/registry.py", "src/mia_core/options.py",

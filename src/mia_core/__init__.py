@@ -5,22 +5,15 @@ handed to plugins, option helpers and the shared training utilities. Importing i
 plugin.
 """
 
-from mia_core.capabilities import (
-    BuildableTarget,
-    CanaryDataset,
-    PrivateTarget,
-    RecipeTarget,
-    SizedDataset,
-    capable,
-)
+from mia_core.capabilities import CanaryDataset, SizedDataset, capable
+from mia_core.context import AttackContext, AttackOutput, KnownRecords, TargetOracle
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError
-from mia_core.experiment.context import AttackContext, AttackOutput, KnownRecords, TargetOracle
-from mia_core.experiment.references import ReferenceModels
 from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
 from mia_core.progress import Progress
 from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
+from mia_core.references import ReferenceModels
 from mia_core.results.files import write_roc
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.threats import ThreatModel
@@ -37,6 +30,7 @@ from mia_core.training.executors import (
 from mia_core.training.fit import accuracy, fit_classifier, predict_logits
 from mia_core.training.precision import resolve_precision
 from mia_core.training.recipe import PRECISIONS, TrainEnv, TrainRecipe
+from mia_core.training.targets import BuildableTarget, PrivateTarget, RecipeTarget
 
 __all__ = [
     "PRECISIONS",

@@ -13,8 +13,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from mia_core.context import AttackContext, AttackOutput
 from mia_core.data import LabeledData, LoadEnv
-from mia_core.experiment.context import AttackContext, AttackOutput
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.threats import ThreatModel
 from mia_core.training.executors import ExecEnv, TrainJob, TrainTask

@@ -30,10 +30,10 @@ import attrs
 from mia_core.catalog.index import PluginIndex
 from mia_core.catalog.loading import load_catalog
 from mia_core.catalog.selection import PluginSelection
+from mia_core.config import ExperimentConfig
 from mia_core.default_plugins import tiny_datasets
 from mia_core.default_plugins.tiny_datasets import tiny_images, tiny_vectors
 from mia_core.errors import PluginError
-from mia_core.experiment.config import ExperimentConfig
 from mia_core.progress import QUIET
 from mia_core.results.types import ExperimentResult, RunArtifacts
 from mia_core.training.cache import ModelCache

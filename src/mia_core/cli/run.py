@@ -14,8 +14,8 @@ from click.core import ParameterSource
 from mia_core.cli.errors import OneLineCommand, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
 from mia_core.cli.settings import experiment_keys, setting_options
+from mia_core.config import MAX_SEED, ExperimentConfig, settings_of
 from mia_core.errors import ConfigError, MiaError, ReportError
-from mia_core.experiment.config import MAX_SEED, ExperimentConfig, settings_of
 
 EXPERIMENT_FIELDS = [name for name, _, _ in settings_of(ExperimentConfig)]
 

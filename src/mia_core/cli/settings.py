@@ -1,7 +1,7 @@
 """Settings of a command-line run, and the click options derived from every declared setting.
 
 :class:`RunSettings` holds what is not the experiment itself (where data, cache and results
-live, how loud to be); :class:`~mia_core.experiment.config.ExperimentConfig` holds the
+live, how loud to be); :class:`~mia_core.config.ExperimentConfig` holds the
 experiment. Both declare their fields with ``setting(...)``; the options below, the config
 file's keys and ``--print-config`` are derived from those declarations.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import click
 
-from mia_core.experiment.config import ExperimentConfig, Setting, setting, settings_of
+from mia_core.config import ExperimentConfig, Setting, setting, settings_of
 
 
 @attrs.frozen

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from mia_core.capabilities import CanaryDataset, capable
+from mia_core.context import AttackContext, TargetOracle
 from mia_core.data import LabeledData
 from mia_core.errors import ConfigError, PluginError
-from mia_core.experiment.context import AttackContext, TargetOracle
 from mia_core.experiment.plan import Component
 from mia_core.experiment.scoring import ask
 from mia_core.results.audit import CanaryAudit, canary_audit

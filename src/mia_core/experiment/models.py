@@ -15,21 +15,22 @@ from typing import Any
 import torch
 from torch import nn
 
-from mia_core.capabilities import BuildableTarget, capable
+from mia_core.capabilities import capable
 from mia_core.data import LabeledData
 from mia_core.errors import PluginError, describe
 from mia_core.experiment.plan import Component
-from mia_core.experiment.references import ReferenceModels, reference_jobs
 from mia_core.options import as_dict
 from mia_core.progress import Progress
+from mia_core.references import ReferenceModels, reference_jobs
 from mia_core.training.cache import ModelCache, load_weights
 from mia_core.training.executors import ExecEnv, Trained, TrainJob, TrainTask, run_jobs
 from mia_core.training.fit import predict_logits
+from mia_core.training.targets import BuildableTarget
 
 
 class ModelFactory:
     """The target plugin's models on records of ``pool`` (indices into it), through the
-    model cache: :meth:`target` trains in this process; reference models come from
+    model cache: :meth:`target_model` trains in this process; reference models come from
     :meth:`cached`, else an executor, each then passed to :meth:`keep`."""
 
     def __init__(self, target: Component, dataset: Component, pool: LabeledData,

@@ -17,8 +17,8 @@ import torch
 from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.kinds import NAMES
 from mia_core.catalog.registry import Entry, interface_problem
+from mia_core.config import ExperimentConfig
 from mia_core.errors import ConfigError, MiaError, PluginError, call_plugin, describe
-from mia_core.experiment.config import ExperimentConfig
 from mia_core.options import as_dict, build_options, fields_of, unknown_option_message
 from mia_core.threats import ThreatModel
 

@@ -10,26 +10,27 @@ import attrs
 import torch
 from torch import nn
 
-from mia_core.capabilities import PrivateTarget, SizedDataset, capable
+from mia_core.capabilities import SizedDataset, capable
 from mia_core.catalog.catalog import Catalog
+from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
+from mia_core.context import AttackContext, KnownRecords, LogitsMemo, TargetOracle
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
 from mia_core.experiment.canaries import Canaries, audit_canaries, make_canaries
-from mia_core.experiment.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
-from mia_core.experiment.context import AttackContext, KnownRecords, LogitsMemo, TargetOracle
 from mia_core.experiment.device import resolve_device
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
 from mia_core.experiment.plan import Component, Plan, make_plan
 from mia_core.experiment.scoring import score
-from mia_core.experiment.splits import MembershipSplit, draw_split, known_count
 from mia_core.progress import QUIET, Progress
 from mia_core.results.audit import DEFAULT_DELTA
 from mia_core.results.types import AttackReport, ExperimentResult, ReportEnv, RunArtifacts
+from mia_core.splits import MembershipSplit, draw_split, known_count
 from mia_core.threats import ThreatModel
 from mia_core.training.cache import ModelCache
 from mia_core.training.dp import PrivacySpent
 from mia_core.training.executors import ExecEnv
 from mia_core.training.fit import accuracy
+from mia_core.training.targets import PrivateTarget
 
 
 @attrs.frozen(eq=False)

@@ -7,8 +7,8 @@ import time
 import attrs
 import torch
 
+from mia_core.context import AttackContext, AttackOutput, normalise_output
 from mia_core.data import LabeledData
-from mia_core.experiment.context import AttackContext, AttackOutput, normalise_output
 from mia_core.experiment.plan import Component
 from mia_core.results.audit import epsilon_lower_bound
 from mia_core.results.metrics import compute_metrics, per_class_metrics

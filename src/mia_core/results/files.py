@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from mia_core.errors import MiaError
-from mia_core.experiment.splits import MembershipSplit
 from mia_core.progress import QUIET, Progress
 from mia_core.results.metrics import roc_curve
 from mia_core.results.types import ExperimentResult, RunArtifacts
+from mia_core.splits import MembershipSplit
 
 RESULTS_FILE = "results.json"
 SCORES_FILE = "evaluation.csv"

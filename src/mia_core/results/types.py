@@ -8,11 +8,11 @@ from typing import Any
 import attrs
 import torch
 
-from mia_core.experiment.config import ExperimentConfig
-from mia_core.experiment.splits import MembershipSplit
+from mia_core.config import ExperimentConfig
 from mia_core.progress import QUIET, Progress
 from mia_core.results.audit import CanaryAudit
 from mia_core.results.metrics import AttackMetrics, ClassMetrics
+from mia_core.splits import MembershipSplit
 from mia_core.training.dp import PrivacySpent
 
 

@@ -18,12 +18,13 @@ import attrs
 import torch
 from torch import nn
 
-from mia_core.capabilities import BuildableTarget, RecipeTarget, capable
+from mia_core.capabilities import capable
 from mia_core.data import LabeledData
 from mia_core.errors import MiaError, PluginError, call_plugin, describe
 from mia_core.progress import QUIET, Progress
 from mia_core.training.fit import seeded
 from mia_core.training.recipe import TrainEnv, TrainRecipe
+from mia_core.training.targets import BuildableTarget, RecipeTarget
 
 CUDA_BATCH = 8  # models trained at once on one GPU when the target allows it
 

@@ -15,8 +15,8 @@ from torch import nn
 
 from mia_core.data import LabeledData
 from mia_core.errors import PluginError
-from mia_core.experiment.references import ReferenceModels
 from mia_core.progress import QUIET, Progress
+from mia_core.references import ReferenceModels
 from mia_core.training.fit import predict_logits
 
 

@@ -1,0 +1,41 @@
+"""What a target may offer besides ``fit``: its untrained model, its recipe, its DP spend.
+
+Each is a ``typing.Protocol``, tested with :func:`mia_core.capable` like every capability.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from torch import nn
+
+from mia_core.data import LabeledData
+from mia_core.training.dp import PrivacySpent
+from mia_core.training.recipe import TrainRecipe
+
+
+@runtime_checkable
+class BuildableTarget(Protocol):
+    """A target that can build its untrained model: its trained models can be cached and
+    rebuilt from state dicts, so reference models may train in other processes."""
+
+    def build(self, data: LabeledData) -> nn.Module: ...
+
+
+@runtime_checkable
+class RecipeTarget(Protocol):
+    """A buildable target that also says how it trains, promising ``fit(data, env) ==
+    fit_classifier(build(data), data, recipe(), env)``: executors may then train several of
+    its models at once (``torch.func``)."""
+
+    def build(self, data: LabeledData) -> nn.Module: ...
+
+    def recipe(self) -> TrainRecipe: ...
+
+
+@runtime_checkable
+class PrivateTarget(Protocol):
+    """A target that trains with DP-SGD and says what it spent on ``data`` (``None``: no
+    DP for this configuration)."""
+
+    def privacy(self, data: LabeledData) -> PrivacySpent | None: ...
