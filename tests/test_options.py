@@ -64,13 +64,42 @@ def test_routing_by_kind_and_by_name():
 
 
 def test_bare_key_that_two_components_have_is_ambiguous():
-    with pytest.raises(ConfigError, match="ambiguous"):
+    with pytest.raises(ConfigError, match="ambiguous") as err:
         route_options({"": {"epochs": "3"}}, _entries())
+    assert str(err.value) == ("option 'epochs' is ambiguous: target, mlp all have it; write "
+                              "e.g. -o mlp.epochs=...")
 
 
 def test_unknown_prefix_is_an_error():
-    with pytest.raises(ConfigError, match="names no selected component"):
+    with pytest.raises(ConfigError, match="names no selected component") as err:
         route_options({"lira": {"epochs": "3"}}, _entries())
+    assert str(err.value) == ("option 'lira.epochs' names no selected component (use one of: "
+                              "attack, dataset, executor, mlp, reporter, target)")
+
+
+@attrs.frozen
+class Other:
+    width: int = option(8, "width", positive)
+
+
+def _three_entries():
+    """A dataset without options, a target with Opts and an attack with Other."""
+    origin = Origin("p")
+    return [("dataset", make_entry("dataset", origin, "plain", lambda: None)),
+            ("target", make_entry("target", origin, "cnn", lambda o: o, options=Opts)),
+            ("probe", make_entry("attack", origin, "probe", lambda o: o, options=Other))]
+
+
+def test_a_bare_key_goes_to_the_one_component_that_has_it():
+    routed = route_options({"": {"width": "4", "lr": "0.5"}}, _three_entries())
+    assert routed == {"dataset": {}, "target": {"lr": "0.5"}, "probe": {"width": "4"}}
+
+
+def test_an_unknown_bare_key_names_every_known_option():
+    with pytest.raises(ConfigError) as err:
+        route_options({"": {"widht": "4"}}, _three_entries())
+    assert str(err.value) == ("unknown option 'widht' for the selected components; did you mean "
+                              "'width'? (options: epochs, fast, lr, mode, width)")
 
 
 def make_options_class():

@@ -33,7 +33,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                  "src/mia_core/catalog/selection.py", "src/mia_core/experiment/plan.py",
                  "src/mia_core/capabilities.py"],
                 ["tests/test_registry.py", "tests/test_options.py", "tests/test_selection.py",
-                 "tests/test_plugins.py", "tests/test_configfile.py"]),
+                 "tests/test_plugins.py", "tests/test_configfile.py",
+                 "tests/test_capabilities.py", "tests/test_hardening.py"]),
 }
 
 

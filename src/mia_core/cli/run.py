@@ -13,7 +13,7 @@ from click.core import ParameterSource
 
 from mia_core.cli.errors import OneLineCommand, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
-from mia_core.cli.settings import experiment_keys, setting_options
+from mia_core.cli.settings import experiment_keys, non_empty_path, setting_options
 from mia_core.config import MAX_SEED, ExperimentConfig, settings_of
 from mia_core.errors import ConfigError, MiaError, ReportError
 
@@ -34,8 +34,6 @@ def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Every option of ``mia-run``: the declared settings, then the modes and output format."""
-    from mia_core.cli.settings import non_empty_path
-
     modes = [
         click.option("-o", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE",
                      help="Plugin option, e.g. -o target.epochs=5 or -o lira.variance=global."),
