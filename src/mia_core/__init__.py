@@ -29,10 +29,17 @@ from mia_core.training.executors import (
 )
 from mia_core.training.fit import accuracy, fit_classifier, predict_logits
 from mia_core.training.precision import resolve_precision
-from mia_core.training.recipe import PRECISIONS, TrainEnv, TrainRecipe
-from mia_core.training.targets import BuildableTarget, PrivateTarget, RecipeTarget
+from mia_core.training.recipe import AUGMENTATIONS, PRECISIONS, TrainEnv, TrainRecipe
+from mia_core.training.recipe_options import RecipeOptions
+from mia_core.training.targets import (
+    BuildableTarget,
+    ModelFileTarget,
+    PrivateTarget,
+    RecipeTarget,
+)
 
 __all__ = [
+    "AUGMENTATIONS",
     "PRECISIONS",
     "Attack",
     "AttackContext",
@@ -48,10 +55,12 @@ __all__ = [
     "LabeledData",
     "LoadEnv",
     "MiaError",
+    "ModelFileTarget",
     "PluginError",
     "PrivacySpent",
     "PrivateTarget",
     "Progress",
+    "RecipeOptions",
     "RecipeTarget",
     "ReferenceModels",
     "Register",

@@ -109,6 +109,11 @@ def _attacks(instance: Any, attribute: attrs.Attribute, value: tuple[str, ...]) 
 _optional = attrs.validators.optional
 
 
+def _optional_path(value: Any) -> str | None:
+    """Paths are kept as text, so results.json and --print-config hold them as given."""
+    return None if value is None else str(value)
+
+
 @attrs.frozen
 class ExperimentConfig(FieldMap):
     """One membership-inference experiment.
@@ -129,6 +134,18 @@ class ExperimentConfig(FieldMap):
                            show_default=False, validator=_name)
     target: str = setting("cnn", "Target-model plugin (the model under audit).", "str",
                           metavar="NAME")
+    model: str | None = setting(
+        None, "Audit this trained model instead of training one: its weights as safetensors or "
+        "a saved state dict (loaded into the target's build(); never an unpickled object).",
+        "path", metavar="FILE", converter=_optional_path, show_default=False)
+    train_records: str | None = setting(
+        None, "With --model: the records it was trained on, one dataset record id per line "
+        "(or a CSV column record_id); the membership ground truth.", "path", metavar="FILE",
+        converter=_optional_path, show_default=False)
+    heldout_records: str | None = setting(
+        None, "With --model: the records it never saw (default: every record not in "
+        "--train-records).", "path", metavar="FILE", converter=_optional_path,
+        show_default=False)
     attacks: tuple[str, ...] = setting(
         (), "Attack plugin, e.g. torch-mlp (repeatable: one table for all).", "list",
         flag="--attack", metavar="NAME", aliases=("attack",), converter=tuple,
@@ -167,6 +184,20 @@ class ExperimentConfig(FieldMap):
     workers: int = setting(0, "Reference models trained at once by the executor (local: "
                            "worker processes; 0: the executor decides).", "int", metavar="N",
                            minimum=0, validator=_non_negative_int)
+
+    def __attrs_post_init__(self) -> None:
+        given = [f for f in ("train_records", "heldout_records") if getattr(self, f)]
+        if given and self.model is None:
+            flags = " and ".join("--" + f.replace("_", "-") for f in given)
+            raise ConfigError(f"{flags} describe a given model: add --model FILE")
+        if self.model is not None and self.train_records is None:
+            raise ConfigError("--model needs --train-records FILE: the records the model was "
+                              "trained on are the audit's ground truth")
+
+    @property
+    def given_model(self) -> bool:
+        """True when the run audits a model trained elsewhere (``--model``)."""
+        return self.model is not None
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

@@ -100,3 +100,41 @@ def known_count(members: int, known_fraction: float) -> int:
             f"{known} known and {members - known} evaluation records per side; each needs >= 1"
         )
     return known
+
+
+def draw_given_split(members: torch.Tensor, nonmembers: torch.Tensor, count: int,
+                     known_fraction: float, population: int, seed: int) -> MembershipSplit:
+    """A balanced, disjoint split when membership is given: ``count`` of the ``members``
+    records and ``count`` of the ``nonmembers``, each drawn with one seeded permutation; the
+    population (reference models' records) comes from the non-members left over, so it never
+    holds a record the audited model was trained on."""
+    if count > len(members) or count + population > len(nonmembers):
+        raise ConfigError(
+            f"the given model has {len(members)} members and {len(nonmembers)} non-member "
+            f"records, but the split needs {count} of each + {population} population "
+            "non-members; lower --members or --population")
+    known = known_count(count, known_fraction)
+    generator = torch.Generator().manual_seed(seed)
+    mem = members[torch.randperm(len(members), generator=generator)[:count]]
+    non = nonmembers[torch.randperm(len(nonmembers), generator=generator)]
+    split = MembershipSplit(
+        known_members=mem[:known], known_nonmembers=non[:known],
+        eval_members=mem[known:count], eval_nonmembers=non[known:count],
+        population=non[count:count + population])
+    split.check()
+    return split
+
+
+def given_members(members: int, nonmembers: int, population_share: float) -> int:
+    """Members when ``--members`` is not given with a given model: as many as both sides
+    allow, leaving ``population_share`` x members of the non-members for the population."""
+    return max(0, min(members, int(nonmembers / (1 + population_share))))
+
+
+def evaluation_order(split: MembershipSplit,
+                     seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluation records in a seeded random order, so position reveals no membership."""
+    index = torch.cat([split.eval_members, split.eval_nonmembers])
+    is_member = torch.arange(len(index)) < len(split.eval_members)
+    order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
+    return index[order], is_member[order]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import attrs
 import torch
-from torch import nn
 
 from mia_core.capabilities import SizedDataset, capable
 from mia_core.catalog.catalog import Catalog
@@ -16,77 +15,22 @@ from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.context import AttackContext, KnownRecords, LogitsMemo, TargetOracle
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
-from mia_core.experiment.canaries import Canaries, audit_canaries, make_canaries
+from mia_core.experiment.canaries import audit_canaries, make_canaries
 from mia_core.experiment.device import resolve_device
+from mia_core.experiment.external import check_given, given_records, given_split, load_target
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
+from mia_core.experiment.phases import Records, Session, TrainedTarget
 from mia_core.experiment.plan import Component, Plan, make_plan
 from mia_core.experiment.scoring import score
 from mia_core.progress import QUIET, Progress
-from mia_core.results.audit import DEFAULT_DELTA
 from mia_core.results.types import AttackReport, ExperimentResult, ReportEnv, RunArtifacts
-from mia_core.splits import MembershipSplit, draw_split, known_count
+from mia_core.splits import draw_split, evaluation_order, known_count
 from mia_core.threats import ThreatModel
 from mia_core.training.cache import ModelCache
 from mia_core.training.dp import PrivacySpent
 from mia_core.training.executors import ExecEnv
 from mia_core.training.fit import accuracy
 from mia_core.training.targets import PrivateTarget
-
-
-@attrs.frozen(eq=False)
-class Records:
-    """The data of a run and who is what: the split, the canaries, the evaluation order."""
-
-    pool: LabeledData
-    split: MembershipSplit
-    canaries: Canaries | None
-    trained_index: torch.Tensor  # the target's records in the pool (members, or decoys)
-    eval_index: torch.Tensor  # evaluation records, in the order the attacks see them
-    is_member: torch.Tensor
-
-    def training_pool(self) -> LabeledData:
-        """The pool with the canaries after its records."""
-        if self.canaries is None:
-            return self.pool
-        c = self.canaries.data
-        return LabeledData(torch.cat([self.pool.x, c.x]), torch.cat([self.pool.y, c.y]),
-                           self.pool.num_classes)
-
-    def target_index(self) -> torch.Tensor:
-        """Indices into :meth:`training_pool` the target trains on: its records, then the
-        included canaries."""
-        if self.canaries is None:
-            return self.trained_index
-        picked = torch.nonzero(self.canaries.included)[:, 0]
-        return torch.cat([self.trained_index, len(self.pool) + picked])
-
-
-@attrs.frozen(eq=False)
-class TrainedTarget:
-    """The model under audit and what is known about its training."""
-
-    model: nn.Module
-    train_accuracy: float
-    test_accuracy: float
-    privacy: PrivacySpent | None
-
-    @property
-    def audit_delta(self) -> float:
-        """The δ every ε lower bound is stated at: the accountant's, else the default."""
-        return self.privacy.delta if self.privacy is not None else DEFAULT_DELTA
-
-
-@attrs.frozen(eq=False)
-class Session:
-    """What the phases share: the device, the cache, progress and the clock."""
-
-    device: torch.device
-    cache: ModelCache
-    progress: Progress
-    timings: dict[str, float] = attrs.field(factory=dict)
-
-    def timed(self, phase: str, started: float) -> None:
-        self.timings[phase] = time.perf_counter() - started
 
 
 def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
@@ -96,14 +40,23 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     """Run ``config`` end to end, hand the outcome to its reporters (``output``: their folder)
     and return the result and the per-record artefacts."""
     plan = make_plan(config, catalog)
+    check_given(config, plan)
     session = Session(resolve_device(config.device), cache or ModelCache(None), progress)
     pool = load_data(plan.dataset, LoadEnv(data_dir, progress), session)
-    if config.members is None:  # the results record the number used, so a rerun matches
-        config = attrs.evolve(config, members=default_members(plan.dataset, len(pool)))
-    records = split_records(config, plan, pool)
+    given = given_records(config, pool) if config.given_model else None
+    if given is not None:
+        config, records = given_split(config, plan, pool, given)
+    else:
+        if config.members is None:  # the results record the number used, so a rerun matches
+            config = attrs.evolve(config, members=default_members(plan.dataset, len(pool)))
+        records = split_records(config, plan, pool)
     models = ModelFactory(plan.target, plan.dataset, records.training_pool(), session.device,
                           session.cache, progress)
-    target = train_target(config, plan, records, models, session)
+    about = None
+    if given is not None:
+        target, about = load_target(config, plan, records, given, session)
+    else:
+        target = train_target(config, plan, records, models, session)
     references = reference_trainer(config, plan, records, models, session)
     reports, scores = attack_all(plan, records, target, references, config.seed, session)
     result = ExperimentResult(
@@ -112,7 +65,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         target_train_accuracy=target.train_accuracy, target_test_accuracy=target.test_accuracy,
         attacks=reports, timings=session.timings, models_trained=session.cache.trained,
         models_from_cache=session.cache.hits, threads=torch.get_num_threads(),
-        privacy=target.privacy, audit_delta=target.audit_delta)
+        privacy=target.privacy, audit_delta=target.audit_delta, given_model=about)
     state = {k: v.detach().cpu() for k, v in target.model.state_dict().items()}
     artifacts = RunArtifacts(records.split, records.eval_index, records.is_member,
                              pool.y[records.eval_index], scores, state)
@@ -265,11 +218,3 @@ def population_size(config: ExperimentConfig, plan: Plan) -> int:
         return config.population
     assert config.members is not None
     return 2 * known_count(config.members, config.known_fraction) if needs else 0
-
-
-def evaluation_order(split: MembershipSplit, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Evaluation records in a seeded random order, so position reveals no membership."""
-    index = torch.cat([split.eval_members, split.eval_nonmembers])
-    is_member = torch.arange(len(index)) < len(split.eval_members)
-    order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
-    return index[order], is_member[order]

@@ -25,6 +25,14 @@ def _canary_lines(result: ExperimentResult) -> list[str]:
         "guesses right)" for name, audit in audits]
 
 
+def _given_lines(result: ExperimentResult) -> list[str]:
+    given = result.given_model
+    if given is None:
+        return []
+    return [f"model under audit: {given.file} (sha256 {given.sha256[:16]}…), trained "
+            "elsewhere", f"ground truth: {given.claim}"]
+
+
 def format_summary(result: ExperimentResult) -> str:
     """The human-readable summary printed on stdout."""
     cfg, sizes = result.config, result.split_sizes
@@ -42,6 +50,7 @@ def format_summary(result: ExperimentResult) -> str:
         f"target: train accuracy {result.target_train_accuracy:.4f}, "
         f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
         *_privacy_lines(result),
+        *_given_lines(result),
         "",
         f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
         f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} {'time':>7}",

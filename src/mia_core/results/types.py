@@ -36,6 +36,18 @@ class AttackReport:
 
 
 @attrs.frozen
+class GivenModel:
+    """The audited model when it was trained elsewhere (``--model``): its file, the file's
+    SHA-256, the member (and heldout) lists and the membership claim in words."""
+
+    file: str
+    sha256: str
+    train_records: str
+    heldout_records: str | None
+    claim: str
+
+
+@attrs.frozen
 class ExperimentResult:
     """Everything a reader needs to judge the run; serialisable as JSON."""
 
@@ -54,6 +66,7 @@ class ExperimentResult:
     threads: int = 0  # torch's CPU threads during the run (results may differ between counts)
     privacy: PrivacySpent | None = None  # DP-SGD accounting of the target
     audit_delta: float = 1e-5  # the delta every attack's epsilon_lb is stated at
+    given_model: GivenModel | None = None  # set when the target was trained elsewhere
 
     @property
     def privacy_violations(self) -> list[str]:

@@ -58,7 +58,8 @@ class TrainTask:
         return capable(self.target, BuildableTarget)
 
     def batchable(self) -> bool:
-        return capable(self.target, RecipeTarget) and not self._recipe().dp
+        recipe = self._recipe() if capable(self.target, RecipeTarget) else None
+        return recipe is not None and not recipe.dp and recipe.augment == "none"
 
     def work_per_model(self, jobs: Sequence[TrainJob]) -> int:
         """Records x epochs of the largest job (epochs 1 when the target has no recipe)."""

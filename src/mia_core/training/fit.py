@@ -20,6 +20,7 @@ from torch import nn
 
 from mia_core.data import LabeledData
 from mia_core.errors import ConfigError
+from mia_core.training.augment import augment_batch, augment_generator
 from mia_core.training.divergence import stop_if_diverged
 from mia_core.training.dp import fit_dp, plan_dp
 from mia_core.training.precision import autocast
@@ -49,6 +50,7 @@ def fit_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr,
                                  weight_decay=recipe.weight_decay, **kernel)
     generator = torch.Generator().manual_seed(env.seed)
+    augmenting = augment_generator(env.seed)
     n, bs = len(data), recipe.batch_size
     steps = -(-n // bs)
     model.train()
@@ -57,8 +59,9 @@ def fit_classifier(
             order = torch.randperm(n, generator=generator).to(device)
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
+                xb = augment_batch(x[idx], recipe.augment, augmenting)
                 with autocast(device, recipe.precision):
-                    loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+                    loss = nn.functional.cross_entropy(model(xb), y[idx])
                 stop_if_diverged(loss, f"in epoch {epoch + 1}, step {start // bs + 1}",
                                  recipe.lr)
                 optimizer.zero_grad(set_to_none=True)

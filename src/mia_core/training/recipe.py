@@ -16,6 +16,7 @@ from mia_core.options import positive
 from mia_core.progress import QUIET, Progress
 
 PRECISIONS = ("auto", "fp32", "bf16")
+AUGMENTATIONS = ("none", "flip", "crop-flip")  # crop: 4-pixel reflect padding, as in LiRA
 
 
 @attrs.frozen
@@ -33,6 +34,8 @@ class TrainRecipe:
     dp_delta: float | None = None
     noise_multiplier: float | None = None
     max_grad_norm: float = 1.0
+    # training-time augmentation of image batches, drawn from the model's seed
+    augment: str = attrs.field(default="none", validator=attrs.validators.in_(AUGMENTATIONS))
 
     def __attrs_post_init__(self) -> None:
         check_dp_recipe(self)
@@ -54,6 +57,9 @@ class TrainEnv:
 def check_dp_recipe(recipe: TrainRecipe) -> None:
     """Usage errors before any training: a DP recipe needs delta, one noise source, ranges."""
     eps, delta, sigma = recipe.dp_epsilon, recipe.dp_delta, recipe.noise_multiplier
+    if recipe.augment != "none" and (eps is not None or sigma is not None):
+        raise ConfigError(f"augment={recipe.augment} is not supported with DP-SGD; set "
+                          "augment=none for a DP target")
     if eps is None and sigma is None:
         if delta is not None:
             raise ConfigError("dp_delta is set but DP-SGD is off: also set dp_epsilon (or "

@@ -5,6 +5,7 @@ Each is a ``typing.Protocol``, tested with :func:`mia_core.capable` like every c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from torch import nn
@@ -39,3 +40,17 @@ class PrivateTarget(Protocol):
     DP for this configuration)."""
 
     def privacy(self, data: LabeledData) -> PrivacySpent | None: ...
+
+
+@runtime_checkable
+class ModelFileTarget(Protocol):
+    """A target that reads a trained model's file itself (``--model FILE``), e.g. a
+    TorchScript archive, instead of the core loading weights into ``build()``. One that sets
+    ``trains = False`` has no code to train with: population attacks then refuse it."""
+
+    def load_model(self, path: Path, data: LabeledData) -> nn.Module: ...
+
+
+def trains(target: object) -> bool:
+    """Whether ``target`` can train models (reference models, control runs, canaries)."""
+    return getattr(target, "trains", True) is not False

@@ -12,19 +12,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from mia_core import (
-    PRECISIONS,
     LabeledData,
     PrivacySpent,
+    RecipeOptions,
     TrainEnv,
     TrainRecipe,
     fit_classifier,
     hookimpl,
-    option,
     plan_dp,
-    positive,
 )
-
-DEFAULT_DP_DELTA = 1e-5  # below 1 / members for the demo's 12,000
 
 
 class LeNet(nn.Module):
@@ -51,21 +47,8 @@ class LeNet(nn.Module):
 
 
 @attrs.frozen
-class CnnOptions:
-    epochs: int = option(30, "training epochs", positive)
-    batch_size: int = option(256, "mini-batch size", positive)
-    lr: float = option(1e-3, "Adam learning rate", positive)
-    weight_decay: float = option(0.0, "Adam weight decay (L2)", attrs.validators.ge(0.0))
-    precision: str = option("auto", "auto (bf16 where the hardware has it natively), fp32 or "
-                            "bf16", choices=PRECISIONS)
-    channels_last: bool = option(True, "train with channels-last memory format")
-    dp_epsilon: float = option(0.0, "DP-SGD: epsilon the accountant spends over all epochs "
-                               "(0: no DP)", attrs.validators.ge(0.0))
-    dp_delta: float = option(0.0, "DP-SGD: delta (0: 1e-5 when DP is on)",
-                             attrs.validators.ge(0.0))
-    noise_multiplier: float = option(0.0, "DP-SGD: fixed noise multiplier instead of "
-                                     "dp_epsilon (0: unset)", attrs.validators.ge(0.0))
-    max_grad_norm: float = option(1.0, "DP-SGD: per-sample gradient clipping norm", positive)
+class CnnOptions(RecipeOptions):
+    """The demo's recipe: Adam 1e-3, batch 256, 30 epochs (RecipeOptions' defaults)."""
 
 
 class CnnTarget:
@@ -76,13 +59,7 @@ class CnnTarget:
         self.recipe()  # a bad DP combination is a usage error now, before any work
 
     def recipe(self) -> TrainRecipe:
-        o = self.options
-        return TrainRecipe(o.epochs, o.batch_size, o.lr, o.weight_decay, o.precision,
-                           o.channels_last, dp_epsilon=o.dp_epsilon or None,
-                           dp_delta=o.dp_delta or (DEFAULT_DP_DELTA if o.dp_epsilon or
-                                                   o.noise_multiplier else None),
-                           noise_multiplier=o.noise_multiplier or None,
-                           max_grad_norm=o.max_grad_norm)
+        return self.options.recipe()
 
     def privacy(self, data: LabeledData) -> PrivacySpent | None:
         """What DP-SGD spends training on ``data`` (``None`` without DP)."""

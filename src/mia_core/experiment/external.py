@@ -1,0 +1,116 @@
+"""The phases of a run that audits a model trained elsewhere (``--model``, ``--train-records``).
+
+Everything else runs as for a model mia-core trains: the balanced split (drawn from the
+given members and non-members), the attacks, the metrics, ε lower bounds. What cannot work
+is refused before the data is read: a control run or canaries need the target retrained, and
+population attacks need a target that can train reference models.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import attrs
+import torch
+
+from mia_core.capabilities import capable
+from mia_core.config import ExperimentConfig, derive_seed
+from mia_core.data import LabeledData
+from mia_core.errors import ConfigError
+from mia_core.experiment.given import (
+    GivenRecords,
+    file_sha256,
+    load_into,
+    read_given_records,
+    read_state_dict,
+)
+from mia_core.experiment.models import check_model_outputs
+from mia_core.experiment.phases import Records, Session, TrainedTarget
+from mia_core.experiment.plan import Plan
+from mia_core.results.types import GivenModel
+from mia_core.splits import draw_given_split, evaluation_order, given_members, known_count
+from mia_core.training.fit import accuracy
+from mia_core.training.targets import BuildableTarget, ModelFileTarget, trains
+
+
+def check_given(config: ExperimentConfig, plan: Plan) -> None:
+    """Usage errors of a given-model run, before any data is read."""
+    target = plan.target
+    if config.given_model:
+        path = Path(str(config.model))
+        if not path.is_file():
+            raise ConfigError(f"--model {path} is not a file")
+        if config.control:
+            raise ConfigError("--control retrains the target on other records, but --model "
+                              "gives a trained model; drop --control (or --model)")
+        if config.canaries:
+            raise ConfigError("--canaries trains the target with canary records, but --model "
+                              "gives a trained model; drop --canaries (or --model)")
+        if not (capable(target.instance, ModelFileTarget)
+                or capable(target.instance, BuildableTarget)):
+            raise ConfigError(f"{target.who} has no build() to load --model's weights into; "
+                              "choose a target that builds the model's architecture")
+    if not trains(target.instance):
+        if not config.given_model:
+            raise ConfigError(f"{target.who} trains no models; it audits a given model: "
+                              "add --model FILE and --train-records FILE")
+        needs = plan.population_attacks()
+        if needs:
+            raise ConfigError(f"attack(s) {', '.join(needs)} train reference models like the "
+                              f"target, but {target.who} has no training code; use "
+                              "known-members attacks, or a target plugin that builds the "
+                              "architecture")
+
+
+def given_split(config: ExperimentConfig, plan: Plan, pool: LabeledData,
+                given: GivenRecords) -> tuple[ExperimentConfig, Records]:
+    """The split drawn from the given members and non-members (``members`` filled in)."""
+    needs = bool(plan.population_attacks())
+    members = config.members
+    if members is None:
+        share = 2 * config.known_fraction if needs and config.population is None else 0.0
+        spare = len(given.nonmembers) - (config.population or 0)
+        members = given_members(len(given.members), spare, share)
+        config = attrs.evolve(config, members=members)
+    population = config.population
+    if population is None:
+        population = 2 * known_count(members, config.known_fraction) if needs else 0
+    split = draw_given_split(given.members, given.nonmembers, members, config.known_fraction,
+                             population, config.seed)
+    eval_index, is_member = evaluation_order(split, derive_seed(config.seed, "evaluation"))
+    return config, Records(pool, split, None, split.members, eval_index, is_member)
+
+
+def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: GivenRecords,
+                session: Session) -> tuple[TrainedTarget, GivenModel]:
+    """The given model, loaded and checked, and what the results say about it."""
+    clock = time.perf_counter()
+    path = Path(str(config.model))
+    target, pool, device = plan.target, records.pool, session.device
+    data = pool.subset(records.trained_index)
+    session.progress.message(f"loading the model under audit from {path} (target "
+                             f"'{target.name}'; {len(records.trained_index)} members)")
+    if capable(target.instance, ModelFileTarget):
+        model = target.call("load_model", path, data)
+    else:
+        model = load_into(target.call("build", data), read_state_dict(path), path, target.who)
+    model = model.to(device).eval()
+    check_model_outputs(target.who, model, data.subset(torch.arange(min(64, len(data)))),
+                        device)
+    session.timed("load_target", clock)
+    if plan.population_attacks():
+        session.progress.message(
+            f"note: reference models are trained with target '{target.name}''s recipe; they "
+            "model the real training only as far as that recipe (architecture, optimiser, "
+            "epochs, augmentation) matches it")
+    trained = TrainedTarget(model, accuracy(model, data, device),
+                            accuracy(model, pool.subset(records.split.nonmembers), device), None)
+    return trained, GivenModel(str(path), file_sha256(path), str(config.train_records),
+                               config.heldout_records, given.describe())
+
+
+def given_records(config: ExperimentConfig, pool: LabeledData) -> GivenRecords:
+    """The user's member and heldout lists, checked against the dataset's size."""
+    assert config.train_records is not None
+    return read_given_records(config.train_records, config.heldout_records, len(pool))
