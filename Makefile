@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-PLUGINS := plugins/mnist_data plugins/cnn_target plugins/torch_attack
+PLUGINS := plugins/mnist_data plugins/cnn_target plugins/torch_attack plugins/tabular_data \
+	plugins/mlp_target plugins/wrn_target plugins/image_data
 EXAMPLES := tests/example_plugin examples/dataset examples/target examples/attack \
 	examples/population_attack
 

@@ -8,6 +8,7 @@ plugin.
 from mia_core.capabilities import CanaryDataset, SizedDataset, capable
 from mia_core.context import AttackContext, AttackOutput, KnownRecords, TargetOracle
 from mia_core.data import LabeledData, LoadEnv
+from mia_core.downloads import data_root, extract_tar, fetch
 from mia_core.errors import ConfigError, MiaError, PluginError
 from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
@@ -77,6 +78,9 @@ __all__ = [
     "TrainTask",
     "accuracy",
     "capable",
+    "data_root",
+    "extract_tar",
+    "fetch",
     "fit_classifier",
     "fraction",
     "groups",

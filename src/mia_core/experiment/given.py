@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -141,11 +142,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError(f"--model {path} is a TorchScript archive; audit it with --target "
                           "torchscript, or save the model's state_dict() instead")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"--model {path} is not a state dict or safetensors file that can be "
-                          f"read without unpickling code ({_first_line(exc)}); save "
-                          "model.state_dict() with torch.save or safetensors") from None
+        with warnings.catch_warnings():  # a pickle's protocol warning is not the user's news
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch's message suggests weights_only=False, which we never do
+        raise ConfigError(f"--model {path} cannot be read without unpickling code: it is not "
+                          "a safetensors file or a saved state dict of tensors (a pickled "
+                          "module or other pickle is never loaded); save model.state_dict() "
+                          "with torch.save or safetensors") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a checkpoint that wraps its weights
     if not isinstance(state, dict) or not all(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import attrs
 import torch
 
-from mia_core import LabeledData, LoadEnv, MiaError, hookimpl, option
+from mia_core import LabeledData, LoadEnv, MiaError, data_root, hookimpl, option
 
 from .idx import IdxError, check_idx
 
@@ -62,17 +61,6 @@ class Mnist:
         if raw is None:
             raise MiaError(f"{missing} even after downloading; {_expected(root)}")
         return raw
-
-
-def data_root(explicit: Path | None) -> Path:
-    """--data-dir, else $MIA_DATA_DIR, else the per-user cache folder."""
-    if explicit is not None:
-        return Path(explicit).expanduser()
-    env = os.environ.get("MIA_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "mia-core" / "data"
 
 
 def find_raw_folder(root: Path) -> Path | None:

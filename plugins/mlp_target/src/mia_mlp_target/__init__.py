@@ -1,0 +1,1 @@
+"""The mlp target for mia-core."""

@@ -1,0 +1,1 @@
+"""The wrn (Wide ResNet) target for mia-core."""

@@ -1,0 +1,94 @@
+"""Where dataset files live and how a plugin fetches them: one place for every dataset.
+
+A dataset plugin asks :func:`data_root` for its folder (``--data-dir``, else
+``$MIA_DATA_DIR``, else the per-user cache), :func:`fetch` for a file (downloaded to a
+temporary name, checked against its SHA-256, then moved into place, so a broken download
+never looks like data) and :func:`extract_tar` for an archive (members that would land outside
+the folder are refused). Failures are one line that says where to put the file by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+import urllib.request
+from pathlib import Path
+
+from mia_core.errors import MiaError
+from mia_core.progress import QUIET, Progress
+
+TIMEOUT_S = 60
+
+
+def data_root(explicit: Path | None) -> Path:
+    """--data-dir, else $MIA_DATA_DIR, else the per-user cache folder."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    env = os.environ.get("MIA_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "mia-core" / "data"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(url: str, dest: Path, sha256: str | None = None, progress: Progress = QUIET,
+          what: str = "") -> Path:
+    """``dest``, downloaded from ``url`` unless it is there already (and checked)."""
+    if dest.exists():
+        check_digest(dest, sha256, what)
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".part")
+    progress.message(f"downloading {what or dest.name} from {url} ...")
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, \
+                partial.open("wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+    except (OSError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise MiaError(f"cannot download {what or dest.name} from {url} "
+                       f"({type(exc).__name__}: {str(exc).strip()[:120] or 'no details'}); "
+                       f"download it by hand and put it at {dest}") from None
+    try:
+        check_digest(partial, sha256, what)
+    except MiaError:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(dest)
+    return dest
+
+
+def check_digest(path: Path, sha256: str | None, what: str = "") -> None:
+    """Raise when ``path`` is not the file of digest ``sha256`` (``None``: not checked)."""
+    if sha256 is not None and sha256_of(path) != sha256:
+        raise MiaError(f"{path} is not the expected {what or 'file'} (SHA-256 differs); "
+                       "delete it and download it again")
+
+
+def extract_tar(archive: Path, folder: Path) -> None:
+    """Unpack ``archive`` into ``folder``, refusing members outside it and links."""
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                target = (root / member.name).resolve()
+                if root not in (target, *target.parents) or member.issym() or member.islnk():
+                    raise MiaError(f"{archive} holds {member.name!r}, which would unpack "
+                                   "outside its folder or as a link; it is not a dataset "
+                                   "archive")
+            tar.extractall(folder, members=[m for m in members if m.isfile() or m.isdir()])
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise MiaError(f"{archive} is not a readable tar archive ({exc}); delete it and "
+                       "download it again") from None

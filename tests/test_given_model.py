@@ -1,0 +1,231 @@
+"""Auditing a model trained elsewhere: the README's example, end to end, recomputed by hand;
+and every bad input refused in one line with exit 2 before any training."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import pickle
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import load_file, save_file
+from sklearn.metrics import roc_auc_score
+
+from mia_core.cli.run import run
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "examples" / "audit_own_model" / "train.py"
+MLP = ["--dataset", "breast-cancer", "--target", "mlp", "-o", "mlp.hidden=64",
+       "-o", "mlp.activation=relu"]
+FAST = ["-o", "mlp.epochs=100", "-o", "mlp.batch_size=32", "--reference-models", "4"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(run, ["--no-cache", "-q", *args])
+
+
+def example_module():
+    spec = importlib.util.spec_from_file_location("own_model_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The example's model and member list, made by running the example's code."""
+    folder = tmp_path_factory.mktemp("own")
+    example_module().train(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def audit(trained):
+    out = trained / "audit"
+    result = invoke(*MLP, *FAST, "--model", str(trained / "model.safetensors"),
+                    "--train-records", str(trained / "members.txt"), "--attack", "lira",
+                    "--attack", "loss-threshold", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def rows(out):
+    with (out / "evaluation.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_ground_truth_is_exactly_the_given_members(trained, audit):
+    out, _ = audit
+    members = {int(line) for line in (trained / "members.txt").read_text().split()}
+    table = rows(out)
+    given = [int(r["record"]) for r in table if r["is_member"] == "1"]
+    others = [int(r["record"]) for r in table if r["is_member"] == "0"]
+    assert set(given) <= members and not set(others) & members
+    assert len(given) == len(others) > 0  # balanced
+    split = json.loads((out / "split.json").read_text())
+    assert not set(split["population"]) & members  # reference data never holds a member
+    assert set(split["known_members"]) <= members
+    assert not set(split["known_nonmembers"]) & members
+
+
+def test_metrics_recomputed_from_an_independent_forward_pass(trained, audit):
+    """loss-threshold's scores are the saved model's log-probability of the true label, and
+    the AUC in results.json is sklearn's on evaluation.csv."""
+    out, _ = audit
+    example = example_module()
+    x, y = example.load_data()
+    state = load_file(str(trained / "model.safetensors"))
+    model = example.Classifier(state["mean"], state["std"], 2)
+    model.load_state_dict(state)
+    table = rows(out)
+    index = torch.tensor([int(r["record"]) for r in table])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(x[index]), 1)
+    expected = log_probs[torch.arange(len(index)), y[index]]
+    scores = torch.tensor([float(r["score:loss-threshold"]) for r in table])
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert [int(r["label"]) for r in table] == y[index].tolist()
+    results = json.loads((out / "results.json").read_text())
+    truth = [int(r["is_member"]) for r in table]
+    for attack in results["attacks"]:
+        name = attack["name"]
+        auc = roc_auc_score(truth, [float(r[f"score:{name}"]) for r in table])
+        assert attack["metrics"]["auc"] == pytest.approx(auc, abs=1e-9)
+
+
+def test_results_say_where_the_ground_truth_came_from(trained, audit):
+    out, output = audit
+    results = json.loads((out / "results.json").read_text())
+    given = results["given_model"]
+    digest = hashlib.sha256((trained / "model.safetensors").read_bytes()).hexdigest()
+    assert given["sha256"] == digest
+    assert given["train_records"].endswith("members.txt") and given["heldout_records"] is None
+    assert "asserts the model never saw" in given["claim"]
+    assert "trained elsewhere" in output and "284 records listed" in output
+    assert results["config"]["model"].endswith("model.safetensors")
+    assert results["privacy"] is None  # nothing is known of how it was trained
+
+
+def test_a_torch_state_dict_audits_like_safetensors(trained, tmp_path):
+    state = load_file(str(trained / "model.safetensors"))
+    torch.save(state, tmp_path / "model.pt")
+    tables = []
+    for name in ("model.pt", "model.safetensors"):
+        out = tmp_path / name.replace(".", "-")
+        folder = tmp_path if name == "model.pt" else trained
+        result = invoke(*MLP, "--model", str(folder / name), "--train-records",
+                        str(trained / "members.txt"), "--attack", "loss-threshold",
+                        "--output", str(out))
+        assert result.exit_code == 0, result.output
+        tables.append(rows(out))
+    assert tables[0] == tables[1]
+    assert len(tables[0]) == 284  # no population: all 284 members used, half of them known
+
+
+def test_heldout_records_are_the_only_non_members(trained, tmp_path):
+    members = [int(v) for v in (trained / "members.txt").read_text().split()]
+    others = sorted(set(range(569)) - set(members))[:100]
+    heldout = tmp_path / "heldout.csv"
+    heldout.write_text("record_id,note\n" + "".join(f"{i},x\n" for i in others))
+    out = tmp_path / "out"
+    result = invoke(*MLP, "--model", str(trained / "model.safetensors"), "--train-records",
+                    str(trained / "members.txt"), "--heldout-records", str(heldout),
+                    "--attack", "loss-threshold", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    table = rows(out)
+    non = {int(r["record"]) for r in table if r["is_member"] == "0"}
+    assert non <= set(others) and len(non) == len(table) // 2
+    assert "the 100 records listed in" in json.loads(
+        (out / "results.json").read_text())["given_model"]["claim"]
+
+
+def _bad(tmp_path, trained, name, content):
+    path = tmp_path / name
+    path.write_text(content)
+    return ["--model", str(trained / "model.safetensors"), "--train-records", str(path)]
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("ids.txt", "1\n2\n2\n", "record id 2 is listed 2 times"),
+    ("ids.txt", "1\n5000\n", "record id 5000 is outside the dataset's 569 records"),
+    ("ids.txt", "1\n-3\n", "record id -3 is outside"),
+    ("ids.txt", "1\nseven\n", "line 2: 'seven' is not a record id"),
+    ("ids.txt", "# nothing\n", "lists no record ids"),
+    ("ids.csv", "a,b\n1,2\n", "has no column record_id / id / index"),
+])
+def test_bad_member_lists_are_one_line_and_exit_2(trained, tmp_path, name, content, message):
+    out = tmp_path / "out"
+    result = invoke(*MLP, *_bad(tmp_path, trained, name, content), "--attack",
+                    "loss-threshold", "--output", str(out))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (out / "results.json").exists()
+
+
+class Whole(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(30, 2)
+
+
+def _model_files(tmp_path, trained):
+    """Bad --model files: a wrong architecture, a pickled module, a pickle, a missing file."""
+    state = load_file(str(trained / "model.safetensors"))
+    narrow = {k: v for k, v in state.items()}
+    narrow["layers.0.weight"] = narrow["layers.0.weight"][:32]
+    save_file(narrow, str(tmp_path / "narrow.safetensors"))
+    torch.save(Whole(), tmp_path / "module.pt")
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({"w": [1, 2]}))
+    return {
+        "narrow.safetensors": "layers.0.weight has shape (32, 30) in the file but (64, 30)",
+        "module.pt": "cannot be read without unpickling code",
+        "plain.pkl": "cannot be read without unpickling code",
+        "missing.pt": "is not a file",
+    }
+
+
+def test_bad_model_files_are_one_line_and_exit_2(trained, tmp_path):
+    for name, message in _model_files(tmp_path, trained).items():
+        result = invoke(*MLP, "--model", str(tmp_path / name), "--train-records",
+                        str(trained / "members.txt"), "--attack", "loss-threshold")
+        assert result.exit_code == 2, (name, result.output)
+        assert message in result.output, (name, result.output)
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_an_architecture_mismatch_names_file_and_target(trained):
+    result = invoke(*MLP[:-4], "--model", str(trained / "model.safetensors"),
+                    "--train-records", str(trained / "members.txt"), "--attack", "lira")
+    assert result.exit_code == 2
+    assert "does not fit target 'mlp'" in result.output and "(MLP)" in result.output
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--control"], "drop --control"),
+    (["--canaries", "10"], "drop --canaries"),
+])
+def test_retraining_modes_are_refused_with_a_given_model(trained, extra, message):
+    result = invoke(*MLP, "--model", str(trained / "model.safetensors"), "--train-records",
+                    str(trained / "members.txt"), "--attack", "loss-threshold", *extra)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_model_and_member_list_need_each_other(trained):
+    alone = invoke(*MLP, "--model", str(trained / "model.safetensors"), "--attack", "lira")
+    assert alone.exit_code == 2 and "--model needs --train-records" in alone.output
+    lists = invoke(*MLP, "--train-records", str(trained / "members.txt"), "--attack", "lira")
+    assert lists.exit_code == 2 and "add --model FILE" in lists.output
+
+
+def test_member_and_heldout_lists_must_not_overlap(trained, tmp_path):
+    heldout = tmp_path / "heldout.txt"
+    heldout.write_text((trained / "members.txt").read_text().split()[0] + "\n")
+    result = invoke(*MLP, "--model", str(trained / "model.safetensors"), "--train-records",
+                    str(trained / "members.txt"), "--heldout-records", str(heldout),
+                    "--attack", "loss-threshold")
+    assert result.exit_code == 2 and "in both --train-records and --heldout-records" in \
+        result.output
