@@ -229,3 +229,54 @@ def test_member_and_heldout_lists_must_not_overlap(trained, tmp_path):
                     "--attack", "loss-threshold")
     assert result.exit_code == 2 and "in both --train-records and --heldout-records" in \
         result.output
+
+
+def _scripted(trained, folder):
+    """The example's model exported twice: TorchScript and torch.export (dynamic batch)."""
+    import warnings
+
+    example = example_module()
+    state = load_file(str(trained / "model.safetensors"))
+    model = example.Classifier(state["mean"], state["std"], 2)
+    model.load_state_dict(state)
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(model), str(folder / "model.ts"))
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(model, (torch.zeros(4, 30),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(folder / "model.pt2"))
+
+
+def test_models_without_code_audit_with_known_members_attacks(trained, tmp_path):
+    _scripted(trained, tmp_path)
+    reference = tmp_path / "reference"
+    plain = invoke(*MLP, "--model", str(trained / "model.safetensors"), "--train-records",
+                   str(trained / "members.txt"), "--attack", "loss-threshold",
+                   "--output", str(reference))
+    assert plain.exit_code == 0, plain.output
+    for name in ("model.ts", "model.pt2"):
+        out = tmp_path / name.replace(".", "-")
+        result = invoke("--dataset", "breast-cancer", "--target", "torchscript", "--model",
+                        str(tmp_path / name), "--train-records", str(trained / "members.txt"),
+                        "--attack", "loss-threshold", "--output", str(out))
+        assert result.exit_code == 0, (name, result.output)
+        got = {r["record"]: float(r["score:loss-threshold"]) for r in rows(out)}
+        want = {r["record"]: float(r["score:loss-threshold"]) for r in rows(reference)}
+        assert got.keys() == want.keys()
+        assert all(abs(got[k] - want[k]) < 1e-5 for k in got)
+
+
+def test_models_without_code_refuse_what_needs_training(trained, tmp_path):
+    _scripted(trained, tmp_path)
+    given = ["--dataset", "breast-cancer", "--target", "torchscript", "--model",
+             str(tmp_path / "model.ts"), "--train-records", str(trained / "members.txt")]
+    lira = invoke(*given, "--attack", "lira", "--attack", "loss-threshold")
+    assert lira.exit_code == 2 and "attack(s) lira train reference models" in lira.output
+    alone = invoke("--dataset", "breast-cancer", "--target", "torchscript", "--attack",
+                   "loss-threshold")
+    assert alone.exit_code == 2 and "add --model FILE" in alone.output
+    wrong = invoke(*MLP, "--model", str(tmp_path / "model.ts"), "--train-records",
+                   str(trained / "members.txt"), "--attack", "loss-threshold")
+    assert wrong.exit_code == 2 and "is a TorchScript archive; audit it with --target " \
+        "torchscript" in wrong.output

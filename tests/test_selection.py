@@ -55,8 +55,10 @@ def test_only_listed_plugins_load():
 
 def test_block_a_builtin_plugin_for_one_run():
     line = one_line(invoke("-p", "no:mnist", *RUN), 2)  # never loaded: names unknown
-    assert line == ("Error: unknown dataset 'mnist' (available: blobs, tiny-gaussians; see "
-                    "mia-run --list-plugins); plugins not loaded: mnist [blocked (-p no:mnist)]")
+    assert line == ("Error: unknown dataset 'mnist' (available: blobs, breast-cancer, cifar10, "
+                    "cifar100, csv, digits, image-folder, purchase100, texas100, "
+                    "tiny-gaussians; see mia-run --list-plugins); plugins not loaded: mnist "
+                    "[blocked (-p no:mnist)]")
     invoke("--list-plugins")  # a normal run remembers what each plugin provides
     line = one_line(invoke("-p", "no:mnist", *RUN), 2)
     assert line == ("Error: dataset 'mnist' comes from plugin 'mnist' (mia-mnist-data 0.1.0), "

@@ -32,8 +32,9 @@ def data_root(explicit: Path | None) -> Path:
     return Path(cache) / "mia-core" / "data"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def digest_of(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of ``path``'s bytes."""
+    digest = hashlib.new(algorithm)
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -41,10 +42,11 @@ def sha256_of(path: Path) -> str:
 
 
 def fetch(url: str, dest: Path, sha256: str | None = None, progress: Progress = QUIET,
-          what: str = "") -> Path:
-    """``dest``, downloaded from ``url`` unless it is there already (and checked)."""
+          what: str = "", md5: str | None = None) -> Path:
+    """``dest``, downloaded from ``url`` unless it is there already, checked against its
+    SHA-256 (or the MD5 a publisher gives, e.g. CIFAR's)."""
     if dest.exists():
-        check_digest(dest, sha256, what)
+        check_digest(dest, sha256, what, md5)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
@@ -60,7 +62,7 @@ def fetch(url: str, dest: Path, sha256: str | None = None, progress: Progress = 
                        f"({type(exc).__name__}: {str(exc).strip()[:120] or 'no details'}); "
                        f"download it by hand and put it at {dest}") from None
     try:
-        check_digest(partial, sha256, what)
+        check_digest(partial, sha256, what, md5)
     except MiaError:
         partial.unlink(missing_ok=True)
         raise
@@ -68,11 +70,13 @@ def fetch(url: str, dest: Path, sha256: str | None = None, progress: Progress = 
     return dest
 
 
-def check_digest(path: Path, sha256: str | None, what: str = "") -> None:
-    """Raise when ``path`` is not the file of digest ``sha256`` (``None``: not checked)."""
-    if sha256 is not None and sha256_of(path) != sha256:
-        raise MiaError(f"{path} is not the expected {what or 'file'} (SHA-256 differs); "
-                       "delete it and download it again")
+def check_digest(path: Path, sha256: str | None, what: str = "",
+                 md5: str | None = None) -> None:
+    """Raise when ``path`` does not have digest ``sha256`` / ``md5`` (``None``: unchecked)."""
+    for name, expected in (("sha256", sha256), ("md5", md5)):
+        if expected is not None and digest_of(path, name) != expected:
+            raise MiaError(f"{path} is not the expected {what or 'file'} ({name.upper()} "
+                           "differs); delete it and download it again")
 
 
 def extract_tar(archive: Path, folder: Path) -> None:

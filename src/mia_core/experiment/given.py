@@ -10,7 +10,6 @@ the dataset are one line each.
 from __future__ import annotations
 
 import csv
-import hashlib
 import warnings
 import zipfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import attrs
 import torch
 from torch import nn
 
+from mia_core.downloads import digest_of
 from mia_core.errors import ConfigError
 
 ID_COLUMNS = ("record_id", "id", "index")  # the CSV column read, first found
@@ -122,12 +122,8 @@ def _checked_ids(ids: list[int], path: Path, pool_size: int, flag: str) -> torch
 
 
 def file_sha256(path: Path) -> str:
-    """The content hash that identifies a given model (results.json, the cache)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The content hash that identifies a given model (results.json)."""
+    return digest_of(path, "sha256")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -36,6 +36,9 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
         raise ConfigError("batched training needs as many models, datasets and seeds (>= 1)")
     if recipe.dp:
         raise ConfigError("DP-SGD recipes are trained one model at a time")
+    if not recipe.plain:
+        raise ConfigError("only plain recipes (Adam, constant rate, no augmentation) are "
+                          "trained batched; train these one model at a time")
     if any(len(d) == 0 for d in datasets):
         raise ConfigError("cannot train on an empty set of records")
     k, bs = len(models), recipe.batch_size

@@ -84,17 +84,19 @@ def check_model_for_dp(model: nn.Module) -> None:
 
 def fit_dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe,
            plan: PrivacySpent, seed: int, advance: Advance) -> nn.Module:
-    """The DP-SGD loop: Poisson batches, per-sample clipping, seeded noise, Adam."""
+    """The DP-SGD loop: Poisson batches, per-sample clipping, seeded noise, the recipe's
+    optimizer and schedule."""
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
 
     check_model_for_dp(model)
     wrapped = GradSampleModule(model)
     optimizer = DPOptimizer(
-        torch.optim.Adam(wrapped.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay),
+        recipe.make_optimizer(wrapped.parameters()),
         noise_multiplier=plan.noise_multiplier, max_grad_norm=plan.max_grad_norm,
         expected_batch_size=recipe.batch_size,
         generator=torch.Generator(device=x.device).manual_seed(seed + 1))
+    schedule = recipe.make_schedule(optimizer.original_optimizer, plan.steps)
     sampler = torch.Generator().manual_seed(seed)
     wrapped.train()
     for step in range(plan.steps):
@@ -110,6 +112,8 @@ def fit_dp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainReci
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             loss.backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
     wrapped.zero_grad(set_to_none=True)
     wrapped.remove_hooks()  # the plain model again: no per-sample bookkeeping at inference
     for p in model.parameters():

@@ -59,7 +59,7 @@ class TrainTask:
 
     def batchable(self) -> bool:
         recipe = self._recipe() if capable(self.target, RecipeTarget) else None
-        return recipe is not None and not recipe.dp and recipe.augment == "none"
+        return recipe is not None and recipe.plain
 
     def work_per_model(self, jobs: Sequence[TrainJob]) -> int:
         """Records x epochs of the largest job (epochs 1 when the target has no recipe)."""

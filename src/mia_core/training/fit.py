@@ -47,12 +47,12 @@ def fit_classifier(
     x = data.x.to(device).contiguous(memory_format=memory_format)
     y = data.y.to(device)
     kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr,
-                                 weight_decay=recipe.weight_decay, **kernel)
+    optimizer = recipe.make_optimizer(model.parameters(), **kernel)
     generator = torch.Generator().manual_seed(env.seed)
     augmenting = augment_generator(env.seed)
     n, bs = len(data), recipe.batch_size
     steps = -(-n // bs)
+    schedule = recipe.make_schedule(optimizer, recipe.epochs * steps)
     model.train()
     with env.progress.bar(label, recipe.epochs * steps) as advance:
         for epoch in range(recipe.epochs):
@@ -67,6 +67,8 @@ def fit_classifier(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if schedule is not None:
+                    schedule.step()
                 advance(1)
     return model.eval()
 

@@ -17,11 +17,13 @@ from mia_core.progress import QUIET, Progress
 
 PRECISIONS = ("auto", "fp32", "bf16")
 AUGMENTATIONS = ("none", "flip", "crop-flip")  # crop: 4-pixel reflect padding, as in LiRA
+OPTIMIZERS = ("adam", "sgd")  # sgd: with momentum (and Nesterov), the CIFAR ResNet recipe
+SCHEDULES = ("constant", "cosine")  # cosine: learning rate annealed to 0 over all steps
 
 
 @attrs.frozen
 class TrainRecipe:
-    """How a classifier is trained: Adam with these settings on shuffled mini-batches."""
+    """How a classifier is trained: Adam (or SGD with momentum) on shuffled mini-batches."""
 
     epochs: int = attrs.field(validator=positive)
     batch_size: int = attrs.field(validator=positive)
@@ -36,6 +38,9 @@ class TrainRecipe:
     max_grad_norm: float = 1.0
     # training-time augmentation of image batches, drawn from the model's seed
     augment: str = attrs.field(default="none", validator=attrs.validators.in_(AUGMENTATIONS))
+    optimizer: str = attrs.field(default="adam", validator=attrs.validators.in_(OPTIMIZERS))
+    momentum: float = 0.9  # sgd only
+    schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(SCHEDULES))
 
     def __attrs_post_init__(self) -> None:
         check_dp_recipe(self)
@@ -43,6 +48,27 @@ class TrainRecipe:
     @property
     def dp(self) -> bool:
         return self.dp_epsilon is not None or self.noise_multiplier is not None
+
+    @property
+    def plain(self) -> bool:
+        """Adam at a constant rate, no augmentation, no DP: what batched training does."""
+        return (not self.dp and self.augment == "none" and self.optimizer == "adam"
+                and self.schedule == "constant")
+
+    def make_optimizer(self, params, **kernel) -> torch.optim.Optimizer:
+        """The recipe's optimizer over ``params`` (``kernel``: foreach / fused flags)."""
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum,
+                                   nesterov=self.momentum > 0, weight_decay=self.weight_decay,
+                                   **kernel)
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, **kernel)
+
+    def make_schedule(self, optimizer: torch.optim.Optimizer,
+                      steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """The learning-rate schedule over ``steps`` optimizer steps (None: constant)."""
+        if self.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+        return None
 
 
 @attrs.frozen

@@ -11,7 +11,13 @@ from __future__ import annotations
 import attrs
 
 from mia_core.options import option, positive
-from mia_core.training.recipe import AUGMENTATIONS, PRECISIONS, TrainRecipe
+from mia_core.training.recipe import (
+    AUGMENTATIONS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TrainRecipe,
+)
 
 DEFAULT_DP_DELTA = 1e-5  # below 1 / members for the demo's 12,000
 _non_negative = attrs.validators.ge(0.0)
@@ -19,12 +25,16 @@ _non_negative = attrs.validators.ge(0.0)
 
 @attrs.frozen
 class RecipeOptions:
-    """Adam on shuffled mini-batches, optionally augmented, optionally DP-SGD."""
+    """Adam or SGD on shuffled mini-batches, optionally augmented, optionally DP-SGD."""
 
     epochs: int = option(30, "training epochs", positive)
     batch_size: int = option(256, "mini-batch size", positive)
-    lr: float = option(1e-3, "Adam learning rate", positive)
-    weight_decay: float = option(0.0, "Adam weight decay (L2)", _non_negative)
+    lr: float = option(1e-3, "learning rate", positive)
+    weight_decay: float = option(0.0, "weight decay (L2)", _non_negative)
+    optimizer: str = option("adam", "adam, or sgd (with Nesterov momentum)", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "SGD momentum", _non_negative)
+    schedule: str = option("constant", "learning rate: constant, or cosine (annealed to 0)",
+                           choices=SCHEDULES)
     precision: str = option("auto", "auto (bf16 where the hardware has it natively), fp32 or "
                             "bf16", choices=PRECISIONS)
     channels_last: bool = option(True, "train images with channels-last memory format")
@@ -46,4 +56,6 @@ class RecipeOptions:
                            dp_epsilon=self.dp_epsilon or None,
                            dp_delta=self.dp_delta or (DEFAULT_DP_DELTA if dp_on else None),
                            noise_multiplier=self.noise_multiplier or None,
-                           max_grad_norm=self.max_grad_norm, augment=self.augment)
+                           max_grad_norm=self.max_grad_norm, augment=self.augment,
+                           optimizer=self.optimizer, momentum=self.momentum,
+                           schedule=self.schedule)

@@ -1,1 +1,1 @@
-"""MNIST for mia-core."""
+"""MNIST and Fashion-MNIST for mia-core."""

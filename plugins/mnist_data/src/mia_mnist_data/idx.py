@@ -44,8 +44,10 @@ class IdxError(ValueError):
     """A file that is not a well-formed uint8 IDX file of the expected shape."""
 
 
-def check_idx(path: Path, ndim: int) -> IdxHeader:
-    """Validate ``path`` as a uint8 IDX file with ``ndim`` dimensions; return its header."""
+def check_idx(path: Path, ndim: int,
+              official: dict[str, tuple[int, str]] = OFFICIAL) -> IdxHeader:
+    """Validate ``path`` as a uint8 IDX file with ``ndim`` dimensions; return its header.
+    A file named and sized as one in ``official`` must also have its SHA-256."""
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(4 + 4 * ndim)
@@ -60,8 +62,8 @@ def check_idx(path: Path, ndim: int) -> IdxHeader:
                        f"{header.expected_size}")
     if size > header.expected_size:
         raise IdxError(f"{path.name} has {size - header.expected_size} unexpected trailing bytes")
-    official = OFFICIAL.get(path.name)
-    if official and size == official[0] and _sha256(path) != official[1]:
+    official_file = official.get(path.name)
+    if official_file and size == official_file[0] and _sha256(path) != official_file[1]:
         raise IdxError(f"{path.name} is corrupt (SHA-256 differs from the official file)")
     return header
 

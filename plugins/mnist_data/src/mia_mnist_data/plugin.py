@@ -1,4 +1,5 @@
-"""The ``mnist`` dataset: torchvision's MNIST, normalised, held in memory as tensors."""
+"""The ``mnist`` and ``fashion-mnist`` datasets: four IDX files each, normalised, held in
+memory as tensors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from mia_core import LabeledData, LoadEnv, MiaError, data_root, hookimpl, option
 
-from .idx import IdxError, check_idx
+from .idx import OFFICIAL, IdxError, check_idx
 
 FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -18,6 +19,24 @@ FILES = {
 ALL_FILES = (*FILES[True], *FILES[False])
 MEAN, STD = 0.1307, 0.3081  # the usual MNIST normalisation (training-set pixel statistics)
 SPLITS = {"all": (True, False), "train": (True,), "test": (False,)}
+
+
+@attrs.frozen
+class IdxSet:
+    """One dataset in MNIST's four IDX files: its torchvision folder and class, its pixel
+    statistics and the SHA-256 of its official files (empty: sizes and headers only)."""
+
+    title: str
+    folder: str
+    torchvision: str
+    mean: float
+    std: float
+    digests: dict[str, tuple[int, str]] = attrs.field(factory=dict)
+
+
+MNIST_SET = IdxSet("MNIST", "MNIST", "MNIST", MEAN, STD, OFFICIAL)
+# Zalando's Fashion-MNIST: the same files, names and sizes; pixel statistics of its train set
+FASHION_SET = IdxSet("Fashion-MNIST", "FashionMNIST", "FashionMNIST", 0.2860, 0.3530)
 
 
 @attrs.frozen
@@ -30,74 +49,87 @@ class MnistOptions:
 class Mnist:
     """Handwritten digits, 28x28 grey-scale, 10 classes."""
 
+    spec = MNIST_SET
+
     def __init__(self, options: MnistOptions) -> None:
         self.options = options
 
     def load(self, env: LoadEnv) -> LabeledData:
         root = data_root(env.data_dir)
-        raw = find_raw_folder(root)
+        spec = self.spec
+        raw = find_raw_folder(root, spec)
         if raw is None:
             raw = self._download(root, env)
-        parts = [read_part(raw, train) for train in SPLITS[self.options.split]]
+        parts = [read_part(raw, train, spec) for train in SPLITS[self.options.split]]
         images = torch.cat([p[0] for p in parts])
         labels = torch.cat([p[1] for p in parts])
-        x = (images.float().div_(255).sub_(MEAN).div_(STD)).unsqueeze(1)
+        x = (images.float().div_(255).sub_(spec.mean).div_(spec.std)).unsqueeze(1)
         return LabeledData(x, labels.long(), num_classes=10)
 
     def _download(self, root: Path, env: LoadEnv) -> Path:
-        missing = f"MNIST files not found under {root}"
+        spec = self.spec
+        missing = f"{spec.title} files not found under {root}"
         if not self.options.download:
-            raise MiaError(f"{missing} and download is off; {_expected(root)}")
-        env.progress.message(f"MNIST not found under {root}; downloading with torchvision ...")
+            raise MiaError(f"{missing} and download is off; {_expected(root, spec)}")
+        env.progress.message(f"{spec.title} not found under {root}; downloading with "
+                             "torchvision ...")
         try:
-            from torchvision.datasets import MNIST
+            import torchvision.datasets
 
             for train in (True, False):
-                MNIST(str(root), train=train, download=True)
+                getattr(torchvision.datasets, spec.torchvision)(str(root), train=train,
+                                                                download=True)
         except Exception as exc:
             raise MiaError(f"{missing} and the download failed ({type(exc).__name__}: "
-                           f"{_first_line(exc)}); {_expected(root)}") from None
-        raw = find_raw_folder(root)
+                           f"{_first_line(exc)}); {_expected(root, spec)}") from None
+        raw = find_raw_folder(root, spec)
         if raw is None:
-            raise MiaError(f"{missing} even after downloading; {_expected(root)}")
+            raise MiaError(f"{missing} even after downloading; {_expected(root, spec)}")
         return raw
 
 
-def find_raw_folder(root: Path) -> Path | None:
-    """The folder holding the four files: ROOT/MNIST/raw (torchvision's layout), ROOT/raw or
-    ROOT itself. ``None`` when no candidate has any of them."""
-    for candidate in (root / "MNIST" / "raw", root / "raw", root):
+class FashionMnist(Mnist):
+    """Zalando's clothing images, 28x28 grey-scale, 10 classes, in MNIST's file format."""
+
+    spec = FASHION_SET
+
+
+def find_raw_folder(root: Path, spec: IdxSet = MNIST_SET) -> Path | None:
+    """The folder holding the four files: ROOT/<folder>/raw (torchvision's layout), ROOT/raw
+    or ROOT itself. ``None`` when no candidate has any of them."""
+    for candidate in (root / spec.folder / "raw", root / "raw", root):
         if any((candidate / name).exists() for name in ALL_FILES):
             return candidate
     return None
 
 
-def read_part(raw: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def read_part(raw: Path, train: bool,
+              spec: IdxSet = MNIST_SET) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 28, 28) uint8 and labels (N,) of one part, checked before and after reading."""
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
     image_file, label_file = (raw / name for name in FILES[train])
     for path in (image_file, label_file):
         if not path.exists():
-            raise MiaError(f"{path} is missing; {_expected(raw)}")
+            raise MiaError(f"{path} is missing; {_expected(raw, spec)}")
     try:
-        images_header = check_idx(image_file, 3)
-        labels_header = check_idx(label_file, 1)
+        images_header = check_idx(image_file, 3, spec.digests)
+        labels_header = check_idx(label_file, 1, spec.digests)
     except IdxError as exc:
-        raise MiaError(f"bad MNIST file in {raw}: {exc}; delete it and download again "
-                       f"({_expected(raw)})") from None
+        raise MiaError(f"bad {spec.title} file in {raw}: {exc}; delete it and download again "
+                       f"({_expected(raw, spec)})") from None
     if images_header.dims[1:] != (28, 28) or images_header.dims[0] != labels_header.dims[0]:
-        raise MiaError(f"MNIST files in {raw} do not match: {image_file.name} holds "
+        raise MiaError(f"{spec.title} files in {raw} do not match: {image_file.name} holds "
                        f"{images_header.dims}, {label_file.name} holds {labels_header.dims}")
     images, labels = read_image_file(str(image_file)), read_label_file(str(label_file))
     if len(labels) and int(labels.max()) > 9:
-        raise MiaError(f"{label_file} holds labels above 9; it is not an MNIST label file")
+        raise MiaError(f"{label_file} holds labels above 9; it is not a {spec.title} label file")
     return images, labels
 
 
-def _expected(folder: Path) -> str:
+def _expected(folder: Path, spec: IdxSet = MNIST_SET) -> str:
     return (f"expected the four raw files {', '.join(ALL_FILES)} in {folder} "
-            "(or in DIR/MNIST/raw for --data-dir DIR / MIA_DATA_DIR=DIR)")
+            f"(or in DIR/{spec.folder}/raw for --data-dir DIR / MIA_DATA_DIR=DIR)")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -109,3 +141,5 @@ def _first_line(exc: BaseException) -> str:
 def register_datasets(register):
     register("mnist", Mnist, description="MNIST handwritten digits (70,000 28x28 images, "
              "10 classes) via torchvision", options=MnistOptions)
+    register("fashion-mnist", FashionMnist, description="Fashion-MNIST clothing (70,000 28x28 "
+             "images, 10 classes), MNIST's file format", options=MnistOptions)

@@ -1,0 +1,1 @@
+"""Image datasets for mia-core: CIFAR-10/100 binary files and image folders."""
