@@ -280,3 +280,17 @@ def test_models_without_code_refuse_what_needs_training(trained, tmp_path):
                    str(trained / "members.txt"), "--attack", "loss-threshold")
     assert wrong.exit_code == 2 and "is a TorchScript archive; audit it with --target " \
         "torchscript" in wrong.output
+
+
+def test_every_benchmark_config_is_a_valid_run():
+    """configs/*.toml name real components with real options (checked as `mia config`
+    does: no data loaded, nothing trained)."""
+    from mia_core.cli.group import mia
+
+    configs = sorted((ROOT / "configs").glob("*.toml"))
+    assert len(configs) >= 4
+    for path in configs:
+        result = CliRunner().invoke(mia, ["config", str(path)])
+        assert result.exit_code == 0, (path.name, result.output)
+        text = path.read_text()
+        assert "UNVERIFIED" in text or "Measured" in text, path.name  # says what was run
