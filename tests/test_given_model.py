@@ -294,3 +294,27 @@ def test_every_benchmark_config_is_a_valid_run():
         assert result.exit_code == 0, (path.name, result.output)
         text = path.read_text()
         assert "UNVERIFIED" in text or "Measured" in text, path.name  # says what was run
+
+
+def test_the_readme_audit_example_runs_as_written(tmp_path):
+    """The README's "audit your own model" commands, run literally from a scratch folder."""
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    block = (ROOT / "README.md").read_text().split("<!-- audit-example -->", 1)[1]
+    commands = re.search(r"```console\n(.*?)```", block, re.S).group(1)
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "MIA_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    for line in commands.replace("\\\n", " ").splitlines():
+        argv = shlex.split(line.removeprefix("$ "))
+        argv[0] = argv[0].replace(".venv/bin", bin_dir)
+        argv = [str(ROOT / a) if a.startswith("examples/") else a for a in argv]
+        done = subprocess.run([*argv, "-q"] if "mia-run" in argv[0] else argv, cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "own-model" / "audit" / "results.json").read_text())
+    assert [a["name"] for a in results["attacks"]] == ["lira", "loss-threshold"]
+    assert results["split_sizes"]["population"] > 0 and results["given_model"]["sha256"]
