@@ -318,3 +318,14 @@ def test_the_readme_audit_example_runs_as_written(tmp_path):
     results = json.loads((tmp_path / "own-model" / "audit" / "results.json").read_text())
     assert [a["name"] for a in results["attacks"]] == ["lira", "loss-threshold"]
     assert results["split_sizes"]["population"] > 0 and results["given_model"]["sha256"]
+
+
+def test_a_rerun_loads_the_reference_models_from_the_cache(trained, tmp_path):
+    args = [*MLP, *FAST, "--model", str(trained / "model.safetensors"), "--train-records",
+            str(trained / "members.txt"), "--attack", "rmia", "--cache-dir",
+            str(tmp_path / "cache"), "--json", "-q"]
+    first = json.loads(CliRunner().invoke(run, args).output)
+    second = json.loads(CliRunner().invoke(run, args).output)
+    assert (first["models_trained"], first["models_from_cache"]) == (4, 0)
+    assert (second["models_trained"], second["models_from_cache"]) == (0, 4)
+    assert second["attacks"][0]["metrics"] == first["attacks"][0]["metrics"]

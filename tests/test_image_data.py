@@ -157,3 +157,25 @@ def test_wrn_options_are_checked():
 
     model = group.build(LabeledData(torch.zeros(2, 3, 32, 32), torch.tensor([0, 1]), 2))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_cifar_downloads_checks_md5_and_unpacks(tmp_path):
+    """The real download path on a file:// URL: archive fetched, MD5 checked, unpacked, read."""
+    import hashlib
+    import tarfile
+
+    import attrs
+
+    source = tmp_path / "source"
+    _write_cifar10(source, n=2)
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(source / CIFAR10.folder, arcname=CIFAR10.folder)
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    spec = attrs.evolve(CIFAR10, url=archive.as_uri(), md5=md5)
+    data = load_cifar(spec, LoadEnv(tmp_path / "data", QUIET), (False,), True, False)
+    assert len(data) == 2 and (tmp_path / "data" / CIFAR10.folder / "test_batch.bin").exists()
+    wrong = attrs.evolve(spec, md5="0" * 32)
+    with pytest.raises(MiaError, match="MD5 differs"):
+        load_cifar(wrong, LoadEnv(tmp_path / "other", QUIET), (False,), True, False)
+    assert not list((tmp_path / "other").glob("*.tar.gz*"))  # nothing half-made is kept

@@ -174,3 +174,14 @@ def test_mlp_target_learns_breast_cancer(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["target_test_accuracy"] > 0.9  # a real classifier, not chance (0.63)
+
+
+def test_the_issue_command_runs_offline():
+    """mia-run --dataset breast-cancer --target mlp --attack lira --attack rmia"""
+    result = CliRunner().invoke(run, ["--dataset", "breast-cancer", "--target", "mlp",
+                                      "--attack", "lira", "--attack", "rmia", "-q",
+                                      "--no-cache", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert [a["name"] for a in summary["attacks"]] == ["lira", "rmia"]
+    assert summary["split_sizes"]["population"] == 142 and summary["models_trained"] == 9
