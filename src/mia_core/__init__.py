@@ -31,7 +31,7 @@ from mia_core.training.executors import (
 from mia_core.training.fit import accuracy, fit_classifier, predict_logits
 from mia_core.training.precision import resolve_precision
 from mia_core.training.recipe import AUGMENTATIONS, PRECISIONS, TrainEnv, TrainRecipe
-from mia_core.training.recipe_options import RecipeOptions
+from mia_core.training.recipe_options import ClassifierTarget, RecipeOptions
 from mia_core.training.targets import (
     BuildableTarget,
     ModelFileTarget,
@@ -47,6 +47,7 @@ __all__ = [
     "AttackOutput",
     "BuildableTarget",
     "CanaryDataset",
+    "ClassifierTarget",
     "ConfigError",
     "Dataset",
     "ExecEnv",

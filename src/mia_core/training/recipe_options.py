@@ -1,21 +1,28 @@
-"""The training options every recipe-based target shares, declared once.
+"""What every recipe-based target shares: its training options and its methods, once.
 
 A target plugin subclasses :class:`RecipeOptions` (redeclaring a field to change its default)
-and gets epochs, batch size, learning rate, precision, augmentation and the DP-SGD settings
-with one validation and one help text each; :meth:`RecipeOptions.recipe` turns them into
-the :class:`~mia_core.training.recipe.TrainRecipe` its ``fit`` trains with.
+and gets epochs, batch size, learning rate, optimizer, schedule, precision, augmentation and
+the DP-SGD settings with one validation and one help text each. Subclassing
+:class:`ClassifierTarget` too, it writes only ``build(data)``: ``recipe``, ``privacy`` and
+``fit`` (through :func:`~mia_core.training.fit.fit_classifier`) come with it, so executors may
+batch it and the DP accounting is the one the training uses.
 """
 
 from __future__ import annotations
 
 import attrs
+from torch import nn
 
+from mia_core.data import LabeledData
 from mia_core.options import option, positive
+from mia_core.training.dp import PrivacySpent, plan_dp
+from mia_core.training.fit import fit_classifier
 from mia_core.training.recipe import (
     AUGMENTATIONS,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
+    TrainEnv,
     TrainRecipe,
 )
 
@@ -59,3 +66,28 @@ class RecipeOptions:
                            max_grad_norm=self.max_grad_norm, augment=self.augment,
                            optimizer=self.optimizer, momentum=self.momentum,
                            schedule=self.schedule)
+
+
+class ClassifierTarget:
+    """A target trained by ``fit_classifier`` with the recipe of its :class:`RecipeOptions`;
+    a subclass supplies ``build(data) -> nn.Module``. A bad DP combination fails when the
+    target is made, before any work."""
+
+    options: RecipeOptions
+
+    def __init__(self, options: RecipeOptions) -> None:
+        self.options = options
+        self.recipe()
+
+    def build(self, data: LabeledData) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} must define build(data)")
+
+    def recipe(self) -> TrainRecipe:
+        return self.options.recipe()
+
+    def privacy(self, data: LabeledData) -> PrivacySpent | None:
+        """What DP-SGD spends training on ``data`` (``None`` without DP)."""
+        return plan_dp(self.recipe(), len(data))
+
+    def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module:
+        return fit_classifier(self.build(data), data, self.recipe(), env, label="target")

@@ -11,16 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mia_core import (
-    LabeledData,
-    PrivacySpent,
-    RecipeOptions,
-    TrainEnv,
-    TrainRecipe,
-    fit_classifier,
-    hookimpl,
-    plan_dp,
-)
+from mia_core import ClassifierTarget, LabeledData, RecipeOptions, hookimpl
 
 
 class LeNet(nn.Module):
@@ -51,27 +42,13 @@ class CnnOptions(RecipeOptions):
     """The demo's recipe: Adam 1e-3, batch 256, 30 epochs (RecipeOptions' defaults)."""
 
 
-class CnnTarget:
+class CnnTarget(ClassifierTarget):
     """Builds and trains LeNet on the members it is given."""
-
-    def __init__(self, options: CnnOptions) -> None:
-        self.options = options
-        self.recipe()  # a bad DP combination is a usage error now, before any work
-
-    def recipe(self) -> TrainRecipe:
-        return self.options.recipe()
-
-    def privacy(self, data: LabeledData) -> PrivacySpent | None:
-        """What DP-SGD spends training on ``data`` (``None`` without DP)."""
-        return plan_dp(self.recipe(), len(data))
 
     def build(self, data: LabeledData) -> LeNet:
         if data.x.dim() != 4 or data.x.shape[2] != data.x.shape[3]:
             raise ValueError(f"LeNet needs square images (N, C, H, H), got {tuple(data.x.shape)}")
         return LeNet(data.x.shape[1], data.x.shape[2], data.num_classes)
-
-    def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module:
-        return fit_classifier(self.build(data), data, self.recipe(), env, label="target")
 
 
 @hookimpl

@@ -20,16 +20,12 @@ import torch
 from torch import nn
 
 from mia_core import (
+    ClassifierTarget,
     ConfigError,
     LabeledData,
-    PrivacySpent,
     RecipeOptions,
-    TrainEnv,
-    TrainRecipe,
-    fit_classifier,
     hookimpl,
     option,
-    plan_dp,
     positive,
 )
 
@@ -92,19 +88,14 @@ class MlpOptions(RecipeOptions):
     batch_size: int = option(128, "mini-batch size", positive)
 
 
-class MlpTarget:
+class MlpTarget(ClassifierTarget):
     """Builds and trains the MLP on the records it is given."""
 
+    options: MlpOptions
+
     def __init__(self, options: MlpOptions) -> None:
-        self.options = options
+        super().__init__(options)
         self.widths = parse_widths(options.hidden)
-        self.recipe()  # a bad DP combination is a usage error now, before any work
-
-    def recipe(self) -> TrainRecipe:
-        return self.options.recipe()
-
-    def privacy(self, data: LabeledData) -> PrivacySpent | None:
-        return plan_dp(self.recipe(), len(data))
 
     def build(self, data: LabeledData) -> MLP:
         features = int(data.x[0].numel()) if len(data) else 0
@@ -112,9 +103,6 @@ class MlpTarget:
             raise ConfigError("the mlp target needs records with at least one feature")
         scale = feature_scale(data.x) if self.options.standardize else None
         return MLP(features, self.widths, data.num_classes, self.options.activation, scale)
-
-    def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module:
-        return fit_classifier(self.build(data), data, self.recipe(), env, label="target")
 
 
 @hookimpl

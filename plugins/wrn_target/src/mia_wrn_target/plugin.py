@@ -14,16 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from mia_core import (
+    ClassifierTarget,
     ConfigError,
     LabeledData,
-    PrivacySpent,
     RecipeOptions,
-    TrainEnv,
-    TrainRecipe,
-    fit_classifier,
     hookimpl,
     option,
-    plan_dp,
     positive,
 )
 
@@ -103,22 +99,17 @@ class WrnOptions(RecipeOptions):
                           choices=("none", "flip", "crop-flip"))
 
 
-class WrnTarget:
+class WrnTarget(ClassifierTarget):
     """Builds and trains a Wide ResNet on the image records it is given."""
 
+    options: WrnOptions
+
     def __init__(self, options: WrnOptions) -> None:
-        self.options = options
         if options.norm == "batch" and (options.dp_epsilon or options.noise_multiplier):
             raise ConfigError("DP-SGD needs per-record gradients, which BatchNorm mixes; "
                               "use -o wrn.norm=group with DP")
         WideResNet(options.depth, 1, 2)  # a bad depth is a usage error now
-        self.recipe()
-
-    def recipe(self) -> TrainRecipe:
-        return self.options.recipe()
-
-    def privacy(self, data: LabeledData) -> PrivacySpent | None:
-        return plan_dp(self.recipe(), len(data))
+        super().__init__(options)
 
     def build(self, data: LabeledData) -> WideResNet:
         if data.x.dim() != 4:
@@ -126,9 +117,6 @@ class WrnTarget:
                               f"{tuple(data.x.shape[1:])}; use the mlp target for tabular data")
         o = self.options
         return WideResNet(o.depth, o.width, data.num_classes, data.x.shape[1], o.norm, o.groups)
-
-    def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module:
-        return fit_classifier(self.build(data), data, self.recipe(), env, label="target")
 
 
 @hookimpl
