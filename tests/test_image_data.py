@@ -179,3 +179,18 @@ def test_cifar_downloads_checks_md5_and_unpacks(tmp_path):
     with pytest.raises(MiaError, match="MD5 differs"):
         load_cifar(wrong, LoadEnv(tmp_path / "other", QUIET), (False,), True, False)
     assert not list((tmp_path / "other").glob("*.tar.gz*"))  # nothing half-made is kept
+
+
+def test_wrn_with_groupnorm_trains_under_dp_sgd():
+    from mia_core import LabeledData
+
+    y = torch.arange(32) % 2
+    data = LabeledData(torch.randn(32, 3, 32, 32) + y.view(-1, 1, 1, 1) * 2.0, y, 2)
+    target = WrnTarget(WrnOptions(depth=10, width=1, norm="group", epochs=1, batch_size=16,
+                                  dp_epsilon=8.0, augment="none"))
+    with seeded(0):
+        model = target.fit(data, TrainEnv(torch.device("cpu"), seed=0))
+    spent = target.privacy(data)
+    assert spent is not None and spent.epsilon <= 8.0 and spent.steps == 2
+    with torch.no_grad():
+        assert torch.isfinite(model(data.x)).all()
