@@ -63,7 +63,7 @@ def test_help_lists_every_command_with_one_line():
     assert result.exit_code == 0, result.output
     commands = result.output.split("Commands:\n")[1].splitlines()
     names = [line.split()[0] for line in commands if line.strip()]
-    assert names == ["cache", "config", "describe", "plugins", "run"]
+    assert names == ["cache", "config", "describe", "metrics", "plugins", "report", "run"]
     assert all(not line.rstrip().endswith("...") for line in commands)  # one whole line each
 
 
@@ -155,7 +155,8 @@ def test_a_broken_plugin_never_breaks_the_group(fake_entry_points):
             "today") in result.stderr
     assert "warning: plugin 'hijack' tried to replace the command 'run'" in result.stderr
     names = [line.split()[0] for line in result.stdout.split("Commands:\n")[1].splitlines()]
-    assert names == ["cache", "config", "describe", "hello", "plugins", "run"]  # no "half"
+    assert names == ["cache", "config", "describe", "hello", "metrics", "plugins", "report",
+                     "run"]  # no "half"
     real = mia_invoke("run", "--help")
     assert "not the real run" not in real.output and "--dataset" in real.output
 

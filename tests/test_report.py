@@ -45,6 +45,8 @@ def test_without_matplotlib_results_are_written_with_a_hint(tmp_path, monkeypatc
     assert ("roc.png not drawn: matplotlib is not installed (it is a dependency of mia-core: "
             "pip install matplotlib)") in result.output
     assert (out / "roc.csv").exists() and not (out / "roc.png").exists()
+    html = (out / "report.html").read_text()  # the report, without its pictures
+    assert "<img" not in html and "The strongest attack" in html
 
 
 def test_per_class_skips_classes_without_both_sides():

@@ -1,5 +1,6 @@
 """``mia``: the command group. ``mia run`` is ``mia-run``; ``plugins``, ``describe``,
-``config`` and ``cache`` are its modes as commands; plugins add their own through the
+``config`` and ``cache`` are its modes as commands, ``report`` and ``metrics`` work on
+finished runs and on scores from elsewhere; plugins add their own through the
 ``register_commands`` hook, loaded only when the group needs its list of commands."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import click
 from mia_core.cli.cache import cache
 from mia_core.cli.errors import OneLineGroup, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
+from mia_core.cli.report import metrics, report
 from mia_core.cli.run import experiment_config, merge_config_file, run, run_options
 from mia_core.cli.settings import experiment_keys
 from mia_core.errors import describe
@@ -77,6 +79,8 @@ def mia() -> None:
 run.short_help = "Run an experiment (same options as mia-run)."
 mia.add_command(run, "run")
 mia.add_command(cache)
+mia.add_command(report)
+mia.add_command(metrics)
 
 
 @mia.command("plugins", short_help="List plugins and what they provide.")

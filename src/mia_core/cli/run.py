@@ -154,6 +154,8 @@ def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
             raise
         results.append(result)
     click.echo(_summarise(results, settings["as_json"], output))
+    if output is not None and "json" in config.reporters:
+        _report_path(output, seeds, settings["as_json"])
 
 
 def _shown(result: Any, as_json: bool) -> str:
@@ -173,6 +175,20 @@ def _summarise(results: list[Any], as_json: bool, output: Path | None) -> str:
     if output is not None:
         (output / "seeds.json").write_text(text + "\n")
     return text if as_json else format_aggregate(summary)
+
+
+def _report_path(output: Path, seeds: int, as_json: bool) -> None:
+    """Say where the report is, after the summary unless that is JSON (after --seeds, first
+    draw the one over all seeds)."""
+    from mia_core.results.files import REPORT_FILE
+
+    path = output / REPORT_FILE
+    if seeds > 1:
+        from mia_core.results.report import write_report
+
+        write_report([output], path)
+    if not as_json:
+        click.echo(f"report: {path}")
 
 
 def refuse_existing(output: Path) -> None:

@@ -23,6 +23,8 @@ from mia_core.experiment.phases import Records, Session, TrainedTarget
 from mia_core.experiment.plan import Component, Plan, make_plan
 from mia_core.experiment.scoring import score
 from mia_core.progress import QUIET, Progress
+from mia_core.results.exposure import most_exposed, strongest
+from mia_core.results.measure import audit_seed
 from mia_core.results.types import AttackReport, ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.splits import draw_split, evaluation_order, known_count
 from mia_core.threats import ThreatModel
@@ -67,10 +69,22 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         models_from_cache=session.cache.hits, threads=torch.get_num_threads(),
         privacy=target.privacy, audit_delta=target.audit_delta, given_model=about)
     state = {k: v.detach().cpu() for k, v in target.model.state_dict().items()}
+    exposed = exposed_records(reports, scores, records)
     artifacts = RunArtifacts(records.split, records.eval_index, records.is_member,
-                             pool.y[records.eval_index], scores, state)
+                             pool.y[records.eval_index], scores, state, exposed,
+                             pool.x[exposed].detach().cpu())
     deliver(plan.reporters, result, artifacts, ReportEnv(output, progress))
     return result, artifacts
+
+
+def exposed_records(reports: tuple[AttackReport, ...], scores: dict[str, torch.Tensor],
+                    records: Records) -> torch.Tensor:
+    """Dataset ids of the evaluation members the strongest attack ranks highest."""
+    name = strongest([attrs.asdict(r) for r in reports])
+    if name is None:
+        return torch.empty(0, dtype=torch.int64)
+    positions = most_exposed(scores[name].numpy(), records.is_member.numpy())
+    return records.eval_index[torch.from_numpy(positions)]
 
 
 def load_data(dataset: Component, env: LoadEnv, session: Session) -> LabeledData:
@@ -146,7 +160,7 @@ def attack_all(plan: Plan, records: Records, target: TrainedTarget,
     for attack in plan.attacks:
         common = {"target": TargetOracle(target.model, session.device, memo),
                   "evaluation": evaluation, "device": session.device,
-                  "seed": derive_seed(seed, f"attack:{attack.name}"),
+                  "seed": audit_seed(seed, attack.name),
                   "progress": session.progress, "attack": attack.name}
         if attack.instance.threat_model == ThreatModel.POPULATION:
             ctx = AttackContext(known=None, population=population, references=references.get,

@@ -10,8 +10,8 @@ import torch
 from mia_core.context import AttackContext, AttackOutput, normalise_output
 from mia_core.data import LabeledData
 from mia_core.experiment.plan import Component
-from mia_core.results.audit import epsilon_lower_bound
-from mia_core.results.metrics import compute_metrics, per_class_metrics
+from mia_core.results.measure import measure
+from mia_core.results.metrics import per_class_metrics
 from mia_core.results.types import AttackReport
 from mia_core.training.fit import seeded
 
@@ -34,9 +34,7 @@ def score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
     answer = ask(attack, ctx, ctx.evaluation)
     seconds = time.perf_counter() - clock
     truth, scores = is_member.numpy(), answer.scores.numpy()
-    metrics = compute_metrics(truth, scores, answer.threshold)
-    bound = epsilon_lower_bound(truth, scores, delta, seed=ctx.seed)
-    metrics = attrs.evolve(metrics, epsilon_lb=bound.epsilon)
+    metrics = measure(truth, scores, answer.threshold, delta, ctx.seed)
     per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
     threat = "population" if ctx.references is not None else "known-members"
     report = AttackReport(attack.name, metrics, seconds, ctx.target.queries, per_class, threat)

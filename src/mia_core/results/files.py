@@ -1,4 +1,5 @@
-"""The result files of a run: results.json, evaluation.csv, split.json, the ROC curve."""
+"""The result files of a run: results.json, evaluation.csv, split.json, the ROC curve, the
+most exposed records' inputs and report.html (rendered from those files)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mia_core.errors import MiaError
+from mia_core.errors import ConfigError, MiaError
 from mia_core.progress import QUIET, Progress
+from mia_core.results.exposure import risk
 from mia_core.results.metrics import roc_curve
+from mia_core.results.runfiles import EXPOSED_FILE, RESULTS_FILE, SCORES_FILE
+from mia_core.results.scorefile import ScoreFile
 from mia_core.results.types import ExperimentResult, RunArtifacts
 from mia_core.splits import MembershipSplit
 
-RESULTS_FILE = "results.json"
-SCORES_FILE = "evaluation.csv"
 SPLIT_FILE = "split.json"
+REPORT_FILE = "report.html"
 
 
 def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifacts,
@@ -40,6 +43,10 @@ def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifa
         files[2].write_text(json.dumps(_split_dict(artifacts.split)) + "\n")
         scores = {name: s.numpy() for name, s in artifacts.scores.items()}
         roc_files, hint = write_roc(directory, artifacts.eval_is_member.numpy(), scores)
+        files += _write_exposed(directory / EXPOSED_FILE, artifacts)
+        from mia_core.results.report import write_report
+
+        files.append(write_report([directory], directory / REPORT_FILE))
     except OSError as exc:
         raise MiaError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
     if hint:
@@ -48,15 +55,36 @@ def write_output(directory: Path, result: ExperimentResult, artifacts: RunArtifa
 
 
 def _write_scores(path: Path, artifacts: RunArtifacts) -> None:
-    names = list(artifacts.scores)
+    write_columns(path, artifacts.eval_index.numpy(), artifacts.eval_labels.numpy(),
+                  artifacts.eval_is_member.numpy(),
+                  {n: s.numpy() for n, s in artifacts.scores.items()})
+
+
+def write_columns(path: Path, records: np.ndarray, labels: np.ndarray, truth: np.ndarray,
+                  scores: dict[str, np.ndarray]) -> None:
+    """evaluation.csv: one row per evaluation record, its dataset id, label, truth, each
+    attack's score and each attack's risk (the share of non-members it outscores)."""
+    names = list(scores)
+    columns = [scores[n].tolist() for n in names]
+    columns += [risk(scores[n], truth).tolist() for n in names]
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["record", "label", "is_member", *(f"score:{n}" for n in names)])
-        columns = [artifacts.scores[n].tolist() for n in names]
+        writer.writerow(["record", "label", "is_member", *(f"score:{n}" for n in names),
+                         *(f"risk:{n}" for n in names)])
         for i, (record, label, member) in enumerate(zip(
-                artifacts.eval_index.tolist(), artifacts.eval_labels.tolist(),
-                artifacts.eval_is_member.tolist(), strict=True)):
+                records.tolist(), labels.tolist(), truth.tolist(), strict=True)):
             writer.writerow([record, label, int(member), *(repr(col[i]) for col in columns)])
+
+
+def _write_exposed(path: Path, artifacts: RunArtifacts) -> list[Path]:
+    """The most exposed records' inputs, for the report's thumbnails (safetensors)."""
+    if artifacts.exposed_inputs is None or not len(artifacts.exposed_records):
+        return []
+    from safetensors.torch import save_file
+
+    save_file({"records": artifacts.exposed_records.contiguous(),
+               "inputs": artifacts.exposed_inputs.float().contiguous()}, str(path))
+    return [path]
 
 
 def _split_dict(split: MembershipSplit) -> dict[str, list[int]]:
@@ -77,30 +105,32 @@ def write_roc(directory: Path, is_member: np.ndarray,
             writer.writerows((name, repr(float(a)), repr(float(b))) for a, b in zip(fpr, tpr,
                                                                                     strict=True))
     try:
-        import matplotlib
+        import matplotlib  # noqa: F401  (asked each time: it may have gone since plots loaded)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from mia_core.results.plots import png_bytes, roc_figure
     except ImportError:
         return [csv_path], ("roc.png not drawn: matplotlib is not installed "
                             "(it is a dependency of mia-core: pip install matplotlib)")
-    fig, (lin, log) = plt.subplots(1, 2, figsize=(11, 5))
-    floor = 0.5 / max(int((~is_member.astype(bool)).sum()), 1)
-    for name, (fpr, tpr) in curves.items():
-        lin.plot(fpr, tpr, label=name)
-        log.plot(np.maximum(fpr, floor), np.maximum(tpr, floor), label=name)
-    for ax, scale in ((lin, "linear"), (log, "log")):
-        ax.plot([floor, 1], [floor, 1], "k:", lw=1, label="chance")
-        ax.set_xscale(scale)
-        ax.set_yscale(scale)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.grid(True, which="both", alpha=0.3)
-    lin.set_title("ROC (linear)")
-    log.set_title("ROC (log-log: the low-FPR regime)")
-    log.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig = roc_figure(is_member, curves)
     png = directory / "roc.png"
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    png.write_bytes(png_bytes(fig, dpi=120))
     return [csv_path, png], None
+
+
+def write_score_results(directory: Path, results: dict, scorefile: ScoreFile) -> list[Path]:
+    """``mia metrics --output``: results.json, evaluation.csv and report.html for scores
+    from another tool (the same files a run writes, as far as scores alone allow)."""
+    from mia_core.results.report import write_report
+
+    if (directory / RESULTS_FILE).exists():
+        raise ConfigError(f"{directory} already holds {RESULTS_FILE}; choose another --output "
+                          "folder or move it away")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+        write_columns(directory / SCORES_FILE, scorefile.records, scorefile.labels,
+                      scorefile.is_member, scorefile.scores)
+        report = write_report([directory], directory / REPORT_FILE)
+    except OSError as exc:
+        raise MiaError(f"cannot write results to {directory}: {exc.strerror or exc}") from None
+    return [directory / RESULTS_FILE, directory / SCORES_FILE, report]

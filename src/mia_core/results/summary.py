@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from mia_core.results.types import ExperimentResult
+from collections.abc import Sequence
+
+from mia_core.results.types import AttackReport, ExperimentResult
 
 
 def _privacy_lines(result: ExperimentResult) -> list[str]:
@@ -33,10 +35,27 @@ def _given_lines(result: ExperimentResult) -> list[str]:
             "elsewhere", f"ground truth: {given.claim}"]
 
 
+def attack_table(attacks: Sequence[AttackReport], delta: float) -> list[str]:
+    """The metrics table, one attack a line, and what ε_lb means."""
+    width = max([6, *(len(a.name) for a in attacks)])
+    lines = [f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} "
+             f"{'recall':>6} {'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} "
+             f"{'time':>7}"]
+    for a in attacks:
+        m = a.metrics
+        lines.append(
+            f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
+            f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
+            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
+            f"{a.seconds:>6.1f}s")
+    lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {delta:g} from each "
+                 "attack's scores (see docs/auditing.md)")
+    return lines
+
+
 def format_summary(result: ExperimentResult) -> str:
     """The human-readable summary printed on stdout."""
     cfg, sizes = result.config, result.split_sizes
-    width = max([6, *(len(a.name) for a in result.attacks)])
     lines = [
         f"mia-core: dataset={cfg.dataset} target={cfg.target} seed={cfg.seed} "
         f"device={result.device}" + ("  CONTROL RUN: target never saw the members"
@@ -52,19 +71,8 @@ def format_summary(result: ExperimentResult) -> str:
         *_privacy_lines(result),
         *_given_lines(result),
         "",
-        f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} {'recall':>6} "
-        f"{'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} {'time':>7}",
+        *attack_table(result.attacks, result.audit_delta),
     ]
-    for a in result.attacks:
-        m = a.metrics
-        lines.append(
-            f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
-            f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
-            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
-            f"{a.seconds:>6.1f}s"
-        )
-    lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {result.audit_delta:g} from each "
-                 "attack's scores (see docs/auditing.md)")
     lines += _canary_lines(result)
     for name in result.privacy_violations:
         spent = result.privacy.epsilon if result.privacy else 0.0

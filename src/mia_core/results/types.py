@@ -99,6 +99,9 @@ class RunArtifacts:
     eval_labels: torch.Tensor
     scores: dict[str, torch.Tensor]
     target_state: dict[str, torch.Tensor] = attrs.field(factory=dict)  # trained weights (CPU)
+    # the strongest attack's most exposed evaluation members: dataset ids and their inputs
+    exposed_records: torch.Tensor = attrs.field(factory=lambda: torch.empty(0, dtype=torch.int64))
+    exposed_inputs: torch.Tensor | None = None
 
 
 @attrs.frozen

@@ -1,0 +1,25 @@
+"""An attack's scores measured: every metric and ε_lb, one function for a run's attacks and
+for ``mia metrics`` on scores from any tool, so the two give the same numbers."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from mia_core.config import derive_seed
+from mia_core.results.audit import epsilon_lower_bound
+from mia_core.results.metrics import AttackMetrics, compute_metrics
+
+
+def measure(is_member: np.ndarray, scores: np.ndarray, threshold: float | None,
+            delta: float, attack_seed: int) -> AttackMetrics:
+    """Metrics of one attack's scores (higher = member); ε_lb at ``delta`` from a split
+    drawn with the attack's seed (in a run: :func:`audit_seed` of the run's seed)."""
+    metrics = compute_metrics(is_member, scores, threshold)
+    bound = epsilon_lower_bound(is_member, scores, delta, seed=attack_seed)
+    return attrs.evolve(metrics, epsilon_lb=bound.epsilon)
+
+
+def audit_seed(seed: int, name: str) -> int:
+    """Attack ``name``'s seed in a run of ``seed``: what its scoring and its ε audit draw."""
+    return derive_seed(seed, f"attack:{name}")

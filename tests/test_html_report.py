@@ -1,0 +1,220 @@
+"""report.html, ``mia report`` and ``mia metrics``: the page holds results.json's numbers, is
+the same document when rebuilt, lists the records the strongest attack exposes, and scores
+from elsewhere measure exactly as a run's."""
+
+from __future__ import annotations
+
+import csv
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from mia_core.cli.group import mia
+from mia_core.cli.run import run
+from mia_core.results.exposure import risk
+
+RUN = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=3", "--members", "300",
+       "--attack", "loss-threshold", "--attack", "torch-mlp", "--attack", "lira",
+       "--reference-models", "2", "--no-cache", "-q"]
+
+
+class Numbers(HTMLParser):
+    """Every ``data-key``/``data-value`` element, its shown text, and every image source."""
+
+    def __init__(self):
+        super().__init__()
+        self.numbers, self.images, self._open = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "data-key" in attrs:
+            self._open = [attrs["data-key"], attrs["data-value"], ""]
+        if tag == "img":
+            self.images.append(attrs.get("src", ""))
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[2] += data
+
+    def handle_endtag(self, tag):
+        if self._open is not None and tag == "span":
+            self.numbers.append(tuple(self._open))
+            self._open = None
+
+
+def parse(html):
+    found = Numbers()
+    found.feed(html)
+    return found
+
+
+def lookup(results, key):
+    value = results
+    for part in key.split("."):
+        value = value[int(part)] if isinstance(value, list) else value[part]
+    return value
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "run"
+    result = CliRunner().invoke(run, [*RUN, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == f"report: {out / 'report.html'}"
+    return out
+
+
+def test_every_number_in_the_report_is_the_one_in_results_json(folder):
+    results = json.loads((folder / "results.json").read_text())
+    page = parse((folder / "report.html").read_text())
+    keys = {key for key, _, _ in page.numbers}
+    assert len(page.numbers) >= 3 * 6 + 3  # every attack's metrics, the headline's numbers
+    for key, value, _ in page.numbers:
+        assert float(value) == lookup(results, key), key
+    assert {f"attacks.{i}.metrics.auc" for i in range(3)} <= keys
+    assert "target_test_accuracy" in keys
+
+
+def test_the_headline_names_the_strongest_attack_and_its_share(folder):
+    results = json.loads((folder / "results.json").read_text())
+    attacks = results["attacks"]
+    best = max(attacks, key=lambda a: (a["metrics"]["tpr_at_01pct_fpr"],
+                                       a["metrics"]["tpr_at_1pct_fpr"], a["metrics"]["auc"]))
+    html = (folder / "report.html").read_text()
+    lead = html.split('id="headline">', 1)[1].split("</p>", 1)[0]
+    assert f"The strongest attack, <strong>{best['name']}</strong>, finds" in lead
+    share = f"{best['metrics']['tpr_at_01pct_fpr']:.1%}"
+    assert f">{share}</span> of the members at a 0.1 % false-positive rate" in lead
+
+
+def test_the_report_rebuilt_from_the_folder_is_the_same_document(folder, tmp_path):
+    again = tmp_path / "again.html"
+    result = CliRunner().invoke(mia, ["report", str(folder), "--output", str(again)])
+    assert result.exit_code == 0, result.output
+    assert again.read_bytes() == (folder / "report.html").read_bytes()
+
+
+def test_the_report_is_self_contained(folder):
+    html = (folder / "report.html").read_text()
+    page = parse(html)
+    assert len(page.images) >= 2 + 16  # ROC, histograms, a thumbnail per exposed record
+    assert all(src.startswith("data:image/png;base64,") for src in page.images)
+    for needle in ("http://", "https://", "<script", "<link", "@import", "url("):
+        assert needle not in html
+
+
+def test_the_exposed_records_are_the_strongest_attacks_top_members(folder):
+    results = json.loads((folder / "results.json").read_text())
+    html = (folder / "report.html").read_text()
+    best = html.split("The evaluation members that ", 1)[1].split(" ranks highest", 1)[0]
+    assert best in {a["name"] for a in results["attacks"]}
+    with (folder / "evaluation.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["is_member"] == "1"]
+    top = sorted(rows, key=lambda r: -float(r[f"score:{best}"]))[:16]
+    table = html.split('id="exposed">', 1)[1].split("</table>", 1)[0]
+    shown = [int(cell.split("</td>")[0]) for cell in table.split("<tr><td>")[1:]
+             for cell in [cell.split("<td>", 1)[1]]]
+    assert shown == [int(r["record"]) for r in top]
+
+
+def test_risk_is_the_share_of_non_members_outscored(folder):
+    with (folder / "evaluation.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    truth = np.array([r["is_member"] == "1" for r in rows])
+    scores = np.array([float(r["score:lira"]) for r in rows])
+    negatives = scores[~truth]
+    for r, s in zip(rows[:50], scores[:50], strict=True):
+        expected = ((negatives < s).sum() + 0.5 * (negatives == s).sum()) / len(negatives)
+        assert float(r["risk:lira"]) == pytest.approx(expected)
+    assert risk(np.array([0.0, 1.0, 2.0]), np.array([False, True, False])).tolist() == \
+        [0.25, 0.5, 0.75]  # non-members 0 and 2: a tie counts half
+
+
+def test_mia_metrics_on_a_runs_scores_gives_its_metrics_exactly(folder, tmp_path):
+    results = json.loads((folder / "results.json").read_text())
+    with (folder / "evaluation.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    names = [a["name"] for a in results["attacks"]]
+    path = tmp_path / "scores.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["member", *names])
+        writer.writerows([r["is_member"], *(r[f"score:{n}"] for n in names)] for r in rows)
+    thresholds = [f"{a['name']}={a['metrics']['threshold']!r}" for a in results["attacks"]
+                  if a["metrics"]["threshold_source"] == "attack"]
+    args = ["metrics", str(path), "--member-column", "member", "--json",
+            "--seed", str(results["config"]["seed"])]
+    out = CliRunner().invoke(mia, args + [x for t in thresholds for x in ("--threshold", t)])
+    assert out.exit_code == 0, out.output
+    measured = json.loads(out.output)["attacks"]
+    for mine, theirs in zip(measured, results["attacks"], strict=True):
+        assert mine["metrics"] == theirs["metrics"], mine["name"]
+
+
+def test_mia_metrics_writes_a_report_and_flips_lower_scores(tmp_path):
+    path = tmp_path / "loss.csv"
+    rng = np.random.default_rng(0)
+    truth = np.array([1] * 50 + [0] * 50)
+    loss = rng.normal(size=100) - truth  # members: lower loss
+    path.write_text("is_member,loss\n" + "".join(f"{t},{float(v)!r}\n" for t, v in zip(
+        truth, loss, strict=True)))
+    high = json.loads(CliRunner().invoke(mia, ["metrics", str(path), "--json"]).output)
+    out = tmp_path / "out"
+    low = CliRunner().invoke(mia, ["metrics", str(path), "--lower-is-member", "--json",
+                                   "--output", str(out)])
+    assert low.exit_code == 0, low.output
+    auc_low = json.loads(low.output)["attacks"][0]["metrics"]["auc"]
+    assert auc_low == pytest.approx(1 - high["attacks"][0]["metrics"]["auc"])
+    assert auc_low > 0.7
+    assert (out / "report.html").exists() and "loss" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("is_member,s\n1,0.5\n0,nan\n", "1 NaN or infinite score(s), the first in row 3"),
+    ("is_member,s\n1,0.5\n1,0.2\n", "holds only members"),
+    ("m,s\n1,0.5\n0,0.2\n", "has no membership column 'is_member' (columns: m, s)"),
+    ("is_member,s\n2,0.5\n0,0.2\n", "row 2: membership '2'"),
+    ("is_member,s\n1,0.5\n0\n", "line 3: 1 fields, but the header has 2"),
+])
+def test_bad_score_files_are_one_line_and_exit_2(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    result = CliRunner().invoke(mia, ["metrics", str(path)])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_npz_scores_are_read_without_pickle(tmp_path):
+    path = tmp_path / "scores.npz"
+    np.savez(path, is_member=np.array([True, False, True, False]),
+             score=np.array([0.9, 0.1, 0.8, 0.3]))
+    out = json.loads(CliRunner().invoke(mia, ["metrics", str(path), "--json"]).output)
+    assert out["attacks"][0]["metrics"]["auc"] == 1.0
+
+
+def test_runs_side_by_side_with_a_privacy_utility_picture(folder, tmp_path):
+    dp = tmp_path / "dp"
+    result = CliRunner().invoke(run, [*RUN, "-o", "target.dp_epsilon=4", "--output", str(dp)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "both.html"
+    done = CliRunner().invoke(mia, ["report", str(folder), str(dp), "--output", str(out)])
+    assert done.exit_code == 0, done.output
+    html = out.read_text()
+    assert 'id="comparison"' in html and "Privacy and utility" in html
+    assert html.count('<section class="run"') == 2
+
+
+def test_a_folder_that_is_no_run_is_one_line(tmp_path):
+    result = CliRunner().invoke(mia, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "holds no results.json" in result.output
+
+
+def test_seeds_get_one_report_with_their_intervals(tmp_path):
+    out = tmp_path / "seeds"
+    result = CliRunner().invoke(run, [*RUN[:-6], "--seeds", "2", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    assert "Over 2 seeds" in html and html.count('<section class="run"') == 2
