@@ -3,7 +3,9 @@
 For each setting it runs one experiment (same seed, split and attacks) and reports the target's
 test accuracy, each attack's AUC, TPR at 0.1 % FPR and epsilon lower bound, the one-run
 canary bound, and the accountant's epsilon. Writes ``dp_tradeoff.md`` (the table),
-``dp_tradeoff.json`` and ``dp_tradeoff.png`` into ``--output``.
+``dp_tradeoff.json`` and ``dp_tradeoff.png`` into ``--output``, each setting's run folder
+(``no-dp``, ``eps-1`` ...) and ``report.html``: the runs side by side with the
+privacy-utility picture (``mia report`` on those folders).
 
 The default recipe is shortened to fit a 2-core CPU (DP-SGD computes per-sample gradients, about
 10x the cost of plain training): LeNet on 1,000 MNIST members, 15 epochs, batch 64, Adam 2e-3,
@@ -25,7 +27,7 @@ from pathlib import Path
 ATTACKS = ("loss-threshold", "lira-offline", "rmia")
 
 
-def run_setting(epsilon: float | None, args: argparse.Namespace) -> dict:
+def run_setting(epsilon: float | None, args: argparse.Namespace, folder: Path) -> dict:
     from mia_core.catalog.loading import load_catalog
     from mia_core.config import ExperimentConfig
     from mia_core.experiment.run import run_experiment
@@ -38,11 +40,13 @@ def run_setting(epsilon: float | None, args: argparse.Namespace) -> dict:
     config = ExperimentConfig(dataset="mnist", target="cnn", attacks=ATTACKS,
                               members=args.members, reference_models=args.reference_models,
                               canaries=args.canaries, device="cpu", seed=args.seed,
+                              reporters=("json",),
                               options={"target": target, "lira-offline": {"variance": "global"}})
     clock = time.perf_counter()
     result, _ = run_experiment(config, load_catalog(), data_dir=args.data_dir,
                                progress=Progress(enabled=not args.quiet),
-                               cache=ModelCache(None if args.no_cache else default_cache_dir()))
+                               cache=ModelCache(None if args.no_cache else default_cache_dir()),
+                               output=folder)
     row = {"epsilon_target": epsilon, "seconds": time.perf_counter() - clock,
            "test_accuracy": result.target_test_accuracy,
            "train_accuracy": result.target_train_accuracy,
@@ -127,18 +131,23 @@ def main() -> None:
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args()
-    rows = []
+    rows, folders = [], []
     for epsilon in [None, *args.epsilons]:
         print(f"== {'no DP' if epsilon is None else f'DP-SGD, ε = {epsilon:g}'}",
               file=sys.stderr, flush=True)
-        rows.append(run_setting(epsilon, args))
+        folders.append(args.output / ("no-dp" if epsilon is None else f"eps-{epsilon:g}"))
+        rows.append(run_setting(epsilon, args, folders[-1]))
     args.output.mkdir(parents=True, exist_ok=True)
+    from mia_core.results.report import write_report
+
+    write_report(folders, args.output / "report.html")
     text = table(rows)
     (args.output / "dp_tradeoff.md").write_text(text + "\n")
     (args.output / "dp_tradeoff.json").write_text(json.dumps(rows, indent=2) + "\n")
     plot(rows, args.output / "dp_tradeoff.png")
     print(text)
-    print(f"wrote {args.output}/dp_tradeoff.{{md,json,png}}", file=sys.stderr)
+    print(f"wrote {args.output}/dp_tradeoff.{{md,json,png}} and {args.output}/report.html",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
