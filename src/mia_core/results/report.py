@@ -223,7 +223,7 @@ def _tradeoff(runs: Sequence[RunFiles]) -> str | None:
     for run, e in sorted(zip(runs, eps, strict=True), key=lambda p: p[1]):
         attacks = run.results.get("attacks", [])
         best = next(a for a in attacks if a["name"] == strongest(attacks))["metrics"]
-        points.append((f"ε {e:.3g}" if np.isfinite(e) else "no DP", e if np.isfinite(e) else right,
-                       best["auc"],
+        tick = f"ε {e:.3g}" if np.isfinite(e) else "no DP"
+        points.append((tick, e if np.isfinite(e) else right, best["auc"],
                        best["tpr_at_01pct_fpr"], run.results.get("target_test_accuracy", 0)))
     return plots.data_uri(plots.png_bytes(plots.tradeoff_figure(points), dpi=80))
