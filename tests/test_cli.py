@@ -66,7 +66,7 @@ def test_existing_results_are_never_overwritten(mnist_run, mnist_dir):
     before = (out / "results.json").read_bytes()
     result = invoke("--dataset", "mnist", "--attack", "torch-mlp", "--data-dir", str(mnist_dir),
                     "--output", str(out), "--quiet", *SMALL)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: before any work
     assert result.output.strip() == (f"Error: {out} already holds results.json; choose another "
                                      "--output folder or move it away")
     assert (out / "results.json").read_bytes() == before

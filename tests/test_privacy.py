@@ -233,6 +233,6 @@ def test_canaries_without_a_known_members_attack_say_what_to_add():
     result = CliRunner().invoke(run, ["--dataset", "blobs", "--attack", "lira", "--members",
                                       "100", "--reference-models", "2", "-o", "target.epochs=1",
                                       "--canaries", "50", "--quiet", "--no-cache"])
-    assert result.exit_code == 0, result.output
-    assert ("one-run audit: only known-members attacks score the canaries; add one, e.g. "
-            "--attack loss-threshold") in result.output
+    assert result.exit_code == 2, result.output  # a usage error, before any training
+    assert ("add a known-members attack such as loss-threshold or torch-mlp, or drop "
+            "--canaries") in result.output

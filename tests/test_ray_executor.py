@@ -148,3 +148,46 @@ def test_only_host_port_addresses_are_probed():
     assert _unreachable("auto") is None  # Ray finds a running instance itself
     assert _unreachable("ray://127.0.0.1:1") == "Connection refused"
     assert _unreachable("127.0.0.1:1") == "Connection refused"
+
+
+def _descendants(pid: int) -> set[int]:
+    from mia_ray_executor.watchdog import descendants
+
+    return descendants({pid}) - {pid}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_dead_driver_leaves_no_ray_process_and_no_socket(tmp_path, how):
+    """mia-run --executor ray, stopped while Ray trains: within 10 s nothing of the instance
+    it started is left, and no socket it opened still listens."""
+    import signal
+    import subprocess
+
+    from mia_ray_executor.watchdog import start_time
+    from tests.test_signals import wait_for
+
+    before = listening_sockets()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MIA_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("RAY_ADDRESS", None)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mia-run")), "--dataset", "blobs", "--target",
+         "cnn", "-o", "target.epochs=12", "--members", "200", "--attack", "lira",
+         "--reference-models", "8", "--executor", "ray", "-o", "ray.cpus=2"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    wait_for(process, "reference model 1 done")  # Ray's processes are up and training
+    started = {pid: start_time(pid) for pid in _descendants(process.pid)}
+    assert len(started) >= 3, started  # gcs, raylet, workers ...
+    process.send_signal(getattr(signal, how))
+    process.communicate(timeout=60)
+    assert process.returncode == (143 if how == "SIGTERM" else -9)
+    deadline = time.monotonic() + 10
+    left = started
+    while time.monotonic() < deadline:
+        left = {pid for pid, t in started.items() if start_time(pid) == t}
+        opened = {s for s in listening_sockets() - before}
+        if not left and not opened:
+            break
+        time.sleep(0.25)
+    assert not left, f"Ray processes still running: {left}"
+    assert not listening_sockets() - before

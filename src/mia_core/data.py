@@ -8,7 +8,7 @@ from pathlib import Path
 import attrs
 import torch
 
-from mia_core.errors import PluginError
+from mia_core.errors import DataError
 from mia_core.progress import Progress
 
 
@@ -22,13 +22,13 @@ class LabeledData:
 
     def __attrs_post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
-            raise PluginError(f"data has {self.x.shape[0]} inputs but {self.y.shape[0]} labels")
+            raise DataError(f"data has {self.x.shape[0]} inputs but {self.y.shape[0]} labels")
         if self.y.dtype != torch.int64 or self.y.dim() != 1:
-            raise PluginError(
+            raise DataError(
                 f"labels must be a 1-D int64 tensor, got {self.y.dtype} {self.y.dim()}-D"
             )
         if len(self.y) and not (int(self.y.min()) >= 0 and int(self.y.max()) < self.num_classes):
-            raise PluginError(f"labels must lie in [0, {self.num_classes})")
+            raise DataError(f"labels must lie in [0, {self.num_classes})")
 
     def __len__(self) -> int:
         return self.y.shape[0]

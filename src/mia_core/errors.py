@@ -7,6 +7,7 @@ and keeps its traceback (visible with ``--debug``).
 from __future__ import annotations
 
 import difflib
+import signal
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,11 @@ class PluginError(MiaError):
     """A plugin broke the contract (bad registration, hook raised, wrong return type)."""
 
 
+class DataError(PluginError):
+    """Records that break LabeledData's contract (labels, shapes); the core names the plugin
+    whose data it was."""
+
+
 class TrainingDiverged(PluginError):
     """Training produced a non-finite loss; the core names the component that trained."""
 
@@ -38,6 +44,36 @@ class ReportError(MiaError):
     def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result
+
+
+class Stopped(BaseException):
+    """The run was asked to stop by signal ``signum`` (Ctrl-C, a scheduler's SIGTERM).
+
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` in a plugin swallows
+    it; cleanups (``finally``) still run: workers are stopped, finished models stay cached.
+    ``kept`` is filled in by whoever knows what was kept."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.kept = ""
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def stopped_inside(exc: BaseException) -> BaseException | None:
+    """The stop request (Stopped, KeyboardInterrupt) that ``exc`` was raised from, if any: a
+    signal that arrives inside a C extension (Ray's wait, say) surfaces as that extension's
+    SystemError with the stop as its context."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Stopped | KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def describe(exc: BaseException) -> str:
@@ -60,7 +96,7 @@ def call_plugin(who: str, obj: Any, method: str, *args: Any, where: str = "") ->
     model 3"). The core's own user-facing errors pass through unchanged."""
     try:
         return getattr(obj, method)(*args)
-    except TrainingDiverged as exc:  # raised by the core's trainer: say whose training it was
+    except (TrainingDiverged, DataError) as exc:  # raised by the core's checks: say whose
         raise PluginError(f"{who}: {exc}{where}") from exc
     except MiaError:
         raise

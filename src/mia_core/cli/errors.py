@@ -1,10 +1,12 @@
 """How the command line fails: one ``Error: ...`` line on stderr and an exit code.
 
-2 for bad input, 1 for runtime errors, 130 for Ctrl-C; a traceback only with ``--debug``.
+2 for bad input, 1 for runtime errors, 128 + N for signal N (130 for Ctrl-C, 143 for a
+scheduler's SIGTERM); a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from collections.abc import Iterator
@@ -13,7 +15,22 @@ from typing import Any
 
 import click
 
-from mia_core.errors import MiaError
+from mia_core.errors import MiaError, Stopped
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the run through :class:`Stopped`; a second one while it
+    stops ends the process at once (the default action)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_DFL)
+        raise Stopped(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
 
 
 def _one_line_main(command: click.Command, *args: Any, **kwargs: Any) -> None:
@@ -53,6 +70,9 @@ def user_errors(debug: bool) -> Iterator[None]:
             traceback.print_exc()
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except Stopped as stop:
+        click.echo(f"Error: stopped by {stop.name}{stop.kept}", err=True)
+        sys.exit(128 + stop.signum)
     except KeyboardInterrupt:
         click.echo("Error: interrupted", err=True)
         sys.exit(130)

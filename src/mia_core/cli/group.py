@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from mia_core.cli.cache import cache
-from mia_core.cli.errors import OneLineGroup, user_errors
+from mia_core.cli.errors import OneLineGroup, stop_on_signals, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
 from mia_core.cli.report import metrics, report
 from mia_core.cli.run import experiment_config, merge_config_file, run, run_options
@@ -127,4 +127,5 @@ def config(config_path: Path, **settings: Any) -> None:
 
 
 def main() -> None:
+    stop_on_signals()
     mia()

@@ -4,6 +4,7 @@ plugins, or print the effective settings)."""
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,11 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from mia_core.cli.errors import OneLineCommand, user_errors
+from mia_core.cli.errors import OneLineCommand, stop_on_signals, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
 from mia_core.cli.settings import experiment_keys, non_empty_path, setting_options
 from mia_core.config import MAX_SEED, ExperimentConfig, settings_of
-from mia_core.errors import ConfigError, MiaError, ReportError
+from mia_core.errors import ConfigError, MiaError, ReportError, Stopped
 
 EXPERIMENT_FIELDS = [name for name, _, _ in settings_of(ExperimentConfig)]
 
@@ -145,17 +146,31 @@ def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
         if seeds > 1:
             progress.message(f"=== seed {run_config.seed} ({k + 1}/{seeds}) ===")
         folder = output if seeds == 1 or output is None else output / f"seed-{run_config.seed}"
+        cache = ModelCache(cache_dir, progress)
         try:
             result, _ = run_experiment(run_config, catalog, data_dir=settings["data_dir"],
-                                       progress=progress, cache=ModelCache(cache_dir, progress),
-                                       output=folder)
+                                       progress=progress, cache=cache, output=folder)
         except ReportError as exc:  # the work is done: show it before saying what failed
             click.echo(_shown(exc.result, settings["as_json"]))
             raise
+        except (Stopped, KeyboardInterrupt) as stop:
+            raise _what_was_kept(stop, cache, cache_dir) from None
         results.append(result)
     click.echo(_summarise(results, settings["as_json"], output))
     if output is not None and "json" in config.reporters:
         _report_path(output, seeds, settings["as_json"])
+
+
+def _what_was_kept(stop: BaseException, cache: Any, folder: Path | None) -> Stopped:
+    """The stop, saying what of the work survives it."""
+    signum = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
+    stopped = Stopped(signum)
+    if folder is None:
+        stopped.kept = "; nothing was kept (--no-cache)"
+    else:
+        stopped.kept = (f"; the {cache.trained} model(s) finished in this run are in the model "
+                        f"cache ({folder}), so a rerun trains only the rest")
+    return stopped
 
 
 def _shown(result: Any, as_json: bool) -> str:
@@ -195,12 +210,12 @@ def refuse_existing(output: Path) -> None:
     """Fail before hours of work, not after, when --output would overwrite earlier results."""
     from mia_core.results.files import RESULTS_FILE
 
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} exists and is not a folder")
     for name in (RESULTS_FILE, "seeds.json"):
         if (output / name).exists():
-            raise MiaError(f"{output} already holds {name}; choose another --output folder "
-                           "or move it away")
-    if output.exists() and not output.is_dir():
-        raise MiaError(f"--output {output} exists and is not a folder")
+            raise ConfigError(f"{output} already holds {name}; choose another --output folder "
+                              "or move it away")
 
 
 def check_writable(output: Path) -> None:
@@ -217,4 +232,5 @@ def check_writable(output: Path) -> None:
 
 
 def main() -> None:
+    stop_on_signals()
     run()

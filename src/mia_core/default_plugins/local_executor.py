@@ -7,7 +7,13 @@ a plain state dict.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -101,13 +107,25 @@ def _worker_device(device: torch.device, worker: int) -> torch.device:
 
 
 def _worker_main(task: TrainTask, device: torch.device, threads: int, jobs: Any,
-                 results: Any) -> None:
+                 results: Any, parent: int) -> None:
     """One worker process: train each group the driver sends until it sends ``None``.
 
     Each worker has its own pipes, written synchronously: a worker killed mid-message then
     leaves the driver an end-of-file, never a half-held lock that blocks the others (as a
-    shared ``multiprocessing.Queue`` would)."""
+    shared ``multiprocessing.Queue`` would). It ends quietly when the driver stops it
+    (SIGTERM), closes the pipes, or dies (a parent-death signal), and never trains on for a
+    driver that is gone."""
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+    try:
+        _serve(task, device, threads, jobs, results)
+    except (EOFError, OSError):  # the driver is gone: nobody to report to
+        os._exit(0)
+
+
+def _serve(task: TrainTask, device: torch.device, threads: int, jobs: Any,
+           results: Any) -> None:
     results.send(("ready", None, None))  # started: the task and the target plugin imported
     while (item := jobs.recv()) is not None:
         number, group = item
@@ -121,6 +139,25 @@ def _worker_main(task: TrainTask, device: torch.device, threads: int, jobs: Any,
                           f"{group[0].number + 1}: {describe(exc)}"))
             return
         results.send(("done", number, packed))
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` (the driver) dies, even mid-training: a kernel
+    parent-death signal on Linux, a watcher thread elsewhere."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+            if os.getppid() != parent:  # it died before the signal was armed
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mia-parent-watch", daemon=True).start()
 
 
 class WorkerDied(MiaError):
@@ -153,7 +190,7 @@ def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, worke
             process = context.Process(target=_worker_main, daemon=True,
                                       name=f"mia-worker-{w + 1}",
                                       args=(task, _worker_device(env.device, w), threads,
-                                            job_in, result_out))
+                                            job_in, result_out, os.getpid()))
             process.start()
             job_in.close()  # the worker's ends: closed here, so its death reads as EOF
             result_out.close()

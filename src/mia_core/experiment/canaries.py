@@ -14,7 +14,7 @@ from mia_core.capabilities import CanaryDataset, capable
 from mia_core.context import AttackContext, TargetOracle
 from mia_core.data import LabeledData
 from mia_core.errors import ConfigError, PluginError
-from mia_core.experiment.plan import Component
+from mia_core.experiment.plan import Component, Plan
 from mia_core.experiment.scoring import ask
 from mia_core.results.audit import CanaryAudit, canary_audit
 
@@ -25,6 +25,16 @@ class Canaries:
 
     data: LabeledData
     included: torch.Tensor  # bool, one per canary
+
+
+def check_canaries(count: int, plan: Plan) -> None:
+    """``--canaries`` needs an attack that can score them, known before any training:
+    population attacks' reference models never see the canaries, so they cannot."""
+    if count and len(plan.population_attacks()) == len(plan.attacks):
+        raise ConfigError(f"--canaries {count}: no attack here can score the canaries "
+                          f"({', '.join(plan.population_attacks())} train reference models "
+                          "without them); add a known-members attack such as loss-threshold "
+                          "or torch-mlp, or drop --canaries")
 
 
 def make_canaries(dataset: Component, pool: LabeledData, count: int,

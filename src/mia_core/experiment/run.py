@@ -15,7 +15,7 @@ from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.context import AttackContext, KnownRecords, LogitsMemo, TargetOracle
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
-from mia_core.experiment.canaries import audit_canaries, make_canaries
+from mia_core.experiment.canaries import audit_canaries, check_canaries, make_canaries
 from mia_core.experiment.device import resolve_device
 from mia_core.experiment.external import check_given, given_records, given_split, load_target
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
@@ -43,6 +43,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     and return the result and the per-record artefacts."""
     plan = make_plan(config, catalog)
     check_given(config, plan)
+    check_canaries(config.canaries, plan)
     session = Session(resolve_device(config.device), cache or ModelCache(None), progress)
     pool = load_data(plan.dataset, LoadEnv(data_dir, progress), session)
     given = given_records(config, pool) if config.given_model else None

@@ -20,7 +20,7 @@ from torch import nn
 
 from mia_core.capabilities import capable
 from mia_core.data import LabeledData
-from mia_core.errors import MiaError, PluginError, call_plugin, describe
+from mia_core.errors import MiaError, PluginError, call_plugin, describe, stopped_inside
 from mia_core.progress import QUIET, Progress
 from mia_core.training.fit import seeded
 from mia_core.training.recipe import TrainEnv, TrainRecipe
@@ -186,6 +186,9 @@ def run_jobs(executor: Any, name: str, task: TrainTask, jobs: Sequence[TrainJob]
     except MiaError:
         raise
     except Exception as exc:
+        stop = stopped_inside(exc)
+        if stop is not None:
+            raise stop from None
         raise PluginError(f"{who} failed: {describe(exc)}") from exc
     if expected:
         missing = ", ".join(str(n + 1) for n in sorted(expected))

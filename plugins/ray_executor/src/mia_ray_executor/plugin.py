@@ -15,7 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -173,6 +176,7 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
     import ray
 
     joined = os.environ.pop("RAY_ADDRESS", None)  # ray.init() would join it instead
+    before = _children()
     try:
         with _loopback_stays_loopback():
             ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
@@ -181,6 +185,7 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
     finally:
         if joined is not None:
             os.environ["RAY_ADDRESS"] = joined
+    guard = _watchdog(_children() - before)
     try:
         where = ray.nodes()[0]["NodeManagerAddress"]
         if where != LOOPBACK:
@@ -190,14 +195,44 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
         yield
     finally:
         ray.shutdown()
+        if guard is not None:  # the run ended here, alive: release the watchdog
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                guard.stdin.close()
+                guard.wait(timeout=5)
+
+
+def _children() -> set[int]:
+    if not sys.platform.startswith("linux"):
+        return set()
+    from mia_ray_executor.watchdog import parents
+
+    return {pid for pid, parent in parents().items() if parent == os.getpid()}
+
+
+def _watchdog(roots: set[int]) -> subprocess.Popen | None:
+    """A process that ends the instance's processes if this driver dies without cleanup
+    (SIGKILL); in a session of its own, so a terminal's Ctrl-C does not reach it."""
+    if not roots:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "mia_ray_executor.watchdog",
+                             str(os.getpid()), *map(str, sorted(roots))],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 @contextlib.contextmanager
 def _loopback_stays_loopback() -> Iterator[None]:
     """While Ray starts or connects: 127.0.0.1 means 127.0.0.1 (Ray on Linux otherwise swaps
-    it for the machine's network address, for a new instance and for an address to join)."""
+    it for the machine's network address, for a new instance and for an address to join).
+    The run's own SIGTERM handling stays too: ray.init() would replace it with an exit, and
+    its C++ crash handler would turn SIGTERM into an abort with a stack dump."""
     saved = os.environ.get(CLUSTER_SWITCH)
     os.environ[CLUSTER_SWITCH] = "0"
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    handler = signal.getsignal(signal.SIGTERM)
+    # a SIGTERM while Ray starts waits until the run's handler is back (Ray's threads,
+    # started now, inherit the block: the signal then reaches the main thread)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     from ray._private import ray_constants
 
     switch = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
@@ -205,6 +240,9 @@ def _loopback_stays_loopback() -> Iterator[None]:
     try:
         yield
     finally:
+        with contextlib.suppress(ValueError, TypeError):  # not the main thread / not ours
+            signal.signal(signal.SIGTERM, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if switch is not None:
             ray_constants.ENABLE_RAY_CLUSTER = switch
         if saved is None:

@@ -1,0 +1,103 @@
+"""The local Ray instance's watchdog: when the driver that started it dies, the instance dies.
+
+``ray.shutdown()`` stops a local instance when the run ends or is stopped by a signal it can
+handle. A driver killed with SIGKILL runs no cleanup, and some of Ray's processes (its agents)
+then live on for minutes, one of them listening on 127.0.0.1. This process, started beside
+the instance, notes every process of it (the instance's first processes and all their
+descendants, with their start times so a reused pid is never hit) and, once the driver is
+gone, ends them: SIGTERM, then SIGKILL for what is left after a few seconds. When the driver
+closes the pipe to it while alive, the run ended normally and the watchdog just leaves.
+Linux only (it reads /proc); a cluster the user joined is never watched.
+
+    python -m mia_ray_executor.watchdog DRIVER_PID ROOT_PID ...
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+POLL_S = 0.25
+GRACE_S = 3.0
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks (None when it is gone or a zombie)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def parents() -> dict[int, int]:
+    """pid -> parent pid for every process."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            found[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def descendants(roots: set[int]) -> set[int]:
+    tree = parents()
+    found, frontier = set(roots), set(roots)
+    while frontier:
+        frontier = {pid for pid, parent in tree.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def watch(driver: int, roots: set[int], released: threading.Event) -> dict[int, int]:
+    """Note the instance's processes until the driver dies or releases the watchdog."""
+    known: dict[int, int] = {}
+    born = start_time(driver)
+    while not released.is_set() and start_time(driver) == born and born is not None:
+        for pid in descendants(roots) - {os.getpid()}:
+            started = start_time(pid)
+            if started is not None:
+                known.setdefault(pid, started)
+        time.sleep(POLL_S)
+    return known
+
+
+def end(known: dict[int, int]) -> None:
+    """SIGTERM every noted process still alive (same start time), SIGKILL after the grace."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        living = [pid for pid, started in known.items() if start_time(pid) == started]
+        for pid in living:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                continue
+        deadline = time.monotonic() + GRACE_S
+        while sig == signal.SIGTERM and time.monotonic() < deadline and any(
+                start_time(pid) == known[pid] for pid in living):
+            time.sleep(0.1)
+
+
+def main(argv: list[str]) -> int:
+    driver, roots = int(argv[0]), {int(a) for a in argv[1:]}
+    released = threading.Event()
+
+    def wait_for_release() -> None:
+        sys.stdin.read()  # returns at EOF: the driver closed the pipe, or died
+        if start_time(driver) is not None:
+            released.set()
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the driver's
+    threading.Thread(target=wait_for_release, daemon=True).start()
+    known = watch(driver, roots, released)
+    if not released.is_set():
+        end(known)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
