@@ -9,7 +9,12 @@ user pays them. Epochs are fewer than the demo's 30 so a round takes minutes; pe
 the same, and longer trainings only dilute the startup costs further.
 
     python benchmarks/reference_models.py [--models 8] [--epochs 5] [--rounds 3]
-        [--variants sequential,local-2,ray,batched-4] [--device cpu|cuda]
+        [--variants sequential,local-2,ray,batched-4] [--device cpu|cuda] [--queries 16,64]
+
+``--queries`` adds what attacks used to wait for after training: the driver querying every
+reference model on the 24,000-record pool ("before"), against what the driver does now that
+each model's pool logits come back with it from its worker ("after": unpacking them). The
+query itself moves into the workers, once per model, in parallel with the others' training.
 
 Needs MNIST (``MIA_DATA_DIR`` or ``--data-dir``); ``ray`` needs plugins/ray_executor installed.
 Batched variants train without channels-last (``torch.func`` batching keeps contiguous
@@ -87,7 +92,13 @@ def main() -> None:
     parser.add_argument("--variants", default="sequential,local-2,ray,batched-4")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", type=Path, help="MNIST folder (default: $MIA_DATA_DIR)")
+    parser.add_argument("--queries", default="", help="reference-model counts for the query "
+                        "comparison, e.g. 16,64 (empty: skip it)")
     args = parser.parse_args()
+    if args.queries:
+        compare_queries([int(n) for n in args.queries.split(",")], args)
+        if not args.variants:
+            return
     device = torch.device(args.device)
     catalog, pool = load_pool(args.data_dir)
     target_entry = catalog.get("target", "cnn")
@@ -112,6 +123,35 @@ def main() -> None:
         wall = statistics.median(times[variant])
         print(f"| {variant} | {wall:.1f} s | {args.models / wall * 60:.1f} | "
               f"{images / wall:,.0f} | {base / wall:.2f}x |")
+
+
+def compare_queries(counts: list[int], args: argparse.Namespace) -> None:
+    """Driver-side pool queries of M models vs unpacking the logits the workers sent."""
+    from mia_core.training.executors import pack_state, unpack_state
+    from mia_core.training.fit import predict_logits, seeded
+
+    catalog, pool = load_pool(args.data_dir)
+    entry = catalog.get("target", "cnn")
+    target = entry.build(entry.options())
+    device = torch.device(args.device)
+    query, unpack = [], []
+    for seed in range(3):  # an untrained LeNet costs what a trained one does to query
+        with seeded(seed):
+            model = target.build(pool).to(device).eval()
+        clock = time.perf_counter()
+        logits = predict_logits(model, pool.x, device)
+        query.append(time.perf_counter() - clock)
+        payload = pack_state(model, logits)
+        clock = time.perf_counter()
+        unpack_state(payload)
+        unpack.append(time.perf_counter() - clock)
+    q, u = statistics.median(query), statistics.median(unpack)
+    print(f"# pool queries: {len(pool):,} records per model, median of 3 models, device "
+          f"{device}, {torch.get_num_threads()} threads ({cpu_flags()})", file=sys.stderr)
+    print("| reference models | before: driver queries | after: driver unpacks | saved |")
+    print("| --- | --- | --- | --- |")
+    for m in counts:
+        print(f"| {m} | {m * q:.1f} s | {m * u:.2f} s | {m * (q - u):.1f} s |")
 
 
 if __name__ == "__main__":

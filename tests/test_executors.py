@@ -363,3 +363,25 @@ def register_targets(register):
                        r"starting \(could it import the target plugin\? Its error is shown "
                        r"above\)"):
         run(module, **SMALL, target="nowhere-cnn", workers=2)
+
+
+def test_pool_logits_come_from_the_workers_equal_the_drivers_and_are_cached(tmp_path):
+    """Workers query each model where it is: the driver then queries no reference model,
+    the scores are bit for bit those of driver-side queries, and a rerun (from the cache)
+    queries nothing either."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the driver's queries with the workers' one thread
+    try:
+        workers = {**SMALL, **ONE_THREAD, "workers": 2, "cache_dir": tmp_path / "a"}
+        here = {**workers, "workers": 1, "cache_dir": tmp_path / "b"}
+        remote = run_with_artifacts(**workers)
+        local = run_with_artifacts(**here)
+        assert remote.result.reference_queries == 0
+        assert local.result.reference_queries == 4  # trained here: queried here
+        assert torch.equal(remote.artifacts.scores["lira"], local.artifacts.scores["lira"])
+        for config in (workers, here):  # both caches now hold every model and its logits
+            again = run(**config)
+            assert (again.models_trained, again.reference_queries) == (0, 0)
+            assert again.attacks[0].metrics == remote.result.attacks[0].metrics
+    finally:
+        torch.set_num_threads(threads)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 MIA_RUN = str(Path(sys.executable).with_name("mia-run"))
-REFERENCE_MODELS = 12
-ARGS = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=6", "--members", "400",
+REFERENCE_MODELS = 8
+ARGS = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=4", "--members", "300",
         "--attack", "lira", "--reference-models", str(REFERENCE_MODELS), "--workers", "2",
         "-o", "local.threads=1"]
 

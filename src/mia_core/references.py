@@ -10,6 +10,8 @@ They are trained by :class:`mia_core.experiment.models.ReferenceTrainer`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
 
@@ -33,18 +35,25 @@ class ReferenceModels:
     - ``in_mask``: bool tensor (M, P); ``in_mask[i, r]`` is True when model i trained on pool
       record r. Each record is IN for exactly ``M // 2`` models.
     - ``pool_logits()``: float32 tensor (M, P, classes), every model on every pool record,
-      computed once and cached (on the CPU).
+      computed once and cached (on the CPU); a model's logits that came back from where it
+      was trained, or from the model cache, are used as they are (``queries`` counts the
+      models queried here instead).
     - ``logits(i, x)``: float32 tensor (N, classes), model i on any inputs ``x``.
     """
 
     def __init__(self, pool: LabeledData, n_population: int, in_mask: torch.Tensor,
-                 models: list[nn.Module], device: torch.device) -> None:
+                 models: list[nn.Module], device: torch.device,
+                 known: Sequence[torch.Tensor | None] = (),
+                 remember: Callable[[int, torch.Tensor], None] | None = None) -> None:
         self.pool = pool
         self.n_population = n_population
         self.in_mask = in_mask
         self._models = models
         self._device = device
+        self._known = list(known) or [None] * len(models)
+        self._remember = remember
         self._logits: torch.Tensor | None = None
+        self.queries = 0  # models queried on the pool here (not given their logits)
 
     @property
     def count(self) -> int:
@@ -61,9 +70,18 @@ class ReferenceModels:
     def pool_logits(self) -> torch.Tensor:
         """Logits of every reference model on every pool record: (count, pool, classes)."""
         if self._logits is None:
-            self._logits = torch.stack([predict_logits(m, self.pool.x, self._device)
-                                        for m in self._models])
+            self._logits = torch.stack([self._pool_logits(i) for i in range(self.count)])
         return self._logits
+
+    def _pool_logits(self, index: int) -> torch.Tensor:
+        known = self._known[index]
+        if known is not None:
+            return known
+        self.queries += 1
+        logits = predict_logits(self._models[index], self.pool.x, self._device)
+        if self._remember is not None:
+            self._remember(index, logits)
+        return logits
 
     def logits(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """Query reference model ``index`` on arbitrary inputs: (N, classes) float32."""

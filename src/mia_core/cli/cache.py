@@ -91,4 +91,6 @@ def clear_cache(cache_dir: Path | None, yes: bool) -> None:
         for e in found:
             for suffix in (".pt", ".json"):
                 (folder / f"{e['key']}{suffix}").unlink(missing_ok=True)
+        for logits in folder.glob("*.logits"):  # reference models' pool logits
+            logits.unlink(missing_ok=True)
         click.echo(f"{folder}: removed {len(found)} model(s), {total}")

@@ -23,7 +23,14 @@ from mia_core.options import as_dict
 from mia_core.progress import Progress
 from mia_core.references import ReferenceModels, reference_jobs
 from mia_core.training.cache import ModelCache, load_weights
-from mia_core.training.executors import ExecEnv, Trained, TrainJob, TrainTask, run_jobs
+from mia_core.training.executors import (
+    ExecEnv,
+    Trained,
+    TrainJob,
+    TrainTask,
+    WithLogits,
+    run_jobs,
+)
 from mia_core.training.fit import predict_logits
 from mia_core.training.targets import BuildableTarget
 
@@ -42,9 +49,9 @@ class ModelFactory:
         self._whole = TrainTask(target.instance, self.who, pool)
 
     def task(self, data: LabeledData) -> TrainTask:
-        """The executors' task: the target and only ``data``, the records the reference
-        models train on, so no more data than needed travels to workers."""
-        return TrainTask(self.target.instance, self.who, data)
+        """The executors' task: the target and only ``data``, the reference pool, so no more
+        data than needed travels to workers; each model comes back with its logits on it."""
+        return TrainTask(self.target.instance, self.who, data, query=True)
 
     def target_model(self, indices: torch.Tensor, seed: int) -> nn.Module:
         """The model trained on ``indices`` with ``seed`` in this process (or cached)."""
@@ -63,14 +70,29 @@ class ModelFactory:
             self._check(model, records)
         return model
 
-    def keep(self, records: torch.Tensor, seed: int, trained: Trained, what: str) -> nn.Module:
+    def keep(self, records: torch.Tensor, seed: int, trained: Trained,
+             what: str) -> tuple[nn.Module, torch.Tensor | None]:
         """A model an executor trained on ``records`` (a module, or a state dict to load into
-        ``build()``): checked, then written to the cache at once."""
-        model = trained if isinstance(trained, nn.Module) else self._load(records, trained, what)
+        ``build()``, with or without its pool logits): checked, then cached at once. Returns
+        the model and the logits that came with it."""
+        logits = trained.logits if isinstance(trained, WithLogits) else None
+        weights = trained.weights if isinstance(trained, WithLogits) else trained
+        model = weights if isinstance(weights, nn.Module) else self._load(records, weights, what)
         model = model.to(self.device).eval()
         self._check(model, records)
         self.cache.store(self._parts(records, seed), model, self._buildable())
-        return model
+        return model, logits
+
+    def store_logits(self, records: torch.Tensor, seed: int, queried: torch.Tensor,
+                     logits: torch.Tensor) -> None:
+        """Cache the model's logits on the ``queried`` dataset records."""
+        if self._buildable():
+            self.cache.store_logits(self._parts(records, seed), queried, logits)
+
+    def cached_logits(self, records: torch.Tensor, seed: int,
+                      queried: torch.Tensor) -> torch.Tensor | None:
+        shape = (len(queried), self.pool.num_classes)
+        return self.cache.load_logits(self._parts(records, seed), queried, shape)
 
     def _load(self, records: torch.Tensor, state: Mapping[str, torch.Tensor],
               what: str) -> nn.Module:
@@ -117,10 +139,19 @@ class ReferenceTrainer:
             self._trained = self._train()
         return self._trained
 
+    @property
+    def queries(self) -> int:
+        """Reference models the driver queried on the pool (none when their logits came
+        with them or from the cache)."""
+        return self._trained.queries if self._trained is not None else 0
+
     def _train(self) -> ReferenceModels:
         mask, jobs = reference_jobs(self.count, len(self._index), self._seed)
         models: list[nn.Module | None] = [
             self._models.cached(self._index[job.records], job.seed) for job in jobs]
+        logits: list[torch.Tensor | None] = [
+            self._models.cached_logits(self._index[job.records], job.seed, self._index)
+            if model is not None else None for job, model in zip(jobs, models, strict=True)]
         missing = [job for job, model in zip(jobs, models, strict=True) if model is None]
         progress = self._env.progress
         if len(missing) < len(jobs):
@@ -131,19 +162,31 @@ class ReferenceTrainer:
             progress.message(f"reference models: training {len(missing)} on executor "
                              f"'{self._executor.name}', about {len(missing[0].records)} pool "
                              "records each")
-            self._train_missing(missing, models, pool)
+            self._train_missing(missing, models, logits, pool)
         ready = [m for m in models if m is not None]
-        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device)
+        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device, logits,
+                               self._remember(jobs, logits))
+
+    def _remember(self, jobs: list[TrainJob],
+                  logits: list[torch.Tensor | None]) -> Callable[[int, torch.Tensor], None]:
+        """What ReferenceModels calls with the logits it had to compute: cache them."""
+        def remember(number: int, computed: torch.Tensor) -> None:
+            job = jobs[number]
+            self._models.store_logits(self._index[job.records], job.seed, self._index, computed)
+        return remember
 
     def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None],
-                       pool: LabeledData) -> None:
+                       logits: list[torch.Tensor | None], pool: LabeledData) -> None:
         """Hand ``missing`` to the executor; cache and place each model as it comes back."""
         start = time.perf_counter()
         finished = run_jobs(self._executor.instance, self._executor.name,
                             self._models.task(pool), missing, self._env)
         for done, (job, trained) in enumerate(finished, start=1):
-            models[job.number] = self._models.keep(self._index[job.records], job.seed, trained,
-                                                   f"reference model {job.number + 1}")
+            records = self._index[job.records]
+            models[job.number], logits[job.number] = self._models.keep(
+                records, job.seed, trained, f"reference model {job.number + 1}")
+            if logits[job.number] is not None:
+                self._models.store_logits(records, job.seed, self._index, logits[job.number])
             self._env.progress.message(f"reference model {job.number + 1} done: {done}/"
                                        f"{len(missing)}" + _pace(done, len(missing),
                                                                  time.perf_counter() - start))

@@ -67,6 +67,7 @@ class ExperimentResult:
     privacy: PrivacySpent | None = None  # DP-SGD accounting of the target
     audit_delta: float = 1e-5  # the delta every attack's epsilon_lb is stated at
     given_model: GivenModel | None = None  # set when the target was trained elsewhere
+    reference_queries: int = 0  # reference models queried on the pool in the driver
 
     @property
     def privacy_violations(self) -> list[str]:

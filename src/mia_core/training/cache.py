@@ -106,6 +106,39 @@ class ModelCache:
         if self.root is not None and cacheable:
             self._store(self._path(parts), model, parts)
 
+    def store_logits(self, parts: Mapping[str, Any], queried: torch.Tensor,
+                     logits: torch.Tensor) -> None:
+        """Keep a model's logits on the ``queried`` records beside the model, so a rerun
+        queries nothing (caching on only)."""
+        if self.root is None:
+            return
+        path = self._logits_path(parts, queried)
+        try:
+            atomic_write(path, lambda tmp: torch.save(logits.detach().cpu(), tmp))
+        except OSError as exc:
+            self.progress.message(f"warning: cannot write model cache {path.parent} "
+                                  f"({exc.strerror or exc}); continuing without caching")
+
+    def load_logits(self, parts: Mapping[str, Any], queried: torch.Tensor,
+                    shape: tuple[int, ...]) -> torch.Tensor | None:
+        """The cached logits of the model ``parts`` on ``queried``, if of ``shape``."""
+        if self.root is None:
+            return None
+        path = self._logits_path(parts, queried)
+        if not path.exists():
+            return None
+        try:
+            logits = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:
+            return None  # damaged: the driver queries the model instead
+        ok = isinstance(logits, torch.Tensor) and tuple(logits.shape) == shape
+        return logits.float() if ok else None
+
+    def _logits_path(self, parts: Mapping[str, Any], queried: torch.Tensor) -> Path:
+        assert self.root is not None
+        key = cache_key({"format": FORMAT, **parts, "queried": queried})
+        return self.root / f"{key}.logits"
+
     def _path(self, parts: Mapping[str, Any]) -> Path:
         assert self.root is not None
         return self.root / f"{cache_key({'format': FORMAT, **parts})}.pt"

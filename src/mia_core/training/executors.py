@@ -22,7 +22,7 @@ from mia_core.capabilities import capable
 from mia_core.data import LabeledData
 from mia_core.errors import MiaError, PluginError, call_plugin, describe, stopped_inside
 from mia_core.progress import QUIET, Progress
-from mia_core.training.fit import seeded
+from mia_core.training.fit import predict_logits, seeded
 from mia_core.training.recipe import TrainEnv, TrainRecipe
 from mia_core.training.targets import BuildableTarget, RecipeTarget
 
@@ -51,6 +51,7 @@ class TrainTask:
     target: Any
     who: str
     data: LabeledData
+    query: bool = False  # also return each model's logits on all of ``data`` (see WithLogits)
 
     def portable(self) -> bool:
         """Whether the driver can rebuild this target's models from state dicts (``build``),
@@ -129,27 +130,45 @@ class ExecEnv:
     progress: Progress = QUIET
 
 
-Trained = nn.Module | Mapping[str, torch.Tensor]
+@attrs.frozen(eq=False)
+class WithLogits:
+    """A model's weights and its logits on every record of the task's data, computed where
+    the model was trained (for a :attr:`TrainTask.query` task): the driver then queries
+    nothing, and the logits are cached beside the model."""
+
+    weights: Mapping[str, torch.Tensor]
+    logits: torch.Tensor  # float32 (records, classes), on the CPU
 
 
-def pack_state(model: nn.Module) -> bytes:
-    """A model's weights as bytes (a plain state dict, no pickled objects)."""
+Trained = nn.Module | Mapping[str, torch.Tensor] | WithLogits
+
+
+def pack_state(model: nn.Module, logits: torch.Tensor | None = None) -> bytes:
+    """A model's weights (and its pool logits) as bytes: plain tensors, no pickled objects."""
     buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(weights if logits is None else {"weights": weights, "logits": logits}, buffer)
     return buffer.getvalue()
 
 
-def unpack_state(data: bytes) -> dict[str, torch.Tensor]:
+def unpack_state(data: bytes) -> dict[str, torch.Tensor] | WithLogits:
     """The inverse of :func:`pack_state`, refusing anything but tensors (``weights_only``)."""
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    found = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    if set(found) == {"weights", "logits"} and isinstance(found["weights"], dict):
+        return WithLogits(found["weights"], found["logits"])
+    return found
 
 
 def train_packed(task: TrainTask, jobs: Sequence[TrainJob], device: torch.device,
                  threads: int) -> list[bytes]:
     """Worker side, for any executor: train a group of jobs with ``threads`` torch threads and
-    return their weights as bytes, in the jobs' order."""
+    return their weights as bytes, in the jobs' order; for a ``query`` task with each
+    model's logits on the task's data too, computed here with the same threads."""
     torch.set_num_threads(threads)
-    return [pack_state(m) for m in task.train_group(jobs, device)]
+    models = task.train_group(jobs, device)
+    if not task.query:
+        return [pack_state(m) for m in models]
+    return [pack_state(m, predict_logits(m, task.data.x, device)) for m in models]
 
 
 def groups(jobs: Sequence[TrainJob], size: int) -> list[list[TrainJob]]:
@@ -177,7 +196,7 @@ def run_jobs(executor: Any, name: str, task: TrainTask, jobs: Sequence[TrainJob]
             if number not in expected:
                 raise PluginError(f"{who} returned {job!r}, which was not asked for or was "
                                   "returned twice")
-            if not isinstance(trained, nn.Module | Mapping):
+            if not isinstance(trained, nn.Module | Mapping | WithLogits):
                 raise PluginError(f"{who} returned {type(trained).__name__} for reference "
                                   f"model {number + 1}; expected a state dict or a "
                                   "torch.nn.Module")
