@@ -168,3 +168,11 @@ def test_bad_labels_name_the_dataset_plugin():
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: dataset 'bad-labels' (plugin 'mia_test_bad_labels')"
                                      ": labels must lie in [0, 10)")
+
+
+def test_the_json_reporter_without_a_folder_fails_before_training(monkeypatch):
+    from mia_core.experiment import run as run_module
+
+    monkeypatch.setattr(run_module, "load_data", lambda *a, **k: pytest.fail("too late"))
+    result = invoke(*BLOBS, "--attack", "loss-threshold", "--reporter", "json")
+    assert result.exit_code == 2 and "add --output DIR" in result.output

@@ -95,6 +95,8 @@ def experiment_config(settings: dict[str, Any], options: dict[str, Any]) -> Expe
     if not settings["reporters"] and settings["output"] is not None:
         settings["reporters"] = ("json",)
     config = ExperimentConfig(**{k: settings[k] for k in EXPERIMENT_FIELDS}, options=options)
+    if "json" in config.reporters and settings["output"] is None:  # not after hours of work
+        raise ConfigError("--reporter json writes its files into a folder: add --output DIR")
     if config.seed + settings["seeds"] - 1 > MAX_SEED:
         raise ConfigError(f"--seed {config.seed} with --seeds {settings['seeds']} goes past "
                           "the largest seed, 2**63 - 1")
