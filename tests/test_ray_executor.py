@@ -68,7 +68,23 @@ def test_a_local_instance_listens_on_loopback_only():
         opened = listening_sockets() - before
         assert opened, "a running Ray instance listens somewhere"
         assert all(is_loopback(address) for address, _ in opened), opened
+        assert _watchdogs(), "a local instance is watched"
     assert not ray.is_initialized()
+    assert not _watchdogs()  # released by the normal end, without killing anything
+
+
+def _watchdogs() -> list[int]:
+    """This process's running watchdog children."""
+    found = []
+    for pid in _descendants(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"mia_ray_executor.watchdog" in cmdline and state != "Z":
+            found.append(pid)
+    return found
 
 
 def test_the_executor_starts_and_stops_its_own_instance_and_matches_local(tmp_path):

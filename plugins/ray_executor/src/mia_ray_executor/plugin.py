@@ -176,7 +176,6 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
     import ray
 
     joined = os.environ.pop("RAY_ADDRESS", None)  # ray.init() would join it instead
-    before = _children()
     try:
         with _loopback_stays_loopback():
             ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
@@ -185,7 +184,7 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
     finally:
         if joined is not None:
             os.environ["RAY_ADDRESS"] = joined
-    guard = _watchdog(_children() - before)
+    guard = _watchdog()
     try:
         where = ray.nodes()[0]["NodeManagerAddress"]
         if where != LOOPBACK:
@@ -197,25 +196,18 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
         ray.shutdown()
         if guard is not None:  # the run ended here, alive: release the watchdog
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                guard.stdin.write(b"done\n")
                 guard.stdin.close()
                 guard.wait(timeout=5)
 
 
-def _children() -> set[int]:
-    if not sys.platform.startswith("linux"):
-        return set()
-    from mia_ray_executor.watchdog import parents
-
-    return {pid for pid, parent in parents().items() if parent == os.getpid()}
-
-
-def _watchdog(roots: set[int]) -> subprocess.Popen | None:
+def _watchdog() -> subprocess.Popen | None:
     """A process that ends the instance's processes if this driver dies without cleanup
     (SIGKILL); in a session of its own, so a terminal's Ctrl-C does not reach it."""
-    if not roots:
+    if not sys.platform.startswith("linux"):
         return None
     return subprocess.Popen([sys.executable, "-m", "mia_ray_executor.watchdog",
-                             str(os.getpid()), *map(str, sorted(roots))],
+                             str(os.getpid())],
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 

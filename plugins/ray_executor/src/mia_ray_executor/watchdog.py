@@ -3,13 +3,14 @@
 ``ray.shutdown()`` stops a local instance when the run ends or is stopped by a signal it can
 handle. A driver killed with SIGKILL runs no cleanup, and some of Ray's processes (its agents)
 then live on for minutes, one of them listening on 127.0.0.1. This process, started beside
-the instance, notes every process of it (the instance's first processes and all their
-descendants, with their start times so a reused pid is never hit) and, once the driver is
-gone, ends them: SIGTERM, then SIGKILL for what is left after a few seconds. When the driver
-closes the pipe to it while alive, the run ended normally and the watchdog just leaves.
-Linux only (it reads /proc); a cluster the user joined is never watched.
+the instance, notes every process the driver started (the instance's processes, their
+workers and agents: all its descendants, with their start times so a reused pid is never
+hit) and, once the driver is gone, ends those still running: SIGTERM, then SIGKILL after a
+few seconds. When the driver writes ``done`` to it, the run ended normally and the watchdog
+just leaves (an end-of-file alone is no release: a dying driver's pipe closes too). Linux
+only (it reads /proc); a cluster the user joined is never watched.
 
-    python -m mia_ray_executor.watchdog DRIVER_PID ROOT_PID ...
+    python -m mia_ray_executor.watchdog DRIVER_PID
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from pathlib import Path
 
 POLL_S = 0.25
+RELEASE = "done"
 GRACE_S = 3.0
 
 
@@ -54,12 +56,12 @@ def descendants(roots: set[int]) -> set[int]:
     return found
 
 
-def watch(driver: int, roots: set[int], released: threading.Event) -> dict[int, int]:
-    """Note the instance's processes until the driver dies or releases the watchdog."""
+def watch(driver: int, released: threading.Event) -> dict[int, int]:
+    """Note the driver's descendants until it dies or releases the watchdog."""
     known: dict[int, int] = {}
     born = start_time(driver)
     while not released.is_set() and start_time(driver) == born and born is not None:
-        for pid in descendants(roots) - {os.getpid()}:
+        for pid in descendants({driver}) - {driver, os.getpid()}:
             started = start_time(pid)
             if started is not None:
                 known.setdefault(pid, started)
@@ -83,17 +85,16 @@ def end(known: dict[int, int]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    driver, roots = int(argv[0]), {int(a) for a in argv[1:]}
+    driver = int(argv[0])
     released = threading.Event()
 
     def wait_for_release() -> None:
-        sys.stdin.read()  # returns at EOF: the driver closed the pipe, or died
-        if start_time(driver) is not None:
+        if sys.stdin.read().strip() == RELEASE:  # read() ends at EOF: a release, or a death
             released.set()
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the driver's
     threading.Thread(target=wait_for_release, daemon=True).start()
-    known = watch(driver, roots, released)
+    known = watch(driver, released)
     if not released.is_set():
         end(known)
     return 0
