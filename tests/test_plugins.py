@@ -184,7 +184,7 @@ def test_built_objects_are_checked_like_registered_classes():
     with pytest.raises(PluginError) as err:
         make_plan(config, catalog)
     assert str(err.value) == ("attack 'sneaky' (plugin 'sneaky') declares unknown threat model "
-                              "'telepathy'; use one of known-members, population")
+                              "'telepathy'; use one of known-members, population, label-only")
 
 
 PARTLY_RAISES = """

@@ -118,4 +118,4 @@ def test_descriptions_and_threat_model_checks():
                               "is not a string")
     assert interface_problem("attack", PerInstance, built=False) is None
     assert interface_problem("attack", PerInstance(), built=True) == (
-        "declares unknown threat model None; use one of known-members, population")
+        "declares unknown threat model None; use one of known-members, population, label-only")

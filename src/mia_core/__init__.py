@@ -6,7 +6,13 @@ plugin.
 """
 
 from mia_core.capabilities import CanaryDataset, SizedDataset, capable
-from mia_core.context import AttackContext, AttackOutput, KnownRecords, TargetOracle
+from mia_core.context import (
+    AttackContext,
+    AttackOutput,
+    KnownRecords,
+    LabelOracle,
+    TargetOracle,
+)
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.downloads import data_root, extract_tar, fetch
 from mia_core.errors import ConfigError, MiaError, PluginError
@@ -54,6 +60,7 @@ __all__ = [
     "Executor",
     "ExperimentResult",
     "KnownRecords",
+    "LabelOracle",
     "LabeledData",
     "LoadEnv",
     "MiaError",

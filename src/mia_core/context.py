@@ -68,6 +68,32 @@ class TargetOracle:
         return nn.functional.cross_entropy(self.logits(x), y, reduction="none")
 
 
+class LabelOracle(TargetOracle):
+    """A target behind an API that returns predicted labels only: :meth:`labels` answers,
+    every output that would leak scores (logits, probabilities, losses) is refused, naming
+    the attack that asked. Each record queried counts as one query."""
+
+    def __init__(self, model: nn.Module, device: torch.device, attack: str,
+                 memo: LogitsMemo | None = None) -> None:
+        super().__init__(model, device, memo)
+        self._attack = attack
+
+    def labels(self, x: torch.Tensor) -> torch.Tensor:
+        """The target's predicted class of each input: int64 (N,) on the CPU."""
+        return super().logits(x).argmax(dim=1)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        raise PluginError(f"attack '{self._attack}' is label-only: the target answers "
+                          "predicted labels only (ctx.target.labels(x)), never logits, "
+                          "probabilities or losses")
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
+
+
 @attrs.frozen(eq=False)
 class KnownRecords:
     """Records whose membership the attacker knows (``is_member[i]`` for ``data`` record i)."""

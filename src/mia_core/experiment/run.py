@@ -12,7 +12,13 @@ import torch
 from mia_core.capabilities import SizedDataset, capable
 from mia_core.catalog.catalog import Catalog
 from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
-from mia_core.context import AttackContext, KnownRecords, LogitsMemo, TargetOracle
+from mia_core.context import (
+    AttackContext,
+    KnownRecords,
+    LabelOracle,
+    LogitsMemo,
+    TargetOracle,
+)
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
 from mia_core.experiment.canaries import audit_canaries, check_canaries, make_canaries
@@ -160,11 +166,14 @@ def attack_all(plan: Plan, records: Records, target: TrainedTarget,
     memo = LogitsMemo(target.model, session.device, [evaluation.x, known.data.x, population.x])
     reports, scores = [], {}
     for attack in plan.attacks:
-        common = {"target": TargetOracle(target.model, session.device, memo),
-                  "evaluation": evaluation, "device": session.device,
+        threat = ThreatModel(attack.instance.threat_model)
+        oracle = (LabelOracle(target.model, session.device, attack.name, memo)
+                  if threat == ThreatModel.LABEL_ONLY
+                  else TargetOracle(target.model, session.device, memo))
+        common = {"target": oracle, "evaluation": evaluation, "device": session.device,
                   "seed": audit_seed(seed, attack.name),
                   "progress": session.progress, "attack": attack.name}
-        if attack.instance.threat_model == ThreatModel.POPULATION:
+        if threat == ThreatModel.POPULATION:
             ctx = AttackContext(known=None, population=population, references=references.get,
                                 **common)
         else:

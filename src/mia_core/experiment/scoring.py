@@ -13,6 +13,7 @@ from mia_core.experiment.plan import Component
 from mia_core.results.measure import measure
 from mia_core.results.metrics import per_class_metrics
 from mia_core.results.types import AttackReport
+from mia_core.threats import ThreatModel
 from mia_core.training.fit import seeded
 
 
@@ -36,6 +37,6 @@ def score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
     truth, scores = is_member.numpy(), answer.scores.numpy()
     metrics = measure(truth, scores, answer.threshold, delta, ctx.seed)
     per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
-    threat = "population" if ctx.references is not None else "known-members"
+    threat = ThreatModel(attack.instance.threat_model).value
     report = AttackReport(attack.name, metrics, seconds, ctx.target.queries, per_class, threat)
     return report, answer.scores

@@ -63,7 +63,8 @@ def format_summary(result: ExperimentResult) -> str:
         f"split: {sizes['members']} members / {sizes['nonmembers']} non-members "
         f"(pool {result.pool_size}); "
         + (f"attacker knows {sizes['known_members']} + {sizes['known_nonmembers']}; "
-           if any(a.threat_model == "known-members" for a in result.attacks) else "")
+           if any(a.threat_model in ("known-members", "label-only") for a in result.attacks)
+           else "")
         + f"evaluation {sizes['eval_members']} members + {sizes['eval_nonmembers']} non-members"
         + (f"; population {sizes['population']}" if sizes["population"] else ""),
         f"target: train accuracy {result.target_train_accuracy:.4f}, "

@@ -6,6 +6,7 @@ from mia_core import hookimpl
 
 from . import threshold
 from .blackbox import MlpAttack, MlpOptions
+from .label_only import AugmentationAttack, AugmentationOptions, GapAttack
 from .lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
 from .rmia import Rmia, RmiaOptions
 from .shadow import ShadowMlp, ShadowOptions
@@ -26,3 +27,8 @@ def register_attacks(register):
              "trained without each record (one-sided test)", options=LiraOfflineOptions)
     register("rmia", Rmia, description="Zarifzadeh et al. 2024 relative membership inference, "
              "offline, with reference models and population comparisons", options=RmiaOptions)
+    register("gap", GapAttack, description="Yeom et al. 2018 gap attack, label-only: a "
+             "correctly classified record is a member")
+    register("label-augmentation", AugmentationAttack, description="Choquette-Choo et al. "
+             "2021, label-only: members keep their label under flips/shifts (images) or noise",
+             options=AugmentationOptions)
