@@ -6,6 +6,8 @@ member/non-member pair as one half), matching scikit-learn's ``roc_curve``/``roc
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 
@@ -29,6 +31,7 @@ class AttackMetrics:
     threshold: float
     threshold_source: str
     epsilon_lb: float = 0.0  # 95 % lower bound on epsilon at the run's delta (mia_core.audit)
+    intervals: Any = None  # 95 % bootstrap intervals (mia_core.results.bootstrap.Intervals)
 
 
 @attrs.frozen

@@ -119,8 +119,11 @@ def headline(results: dict[str, Any], best: str | None) -> list[list[Any]]:
 def attack_row(attack: dict[str, Any], index: int) -> dict[str, Any]:
     metrics = attack["metrics"]
     cells = [number(f"attacks.{index}.metrics.{k}", metrics[k], fmt) for k, _, fmt in METRICS]
+    intervals = metrics.get("intervals") or {}
+    auc = intervals.get("auc")
     return {"name": attack["name"], "threat": attack.get("threat_model", ""), "cells": cells,
-            "seconds": attack.get("seconds"), "canary": attack.get("canary_audit")}
+            "seconds": attack.get("seconds"), "canary": attack.get("canary_audit"),
+            "auc_interval": f"{auc[0]:.3f} to {auc[1]:.3f}" if auc else "—"}
 
 
 def _plots() -> Any:
