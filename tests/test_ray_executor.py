@@ -195,8 +195,8 @@ def test_a_dead_driver_leaves_no_ray_process_and_no_socket(tmp_path, how):
     started = {pid: start_time(pid) for pid in _descendants(process.pid)}
     assert len(started) >= 3, started  # gcs, raylet, workers ...
     process.send_signal(getattr(signal, how))
-    process.communicate(timeout=60)
-    assert process.returncode == (143 if how == "SIGTERM" else -9)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == (143 if how == "SIGTERM" else -9), err[-2000:]
     deadline = time.monotonic() + 10
     left = started
     while time.monotonic() < deadline:

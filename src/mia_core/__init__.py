@@ -15,7 +15,7 @@ from mia_core.context import (
 )
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.downloads import data_root, extract_tar, fetch
-from mia_core.errors import ConfigError, MiaError, PluginError
+from mia_core.errors import ConfigError, MiaError, PluginError, Stopped, stopped_inside
 from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
 from mia_core.progress import Progress
@@ -77,6 +77,7 @@ __all__ = [
     "Reporter",
     "RunArtifacts",
     "SizedDataset",
+    "Stopped",
     "Target",
     "TargetOracle",
     "ThreatModel",
@@ -99,6 +100,7 @@ __all__ = [
     "predict_logits",
     "resolve_batch",
     "resolve_precision",
+    "stopped_inside",
     "train_packed",
     "unpack_state",
     "write_roc",

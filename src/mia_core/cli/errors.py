@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from mia_core.errors import MiaError, Stopped
+from mia_core.errors import MiaError, Stopped, stopped_inside
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -79,6 +79,10 @@ def user_errors(debug: bool) -> Iterator[None]:
     except (click.ClickException, click.Abort):  # click's own: one line from the command
         raise
     except Exception as exc:
+        stop = stopped_inside(exc)  # a signal that surfaced as a C extension's error
+        if isinstance(stop, Stopped):
+            click.echo(f"Error: stopped by {stop.name}{stop.kept}", err=True)
+            sys.exit(128 + stop.signum)
         if debug:
             traceback.print_exc()
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the "

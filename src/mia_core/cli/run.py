@@ -16,7 +16,7 @@ from mia_core.cli.errors import OneLineCommand, stop_on_signals, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
 from mia_core.cli.settings import experiment_keys, non_empty_path, setting_options
 from mia_core.config import MAX_SEED, ExperimentConfig, settings_of
-from mia_core.errors import ConfigError, MiaError, ReportError, Stopped
+from mia_core.errors import ConfigError, MiaError, ReportError, Stopped, stopped_inside
 
 EXPERIMENT_FIELDS = [name for name, _, _ in settings_of(ExperimentConfig)]
 
@@ -156,6 +156,11 @@ def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
             click.echo(_shown(exc.result, settings["as_json"]))
             raise
         except (Stopped, KeyboardInterrupt) as stop:
+            raise _what_was_kept(stop, cache, cache_dir) from None
+        except Exception as exc:  # a stop inside a C extension arrives as its error
+            stop = stopped_inside(exc)
+            if stop is None:
+                raise
             raise _what_was_kept(stop, cache, cache_dir) from None
         results.append(result)
     click.echo(_summarise(results, settings["as_json"], output))

@@ -202,7 +202,10 @@ def run_jobs(executor: Any, name: str, task: TrainTask, jobs: Sequence[TrainJob]
                                   "torch.nn.Module")
             expected.discard(number)
             yield job, trained
-    except MiaError:
+    except MiaError as exc:  # a stop can hide in an executor's own error, too
+        stop = stopped_inside(exc)
+        if stop is not None:
+            raise stop from None
         raise
     except Exception as exc:
         stop = stopped_inside(exc)

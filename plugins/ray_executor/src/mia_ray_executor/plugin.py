@@ -36,6 +36,7 @@ from mia_core import (
     option,
     positive,
     resolve_batch,
+    stopped_inside,
     train_packed,
     unpack_state,
 )
@@ -151,16 +152,25 @@ def _result(ray: Any, ref: Any, group: list[TrainJob], retries: int, who: str) -
     names = ", ".join(str(j.number + 1) for j in group)
     try:
         return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:  # the training itself raised
+    except ray.exceptions.RayError as exc:
+        stop = stopped_inside(exc)  # a signal that arrived inside ray.get: the run stops
+        if stop is not None:
+            raise stop from None
+        return _failed(ray, exc, names, retries, who)
+
+
+def _failed(ray: Any, exc: Exception, names: str, retries: int, who: str) -> list[bytes]:
+    """Ray's error for one task, as the run's: the plugin's own, or one line naming it."""
+    if isinstance(exc, ray.exceptions.RayTaskError):  # the training itself raised
         cause = getattr(exc, "cause", None)
         if isinstance(cause, MiaError):
             raise cause from None
         raise PluginError(f"{who} failed in a Ray task for reference model {names}: "
                           f"{type(cause).__name__ if cause else 'error'}: {cause}") from None
-    except ray.exceptions.RayError as exc:  # the worker or node died more often than retried
-        raise MiaError(f"Ray could not finish reference model {names} ({type(exc).__name__}, "
-                       f"after {retries} retries); the models finished before are kept in the "
-                       "model cache, so a rerun trains only the rest") from None
+    # the worker or node died more often than retried
+    raise MiaError(f"Ray could not finish reference model {names} ({type(exc).__name__}, "
+                   f"after {retries} retries); the models finished before are kept in the "
+                   "model cache, so a rerun trains only the rest") from None
 
 
 @contextlib.contextmanager
