@@ -3,7 +3,8 @@
 SIGTERM (a batch scheduler's stop) behaves like Ctrl-C: exit 143, one line saying what was
 kept, no traceback, no worker left, and a rerun trains exactly the rest. A driver killed with
 SIGKILL takes its workers with it (parent-death signal) instead of leaving them to train for
-nobody.
+nobody. And the runs that must not start at all: usage errors found before any work, and
+bad data blamed on the plugin that gave it.
 """
 
 from __future__ import annotations

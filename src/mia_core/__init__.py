@@ -14,7 +14,7 @@ from mia_core.context import (
     TargetOracle,
 )
 from mia_core.data import LabeledData, LoadEnv
-from mia_core.downloads import data_root, extract_tar, fetch
+from mia_core.downloads import data_root, digest_of, extract_tar, fetch
 from mia_core.errors import ConfigError, MiaError, PluginError, Stopped, stopped_inside
 from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
@@ -88,6 +88,7 @@ __all__ = [
     "accuracy",
     "capable",
     "data_root",
+    "digest_of",
     "extract_tar",
     "fetch",
     "fit_classifier",

@@ -17,10 +17,10 @@ import torch
 from mia_core.capabilities import capable
 from mia_core.config import ExperimentConfig, derive_seed
 from mia_core.data import LabeledData
+from mia_core.downloads import digest_of
 from mia_core.errors import ConfigError
 from mia_core.experiment.given import (
     GivenRecords,
-    file_sha256,
     load_into,
     read_given_records,
     read_state_dict,
@@ -38,7 +38,7 @@ def check_given(config: ExperimentConfig, plan: Plan) -> None:
     """Usage errors of a given-model run, before any data is read."""
     target = plan.target
     if config.given_model:
-        path = Path(str(config.model))
+        path = Path(config.model)
         if not path.is_file():
             raise ConfigError(f"--model {path} is not a file")
         if config.control:
@@ -86,7 +86,7 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
                 session: Session) -> tuple[TrainedTarget, GivenModel]:
     """The given model, loaded and checked, and what the results say about it."""
     clock = time.perf_counter()
-    path = Path(str(config.model))
+    path = Path(config.model)
     target, pool, device = plan.target, records.pool, session.device
     data = pool.subset(records.trained_index)
     session.progress.message(f"loading the model under audit from {path} (target "
@@ -106,7 +106,7 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
             "epochs, augmentation) matches it")
     trained = TrainedTarget(model, accuracy(model, data, device),
                             accuracy(model, pool.subset(records.split.nonmembers), device), None)
-    return trained, GivenModel(str(path), file_sha256(path), str(config.train_records),
+    return trained, GivenModel(str(path), digest_of(path), str(config.train_records),
                                config.heldout_records, given.describe())
 
 

@@ -18,7 +18,6 @@ import attrs
 import torch
 from torch import nn
 
-from mia_core.downloads import digest_of
 from mia_core.errors import ConfigError
 
 ID_COLUMNS = ("record_id", "id", "index")  # the CSV column read, first found
@@ -119,11 +118,6 @@ def _checked_ids(ids: list[int], path: Path, pool_size: int, flag: str) -> torch
                           f"{int(counts.max())} times ({len(twice)} id(s) repeated); list "
                           "each record once")
     return index
-
-
-def file_sha256(path: Path) -> str:
-    """The content hash that identifies a given model (results.json)."""
-    return digest_of(path, "sha256")
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -202,15 +202,12 @@ def run_jobs(executor: Any, name: str, task: TrainTask, jobs: Sequence[TrainJob]
                                   "torch.nn.Module")
             expected.discard(number)
             yield job, trained
-    except MiaError as exc:  # a stop can hide in an executor's own error, too
+    except Exception as exc:  # a stop can surface as any error, the executor's own too
         stop = stopped_inside(exc)
         if stop is not None:
             raise stop from None
-        raise
-    except Exception as exc:
-        stop = stopped_inside(exc)
-        if stop is not None:
-            raise stop from None
+        if isinstance(exc, MiaError):
+            raise
         raise PluginError(f"{who} failed: {describe(exc)}") from exc
     if expected:
         missing = ", ".join(str(n + 1) for n in sorted(expected))

@@ -7,11 +7,12 @@ file is wrong and how.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from pathlib import Path
 
 import attrs
+
+from mia_core import digest_of
 
 # Official sizes and SHA-256 digests of the uncompressed MNIST files. A file of exactly this
 # size is checked against the digest too, so a damaged but complete-looking file is caught.
@@ -63,14 +64,6 @@ def check_idx(path: Path, ndim: int,
     if size > header.expected_size:
         raise IdxError(f"{path.name} has {size - header.expected_size} unexpected trailing bytes")
     official_file = official.get(path.name)
-    if official_file and size == official_file[0] and _sha256(path) != official_file[1]:
+    if official_file and size == official_file[0] and digest_of(path) != official_file[1]:
         raise IdxError(f"{path.name} is corrupt (SHA-256 differs from the official file)")
     return header
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -52,19 +52,19 @@ class AugmentationAttack:
         assert ctx.known is not None
         known = ctx.known.data
         scale = known.x.flatten(1).std(0).clamp_min(1e-12).view(1, *known.x.shape[1:])
-        copies = perturbations(known.x[:1], self.options, scale, ctx.generator())
-        known_scores = self._robustness(ctx, known.x, known.y, scale, len(copies))
+        known_scores = self._robustness(ctx, known.x, known.y, scale)
         threshold = best_threshold(known_scores, ctx.known.is_member)
-        scores = self._robustness(ctx, ctx.evaluation.x, ctx.evaluation.y, scale, len(copies))
+        scores = self._robustness(ctx, ctx.evaluation.x, ctx.evaluation.y, scale)
         return AttackOutput(scores, threshold=threshold)
 
     def _robustness(self, ctx: AttackContext, x: torch.Tensor, y: torch.Tensor,
-                    scale: torch.Tensor, copies: int) -> torch.Tensor:
-        generator = ctx.generator()  # the same perturbations for known and evaluation records
+                    scale: torch.Tensor) -> torch.Tensor:
+        """Share of the record and its ``queries`` copies classified as ``y``."""
+        generator = ctx.generator()  # known and evaluation records: drawn alike
         kept = torch.zeros(len(x), dtype=torch.float64)
         for variant in perturbations(x, self.options, scale, generator):
             kept += (ctx.target.labels(variant) == y).double()
-        return kept / copies
+        return kept / (self.options.queries + 1)
 
 
 def perturbations(x: torch.Tensor, options: AugmentationOptions, scale: torch.Tensor,
