@@ -31,6 +31,11 @@ def test_run_is_readable_with_mlflows_client(tmp_path, monkeypatch):
     data = run_info.data
     assert data.metrics["loss-threshold.auc"] == pytest.approx(
         summary["attacks"][0]["metrics"]["auc"])
+    gdp = summary["attacks"][0]["metrics"]["gdp"]
+    assert data.metrics["loss-threshold.gdp_mu"] == pytest.approx(gdp["mu"])
+    assert data.metrics["loss-threshold.gdp_mu.high"] == pytest.approx(gdp["mu_interval"][1])
+    assert data.metrics["loss-threshold.auc.low"] == pytest.approx(
+        summary["attacks"][0]["metrics"]["intervals"]["auc"][0])
     assert data.metrics["target_test_accuracy"] == pytest.approx(summary["target_test_accuracy"])
     assert data.params["dataset"] == "blobs" and data.params["target.epochs"] == "2"
     assert data.params["attacks"] == "loss-threshold,coin-flip"

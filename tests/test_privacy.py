@@ -217,7 +217,9 @@ def test_canaries_join_training_but_never_the_evaluation(tmp_path):
     assert audited.result.config.canaries == 200
     summary = format_summary(audited.result)
     assert "one-run audit, 200 canaries each trained on with probability 1/2" in summary
-    assert f"loss-threshold: ε_lb {report['epsilon']:.3f} ({report['correct']} of 40" in summary
+    assert (f"loss-threshold: ε_lb {report['epsilon']:.3f}, f-DP μ ≥ {report['fdp_mu']:.3f} "
+            f"(ε {report['fdp_epsilon']:.3f}) from {report['correct']} of 40") in summary
+    assert report["fdp_epsilon"] > report["epsilon"]  # the tighter bound from the same guesses
 
 
 def test_too_many_default_canaries_is_a_usage_error():

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.special import betaincinv
 
 from mia_core.fieldmap import FieldMap
+from mia_core.results.gdp import fdp_one_run_mu, gdp_epsilon
 
 DEFAULT_DELTA = 1e-5  # the delta the bound is stated at when the target is not trained with DP
 DEFAULT_ALPHA = 0.05  # one-sided 95 % confidence
@@ -116,7 +117,9 @@ CANARY_GUESS_FRACTION = 0.1  # guess "IN" for the top 10 % of canary scores, "OU
 @attrs.frozen
 class CanaryAudit(FieldMap):
     """``canaries`` records, each trained on with probability 1/2; the attack guessed on
-    ``guesses`` of them (top and bottom scores) and got ``correct`` right."""
+    ``guesses`` of them (top and bottom scores) and got ``correct`` right. ``epsilon`` is
+    Steinke et al.'s bound (any (ε, δ) claim); ``fdp_mu`` the f-DP bound on μ-GDP claims from
+    the same guesses and ``fdp_epsilon`` its ε at ``delta`` (mia_core.results.gdp)."""
 
     epsilon: float
     delta: float
@@ -124,6 +127,8 @@ class CanaryAudit(FieldMap):
     canaries: int
     guesses: int
     correct: int
+    fdp_mu: float = 0.0
+    fdp_epsilon: float = 0.0
 
 
 def one_run_p_value(canaries: int, guesses: int, correct: int, epsilon: float,
@@ -180,4 +185,6 @@ def canary_audit(included: np.ndarray, scores: np.ndarray, delta: float = DEFAUL
     correct = int(included[order[:k]].sum()) + int((~included[order[len(scores) - k:]]).sum())
     guesses = 2 * k if k else 0
     epsilon = one_run_epsilon(len(scores), guesses, correct, delta, alpha) if guesses else 0.0
-    return CanaryAudit(epsilon, delta, alpha, len(scores), guesses, correct)
+    mu = fdp_one_run_mu(len(scores), guesses, correct, alpha)
+    return CanaryAudit(epsilon, delta, alpha, len(scores), guesses, correct, mu,
+                       gdp_epsilon(mu, delta))

@@ -1,6 +1,6 @@
-"""An attack's scores measured: every metric, ε_lb and the bootstrap intervals, one function
-for a run's attacks and for ``mia metrics`` on scores from any tool, so the two give the same
-numbers."""
+"""An attack's scores measured: every metric, ε_lb, the bootstrap intervals and the GDP
+estimate, one function for a run's attacks and for ``mia metrics`` on scores from any tool, so
+the two give the same numbers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 from mia_core.config import derive_seed
 from mia_core.results.audit import epsilon_lower_bound
 from mia_core.results.bootstrap import bootstrap
+from mia_core.results.gdp import estimate_gdp
 from mia_core.results.metrics import AttackMetrics, compute_metrics
 
 
@@ -20,7 +21,8 @@ def measure(is_member: np.ndarray, scores: np.ndarray, threshold: float | None,
     metrics = compute_metrics(is_member, scores, threshold)
     bound = epsilon_lower_bound(is_member, scores, delta, seed=attack_seed)
     intervals = bootstrap(is_member, scores, seed=attack_seed)
-    return attrs.evolve(metrics, epsilon_lb=bound.epsilon, intervals=intervals)
+    return attrs.evolve(metrics, epsilon_lb=bound.epsilon, intervals=intervals,
+                        gdp=estimate_gdp(metrics.auc, intervals.auc, delta))
 
 
 def audit_seed(seed: int, name: str) -> int:

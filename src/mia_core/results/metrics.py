@@ -32,6 +32,7 @@ class AttackMetrics:
     threshold_source: str
     epsilon_lb: float = 0.0  # 95 % lower bound on epsilon at the run's delta (mia_core.audit)
     intervals: Any = None  # 95 % bootstrap intervals (mia_core.results.bootstrap.Intervals)
+    gdp: Any = None  # μ-GDP estimate from the AUC (mia_core.results.gdp.GdpEstimate)
 
 
 @attrs.frozen

@@ -123,7 +123,18 @@ def attack_row(attack: dict[str, Any], index: int) -> dict[str, Any]:
     auc = intervals.get("auc")
     return {"name": attack["name"], "threat": attack.get("threat_model", ""), "cells": cells,
             "seconds": attack.get("seconds"), "canary": attack.get("canary_audit"),
-            "auc_interval": f"{auc[0]:.3f} to {auc[1]:.3f}" if auc else "—"}
+            "auc_interval": f"{auc[0]:.3f} to {auc[1]:.3f}" if auc else "—",
+            "gdp": gdp_cells(metrics.get("gdp"), f"attacks.{index}.metrics.gdp")}
+
+
+def gdp_cells(gdp: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """The GDP estimate's μ and ε with their intervals (``None`` for runs made before it)."""
+    if not gdp:
+        return None
+    mu, eps = gdp["mu_interval"], gdp["epsilon_interval"]
+    return {"mu": number(f"{key}.mu", gdp["mu"], "{:.3f}"),
+            "epsilon": number(f"{key}.epsilon", gdp["epsilon"], "{:.3f}"),
+            "interval": f"μ {mu[0]:.3f} to {mu[1]:.3f}, ε {eps[0]:.2f} to {eps[1]:.2f}"}
 
 
 def _plots() -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mia_core.results.metrics import AttackMetrics
 from mia_core.results.types import AttackReport, ExperimentResult
 
 
@@ -22,9 +23,11 @@ def _canary_lines(result: ExperimentResult) -> list[str]:
         return (["one-run audit: only known-members attacks score the canaries; add one, e.g. "
                  "--attack loss-threshold"] if result.config.canaries else [])
     return [f"one-run audit, {audits[0][1].canaries} canaries each trained on with "
-            "probability 1/2 (Steinke et al. 2023):"] + [
-        f"  {name}: ε_lb {audit.epsilon:.3f} ({audit.correct} of {audit.guesses} "
-        "guesses right)" for name, audit in audits]
+            "probability 1/2: ε_lb (Steinke et al. 2023, any DP claim) and the f-DP bound "
+            "(Mahloujifar et al. 2024, Gaussian-curve claims):"] + [
+        f"  {name}: ε_lb {audit.epsilon:.3f}, f-DP μ ≥ {audit.fdp_mu:.3f} (ε "
+        f"{audit.fdp_epsilon:.3f}) from {audit.correct} of {audit.guesses} guesses right"
+        for name, audit in audits]
 
 
 def _given_lines(result: ExperimentResult) -> list[str]:
@@ -35,21 +38,26 @@ def _given_lines(result: ExperimentResult) -> list[str]:
             "elsewhere", f"ground truth: {given.claim}"]
 
 
+def _gdp_epsilon(metrics: AttackMetrics) -> str:
+    return "-" if metrics.gdp is None else f"{metrics.gdp.epsilon:.3f}"
+
+
 def attack_table(attacks: Sequence[AttackReport], delta: float) -> list[str]:
     """The metrics table, one attack a line, and what ε_lb means."""
     width = max([6, *(len(a.name) for a in attacks)])
     lines = [f"{'attack':<{width}} {'AUC':>6} {'adv':>6} {'acc':>6} {'prec':>6} "
              f"{'recall':>6} {'TPR@1%':>7} {'TPR@.1%':>8} {'TPR@0%':>7} {'ε_lb':>6} "
-             f"{'time':>7}"]
+             f"{'ε_gdp':>6} {'time':>7}"]
     for a in attacks:
         m = a.metrics
         lines.append(
             f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
             f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
             f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
-            f"{a.seconds:>6.1f}s")
-    lines.append(f"ε_lb: one-sided 95 % lower bound on ε at δ = {delta:g} from each "
-                 "attack's scores (see docs/auditing.md)")
+            f"{_gdp_epsilon(m):>6} {a.seconds:>6.1f}s")
+    lines += [f"ε_lb: one-sided 95 % lower bound on ε at δ = {delta:g} from each attack's "
+              "scores; ε_gdp: an estimate at the same δ, assuming the ROC is Gaussian "
+              "(μ-GDP from the AUC; see docs/auditing.md)"]
     return lines
 
 

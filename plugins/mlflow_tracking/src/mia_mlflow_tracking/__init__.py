@@ -115,8 +115,29 @@ def metrics(result: ExperimentResult) -> dict[str, float]:
     for attack in result.attacks:
         for name in ATTACK_METRICS:
             out[f"{attack.name}.{name}"] = float(getattr(attack.metrics, name))
+        out.update(_estimates(attack))
     for phase, seconds in result.timings.items():
         out[f"seconds.{phase.replace(':', '.')}"] = seconds
+    return out
+
+
+def _estimates(attack: Any) -> dict[str, float]:
+    """The attack's bootstrap intervals, GDP estimate and canary bounds, as flat metrics."""
+    out: dict[str, float] = {}
+    m, prefix = attack.metrics, attack.name
+    if m.intervals is not None:
+        for name in ("auc", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr"):
+            low, high = getattr(m.intervals, name)
+            out.update({f"{prefix}.{name}.low": low, f"{prefix}.{name}.high": high})
+    if m.gdp is not None:
+        out.update({f"{prefix}.gdp_mu": m.gdp.mu, f"{prefix}.gdp_epsilon": m.gdp.epsilon,
+                    f"{prefix}.gdp_mu.low": m.gdp.mu_interval[0],
+                    f"{prefix}.gdp_mu.high": m.gdp.mu_interval[1]})
+    audit = attack.canary_audit
+    if audit is not None:
+        out.update({f"{prefix}.canary_epsilon": audit.epsilon,
+                    f"{prefix}.canary_fdp_mu": audit.fdp_mu,
+                    f"{prefix}.canary_fdp_epsilon": audit.fdp_epsilon})
     return out
 
 
