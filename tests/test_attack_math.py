@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from mia_core import AttackContext, KnownRecords, LabeledData, TargetOracle
+from mia_core import IDENTITY, AttackContext, KnownRecords, LabeledData, TargetOracle
 from mia_core.progress import Progress
 from mia_core.references import ReferenceModels, balanced_in_mask
 from mia_core.training.fit import seeded
@@ -79,7 +79,8 @@ def prob_logits(p):
     return torch.stack([p.log(), (1 - p).log()], -1).float()
 
 
-def population_ctx(ref_logits, in_mask, target_logits, y, n_pop, seed=0):
+def population_ctx(ref_logits, in_mask, target_logits, y, n_pop, seed=0,
+                   augmentations=(IDENTITY,)):
     """Pool = n_pop population records, then the evaluation records, ids 0..n-1."""
     n = len(y)
     pool = LabeledData(ids(n), torch.as_tensor(y), 2)
@@ -87,7 +88,8 @@ def population_ctx(ref_logits, in_mask, target_logits, y, n_pop, seed=0):
                            [Lookup(t) for t in ref_logits], CPU)
     return AttackContext(TargetOracle(Lookup(target_logits), CPU),
                          pool.subset(torch.arange(n_pop, n)), None, CPU, seed,
-                         population=pool.subset(torch.arange(n_pop)), references=Ready(refs))
+                         population=pool.subset(torch.arange(n_pop)), references=Ready(refs),
+                         attack="under-test", augmentations=augmentations)
 
 
 def log_normal(x, mean, std):
@@ -190,20 +192,20 @@ def rmia_ctx(seed=0, target=RMIA_TARGET, out=RMIA_OUT):
 
 
 def test_rmia_counts_population_records_the_likelihood_ratio_beats_by_gamma():
-    scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=4)).score(rmia_ctx()).tolist()
+    scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=4)).score(rmia_ctx()).scores.tolist()
     # x0: 2.475 / 2 = 1.2375 beats z0, z2, z3 but not z1 (1.2857); x1: 0.235 beats none
     assert scores == pytest.approx([0.75, 0.0])
-    scores = Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=4)).score(rmia_ctx()).tolist()
+    scores = Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=4)).score(rmia_ctx()).scores.tolist()
     assert scores == pytest.approx([1.0, 0.0])  # x1: 0.4706 still below every z
 
 
 def test_rmia_a_sets_the_offline_approximation_of_p_x():
     # a = 1: p(x) = p_out, ratios z: 1.0, 1.5, 1.0, 0.667; x0: 4.95 / 4 = 1.2375; x1: 0.5 / 4
-    scores = Rmia(RmiaOptions(a=1.0, gamma=4.0, comparisons=4)).score(rmia_ctx()).tolist()
+    scores = Rmia(RmiaOptions(a=1.0, gamma=4.0, comparisons=4)).score(rmia_ctx()).scores.tolist()
     assert scores == pytest.approx([0.75, 0.0])
     # a = 0: p(x) = (p_out + 1) / 2: z: 0.667, 1.125, 0.4615, 0.6316; x0: 1.65 / 0.9 = 1.83,
     # x1: 0.4444 / 0.9 = 0.494 beats z2 only
-    scores = Rmia(RmiaOptions(a=0.0, gamma=0.9, comparisons=4)).score(rmia_ctx()).tolist()
+    scores = Rmia(RmiaOptions(a=0.0, gamma=0.9, comparisons=4)).score(rmia_ctx()).scores.tolist()
     assert scores == pytest.approx([1.0, 0.25])
 
 
@@ -212,7 +214,7 @@ def test_rmia_counts_a_tie_as_beaten():
     target = [*RMIA_TARGET[:5], 0.3]
     out = [*RMIA_OUT[:5], 0.3]
     scores = Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=4)).score(rmia_ctx(
-        target=target, out=out)).tolist()
+        target=target, out=out)).scores.tolist()
     assert scores == pytest.approx([1.0, 0.25])
 
 
@@ -228,7 +230,7 @@ def test_rmia_draws_its_comparison_records_from_the_attack_seed():
         ctx = population_ctx(refs, in_mask, prob_logits(p_target), [0] * (n_pop + n_eval),
                              n_pop=n_pop, seed=7)
         with seeded(global_seed):  # the global RNG must not matter
-            answers.append(Rmia(RmiaOptions(comparisons=10)).score(ctx))
+            answers.append(Rmia(RmiaOptions(comparisons=10)).score(ctx).scores)
     assert torch.equal(answers[0], answers[1])
     assert len(set((answers[0] * 10).round().tolist())) > 2  # comparisons really were drawn
 
@@ -241,15 +243,61 @@ def test_rmia_with_one_out_model_per_record():
             for m in range(2)]
     ctx = population_ctx(refs, in_mask, prob_logits([0.5, 0.5, 0.9]), [0, 0, 0], n_pop=2)
     # ratios: z0 1.0, z1 2.0; x0: 0.9 / 0.8 = 1.125 beats z0 only
-    assert Rmia(RmiaOptions(a=1.0, gamma=1.0, comparisons=2)).score(ctx).tolist() == [0.5]
+    assert Rmia(RmiaOptions(a=1.0, gamma=1.0, comparisons=2)).score(ctx).scores.tolist() == [0.5]
     # a = 0.5: p(x) = (1.5 p_out + 0.5) / 2: z0 0.625 -> 0.8, z1 0.4375 -> 1.143,
     # x0 0.85 -> 1.059: beats z0 only (halving p_out would make it beat both)
-    assert Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=2)).score(ctx).tolist() == [0.5]
+    assert Rmia(RmiaOptions(a=0.5, gamma=1.0, comparisons=2)).score(ctx).scores.tolist() == [0.5]
+
+
+def test_rmia_online_divides_by_the_mean_over_in_and_out_models():
+    # online p(x) = mean of all four models = (2 * 0.01 + 2 * p_out) / 4 = 0.005 + p_out / 2
+    #   z0 0.5 / 0.255 = 1.9608, z1 0.9 / 0.305 = 2.9508, z2 0.3 / 0.155 = 1.9355,
+    #   z3 0.6 / 0.455 = 1.3187; x0 0.99 / 0.105 = 9.4286, x1 0.4 / 0.405 = 0.9877
+    online = [Rmia(RmiaOptions(mode="online", gamma=g, comparisons=4)).score(rmia_ctx())
+              for g in (4.0, 0.45)]
+    assert online[0].scores.tolist() == pytest.approx([0.75, 0.0])  # x0 / 4 = 2.357: not z1
+    assert online[1].scores.tolist() == pytest.approx([1.0, 0.75])  # x1 / 0.45 = 2.195
+    assert online[0].details == {"mode": "online"}  # no a online
+    # offline (a = 0.5) on the same models: x0 2.475 / 4 = 0.619 beats no z (0.6316 least)
+    offline = Rmia(RmiaOptions(a=0.5, gamma=4.0, comparisons=4)).score(rmia_ctx())
+    assert offline.scores.tolist() == pytest.approx([0.0, 0.0])
+    assert offline.details == {"mode": "offline", "a": 0.5}
+
+
+def test_rmia_chooses_a_where_reference_model_0_as_the_target_is_attacked_best():
+    from sklearn.metrics import roc_auc_score
+
+    n_pop, n_eval, models = 30, 40, 6
+    g = torch.Generator().manual_seed(3)
+    in_mask = balanced_in_mask(models, n_pop + n_eval, g)
+    p_in = 0.5 + 0.5 * torch.rand(models, n_pop + n_eval, generator=g)
+    p_out = 0.8 * torch.rand(models, n_pop + n_eval, generator=g)
+    tables = [prob_logits(torch.where(in_mask[m], p_in[m], p_out[m])) for m in range(models)]
+    y = [0] * (n_pop + n_eval)
+    ctx = population_ctx(tables, in_mask, prob_logits(torch.rand(n_pop + n_eval,
+                                                                 generator=g)), y, n_pop)
+    chosen = Rmia(RmiaOptions(comparisons=n_pop)).score(ctx).details
+    # the oracle: model 0 really is the target, models 1.. its references, a fixed
+    as_target = population_ctx(tables[1:], in_mask[1:], tables[0], y, n_pop)
+    truth = in_mask[0, n_pop:].numpy()
+    aucs = [roc_auc_score(truth, Rmia(RmiaOptions(a=a, comparisons=n_pop)).score(
+        as_target).scores.numpy()) for a in [i / 10 for i in range(11)]]
+    assert len(set(aucs)) > 1  # a matters here
+    assert chosen["a"] == pytest.approx(aucs.index(max(aucs)) / 10)
+    assert chosen["a_chosen_by"] == f"reference model 0 as the target (AUC {max(aucs):.4f})"
+
+
+def test_rmia_with_two_reference_models_falls_back_to_a_default_a():
+    in_mask = [[True, False, True], [False, True, False]]
+    refs = [prob_logits([0.3, 0.6, 0.8]), prob_logits([0.5, 0.4, 0.2])]
+    ctx = population_ctx(refs, in_mask, prob_logits([0.5, 0.5, 0.9]), [0, 0, 0], n_pop=2)
+    details = Rmia(RmiaOptions()).score(ctx).details
+    assert details["a"] == 0.3 and details["a_chosen_by"].startswith("default")
 
 
 def test_rmia_comparisons_limit_the_population_records_used():
     for seed in range(5):
-        scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=1)).score(rmia_ctx(seed))
+        scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=1)).score(rmia_ctx(seed)).scores
         assert set(scores.tolist()) <= {0.0, 1.0}
         assert scores[1] == 0.0
 

@@ -186,8 +186,8 @@ def test_every_attack_runs_on_real_mnist_in_one_table(mnist_dir, tmp_path):
 def test_out_of_range_attack_option_is_a_usage_error():
     result = invoke("--dataset", "blobs", "--attack", "rmia", "-o", "rmia.a=1.5", "--quiet")
     assert result.exit_code == 2
-    assert result.output.strip() == ("Error: bad option for attack 'rmia': 'a' must be <= 1.0: "
-                                     "1.5")
+    assert result.output.strip() == ("Error: bad option for attack 'rmia': 'a' must be between "
+                                     "0 and 1 (or -1: chosen on the reference models): 1.5")
 
 
 def test_population_only_run_does_not_claim_known_members():

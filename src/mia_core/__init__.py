@@ -20,6 +20,7 @@ from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
 from mia_core.progress import Progress
 from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
+from mia_core.queries import IDENTITY, QueryAugmentation, image_augmentations, shifted
 from mia_core.references import ReferenceModels
 from mia_core.results.files import write_roc
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
@@ -47,6 +48,7 @@ from mia_core.training.targets import (
 
 __all__ = [
     "AUGMENTATIONS",
+    "IDENTITY",
     "PRECISIONS",
     "Attack",
     "AttackContext",
@@ -69,6 +71,7 @@ __all__ = [
     "PrivacySpent",
     "PrivateTarget",
     "Progress",
+    "QueryAugmentation",
     "RecipeOptions",
     "RecipeTarget",
     "ReferenceModels",
@@ -95,12 +98,14 @@ __all__ = [
     "fraction",
     "groups",
     "hookimpl",
+    "image_augmentations",
     "option",
     "plan_dp",
     "positive",
     "predict_logits",
     "resolve_batch",
     "resolve_precision",
+    "shifted",
     "stopped_inside",
     "train_packed",
     "unpack_state",

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from mia_core.data import LabeledData
-from mia_core.errors import PluginError
+from mia_core.errors import ConfigError, PluginError
 from mia_core.progress import QUIET, Progress
+from mia_core.queries import IDENTITY, QueryAugmentation
 from mia_core.references import ReferenceModels
 from mia_core.training.fit import predict_logits
 
@@ -115,6 +116,8 @@ class AttackContext:
     population: LabeledData | None = None
     references: Callable[[], ReferenceModels] | None = attrs.field(default=None, repr=False)
     attack: str = ""  # the attack's registered name, for messages
+    # the views of a record that keep its label, the record itself first (mia_core.queries)
+    augmentations: tuple[QueryAugmentation, ...] = (IDENTITY,)
 
     @property
     def num_classes(self) -> int:
@@ -127,6 +130,17 @@ class AttackContext:
                               "only under the population threat model; declare threat_model = "
                               "ThreatModel.POPULATION")
         return self.references()
+
+    def query_views(self, count: int) -> tuple[QueryAugmentation, ...]:
+        """The first ``count`` views of each record to query with (the record itself first);
+        asking for more than the data has is the user's error, said in one line."""
+        if count > len(self.augmentations):
+            names = ", ".join(v.name for v in self.augmentations)
+            raise ConfigError(f"attack '{self.attack}' asked for {count} queries per record, "
+                              f"but these records have {len(self.augmentations)} views "
+                              f"({names}); use -o {self.attack}.queries="
+                              f"{len(self.augmentations)} or fewer")
+        return self.augmentations[:count]
 
     def generator(self) -> torch.Generator:
         """A fresh CPU generator seeded for this attack."""
@@ -141,6 +155,9 @@ class AttackOutput:
 
     scores: torch.Tensor
     threshold: float | None = None
+    # what the attack chose on its own data (a fitted parameter, a calibration), kept in
+    # results.json: names to numbers, strings or booleans
+    details: dict[str, float | int | str | bool] = attrs.field(factory=dict)
 
 
 def normalise_output(result: object, expected: int, attack: str) -> AttackOutput:
@@ -165,4 +182,13 @@ def normalise_output(result: object, expected: int, attack: str) -> AttackOutput
                               "is not a number") from None
         if not math.isfinite(threshold):
             raise PluginError(f"attack '{attack}' returned a non-finite threshold")
-    return AttackOutput(scores, threshold)
+    return AttackOutput(scores, threshold, _checked_details(output.details, attack))
+
+
+def _checked_details(details: object, attack: str) -> dict[str, float | int | str | bool]:
+    if not isinstance(details, dict) or not all(
+            isinstance(k, str) and isinstance(v, (bool, int, float, str))
+            and (not isinstance(v, float) or math.isfinite(v)) for k, v in details.items()):
+        raise PluginError(f"attack '{attack}' returned details that are not a dict of names "
+                          "to finite numbers, strings or booleans")
+    return dict(details)

@@ -42,7 +42,9 @@ class Target(Protocol):
 
 @runtime_checkable
 class Attack(Protocol):
-    """Scores evaluation records, higher meaning "more likely a member"."""
+    """Scores evaluation records, higher meaning "more likely a member". A population attack
+    that never calls ``ctx.reference_models()`` says ``needs_reference_models = False``, so
+    none are trained for it alone."""
 
     threat_model: ThreatModel | str
 

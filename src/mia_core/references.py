@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mia_core.data import LabeledData
+from mia_core.queries import IDENTITY, QueryAugmentation
 from mia_core.training.executors import TrainJob
 from mia_core.training.fit import predict_logits
 
@@ -39,6 +40,9 @@ class ReferenceModels:
       was trained, or from the model cache, are used as they are (``queries`` counts the
       models queried here instead).
     - ``logits(i, x)``: float32 tensor (N, classes), model i on any inputs ``x``.
+    - ``view_logits(view, positions)``: (M, n, classes), every model on one query view of
+      the pool records at ``positions`` (a slice or an index tensor), computed once per view
+      and positions and shared by the attacks; the identity view is ``pool_logits()``.
     """
 
     def __init__(self, pool: LabeledData, n_population: int, in_mask: torch.Tensor,
@@ -53,6 +57,7 @@ class ReferenceModels:
         self._known = list(known) or [None] * len(models)
         self._remember = remember
         self._logits: torch.Tensor | None = None
+        self._views: dict[tuple[str, object], torch.Tensor] = {}
         self.queries = 0  # models queried on the pool here (not given their logits)
 
     @property
@@ -82,6 +87,19 @@ class ReferenceModels:
         if self._remember is not None:
             self._remember(index, logits)
         return logits
+
+    def view_logits(self, view: QueryAugmentation,
+                    positions: slice | torch.Tensor) -> torch.Tensor:
+        """Every model on ``view`` of the pool records at ``positions``: (M, n, classes)."""
+        if view == IDENTITY:
+            return self.pool_logits()[:, positions]
+        where = ((positions.start, positions.stop, positions.step)
+                 if isinstance(positions, slice) else tuple(positions.tolist()))
+        key = (view.name, where)
+        if key not in self._views:
+            x = view(self.pool.x[positions])
+            self._views[key] = torch.stack([self.logits(i, x) for i in range(self.count)])
+        return self._views[key]
 
     def logits(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """Query reference model ``index`` on arbitrary inputs: (N, classes) float32."""

@@ -55,7 +55,7 @@ def check_given(config: ExperimentConfig, plan: Plan) -> None:
         if not config.given_model:
             raise ConfigError(f"{target.who} trains no models; it audits a given model: "
                               "add --model FILE and --train-records FILE")
-        needs = plan.population_attacks()
+        needs = plan.reference_attacks()
         if needs:
             raise ConfigError(f"attack(s) {', '.join(needs)} train reference models like the "
                               f"target, but {target.who} has no training code; use "
@@ -99,7 +99,7 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
     check_model_outputs(target.who, model, data.subset(torch.arange(min(64, len(data)))),
                         device)
     session.timed("load_target", clock)
-    if plan.population_attacks():
+    if plan.reference_attacks():
         session.progress.message(
             f"note: reference models are trained with target '{target.name}''s recipe; they "
             "model the real training only as far as that recipe (architecture, optimiser, "

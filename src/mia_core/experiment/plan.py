@@ -63,6 +63,12 @@ class Plan:
         return [a.name for a in self.attacks
                 if a.instance.threat_model == ThreatModel.POPULATION]
 
+    def reference_attacks(self) -> list[str]:
+        """Population attacks that use reference models (all but those that declare
+        ``needs_reference_models = False``, e.g. a quantile regressor on the population)."""
+        return [a.name for a in self.attacks if a.name in self.population_attacks()
+                and getattr(a.instance, "needs_reference_models", True) is not False]
+
     def options(self) -> dict[str, dict[str, Any]]:
         """The effective option values of every component, by label."""
         return {c.label: as_dict(c.options) for c in self.components}

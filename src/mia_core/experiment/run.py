@@ -29,6 +29,7 @@ from mia_core.experiment.phases import Records, Session, TrainedTarget
 from mia_core.experiment.plan import Component, Plan, make_plan
 from mia_core.experiment.scoring import score
 from mia_core.progress import QUIET, Progress
+from mia_core.queries import augmentations_for
 from mia_core.results.exposure import most_exposed, strongest
 from mia_core.results.measure import audit_seed
 from mia_core.results.types import AttackReport, ExperimentResult, ReportEnv, RunArtifacts
@@ -147,7 +148,7 @@ def reference_trainer(config: ExperimentConfig, plan: Plan, records: Records,
                                torch.cat([split.population, records.eval_index]),
                                len(split.population), config.reference_models,
                                derive_seed(config.seed, "references"))
-    if len(split.population):
+    if len(split.population) and plan.reference_attacks():
         clock = time.perf_counter()
         trainer.get()
         session.timed("train_references", clock)
@@ -164,6 +165,8 @@ def attack_all(plan: Plan, records: Records, target: TrainedTarget,
                          torch.arange(len(known_index)) < len(split.known_members))
     evaluation, population = pool.subset(records.eval_index), pool.subset(split.population)
     memo = LogitsMemo(target.model, session.device, [evaluation.x, known.data.x, population.x])
+    views = augmentations_for(plan.target.instance, plan.dataset.instance, evaluation,
+                              (plan.target.who, plan.dataset.who))
     reports, scores = [], {}
     for attack in plan.attacks:
         threat = ThreatModel(attack.instance.threat_model)
@@ -172,7 +175,7 @@ def attack_all(plan: Plan, records: Records, target: TrainedTarget,
                   else TargetOracle(target.model, session.device, memo))
         common = {"target": oracle, "evaluation": evaluation, "device": session.device,
                   "seed": audit_seed(seed, attack.name),
-                  "progress": session.progress, "attack": attack.name}
+                  "progress": session.progress, "attack": attack.name, "augmentations": views}
         if threat == ThreatModel.POPULATION:
             ctx = AttackContext(known=None, population=population, references=references.get,
                                 **common)

@@ -38,5 +38,6 @@ def score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
     metrics = measure(truth, scores, answer.threshold, delta, ctx.seed)
     per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
     threat = ThreatModel(attack.instance.threat_model).value
-    report = AttackReport(attack.name, metrics, seconds, ctx.target.queries, per_class, threat)
+    report = AttackReport(attack.name, metrics, seconds, ctx.target.queries, per_class, threat,
+                          details=answer.details)
     return report, answer.scores

@@ -30,6 +30,13 @@ def _canary_lines(result: ExperimentResult) -> list[str]:
         for name, audit in audits]
 
 
+def _detail_line(attack: AttackReport) -> str:
+    """What the attack chose on its own data, e.g. ``rmia: mode offline, a 0.4, ...``."""
+    shown = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+             for k, v in attack.details.items()]
+    return f"{attack.name}: " + ", ".join(shown)
+
+
 def _given_lines(result: ExperimentResult) -> list[str]:
     given = result.given_model
     if given is None:
@@ -83,6 +90,7 @@ def format_summary(result: ExperimentResult) -> str:
         *attack_table(result.attacks, result.audit_delta),
     ]
     lines += _canary_lines(result)
+    lines += [_detail_line(a) for a in result.attacks if a.details]
     for name in result.privacy_violations:
         spent = result.privacy.epsilon if result.privacy else 0.0
         lines.append(f"WARNING: attack '{name}' proves ε >= "

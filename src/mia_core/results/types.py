@@ -27,6 +27,7 @@ class AttackReport:
     per_class: dict[str, ClassMetrics] = attrs.field(factory=dict)  # keyed by class label
     threat_model: str = "known-members"
     canary_audit: CanaryAudit | None = None  # the one-run bound, for known-members attacks
+    details: dict[str, Any] = attrs.field(factory=dict)  # what the attack chose (its output)
 
     @property
     def proven_epsilon(self) -> float:

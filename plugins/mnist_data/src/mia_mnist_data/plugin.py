@@ -8,7 +8,16 @@ from pathlib import Path
 import attrs
 import torch
 
-from mia_core import LabeledData, LoadEnv, MiaError, data_root, hookimpl, option
+from mia_core import (
+    LabeledData,
+    LoadEnv,
+    MiaError,
+    QueryAugmentation,
+    data_root,
+    hookimpl,
+    image_augmentations,
+    option,
+)
 
 from .idx import OFFICIAL, IdxError, check_idx
 
@@ -66,6 +75,10 @@ class Mnist:
         x = (images.float().div_(255).sub_(spec.mean).div_(spec.std)).unsqueeze(1)
         return LabeledData(x, labels.long(), num_classes=10)
 
+    def query_augmentations(self) -> tuple[QueryAugmentation, ...]:
+        """Shifts only: a mirrored digit is another digit (or none)."""
+        return image_augmentations(flip=False)
+
     def _download(self, root: Path, env: LoadEnv) -> Path:
         spec = self.spec
         missing = f"{spec.title} files not found under {root}"
@@ -92,6 +105,10 @@ class FashionMnist(Mnist):
     """Zalando's clothing images, 28x28 grey-scale, 10 classes, in MNIST's file format."""
 
     spec = FASHION_SET
+
+    def query_augmentations(self) -> tuple[QueryAugmentation, ...]:
+        """Mirror images and shifts: a mirrored shirt is still a shirt."""
+        return image_augmentations()
 
 
 def find_raw_folder(root: Path, spec: IdxSet = MNIST_SET) -> Path | None:

@@ -8,7 +8,8 @@ from . import threshold
 from .blackbox import MlpAttack, MlpOptions
 from .label_only import AugmentationAttack, AugmentationOptions, GapAttack
 from .lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
-from .rmia import Rmia, RmiaOptions
+from .qmia import Qmia, QmiaOptions
+from .rmia import Rmia, RmiaOnlineOptions, RmiaOptions, rmia_online
 from .shadow import ShadowMlp, ShadowOptions
 
 
@@ -27,6 +28,11 @@ def register_attacks(register):
              "trained without each record (one-sided test)", options=LiraOfflineOptions)
     register("rmia", Rmia, description="Zarifzadeh et al. 2024 relative membership inference, "
              "offline, with reference models and population comparisons", options=RmiaOptions)
+    register("rmia-online", rmia_online, description="RMIA with reference models trained with "
+             "and without each record", options=RmiaOnlineOptions)
+    register("qmia", Qmia, description="Bertran et al. 2023 quantile regression: a regressor "
+             "on population records predicts each record's non-member score; no reference "
+             "models", options=QmiaOptions)
     register("gap", GapAttack, description="Yeom et al. 2018 gap attack, label-only: a "
              "correctly classified record is a member")
     register("label-augmentation", AugmentationAttack, description="Choquette-Choo et al. "

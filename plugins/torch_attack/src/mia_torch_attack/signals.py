@@ -51,3 +51,13 @@ def best_threshold(scores: torch.Tensor, is_member: torch.Tensor) -> float:
     last[:-1] = s[1:] != s[:-1]  # only cut between distinct scores
     gain = torch.where(last, tpr - fpr, torch.tensor(-2.0, dtype=torch.float64))
     return float(s[int(gain.argmax())])
+
+
+def rank_auc(scores: torch.Tensor, is_member: torch.Tensor) -> float:
+    """Mann-Whitney AUC of ``scores`` (higher = member), ties counting one half."""
+    s, member = scores.double(), is_member.bool()
+    _, inverse, counts = torch.unique(s, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()
+    ranks = ((ends - counts + 1 + ends) / 2)[inverse]  # 1-based average rank of each tie
+    n1, n0 = int(member.sum()), int((~member).sum())
+    return float((ranks[member].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

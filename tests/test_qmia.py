@@ -1,0 +1,96 @@
+"""QMIA: its decisions on a worked example, the quantiles its regressor learns where the
+non-member score distribution is known, and the attack on an overfit target and a control."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mia_core import AttackContext, LabeledData, TargetOracle
+from mia_core.testing import run
+from mia_torch_attack.qmia import Qmia, QmiaOptions, decide
+
+from .test_attack_math import Lookup, binary_logits
+
+CPU = torch.device("cpu")
+Z99 = 2.3263478740408408  # Φ⁻¹(0.99)
+
+
+def test_decisions_are_scores_above_the_predicted_quantile():
+    # predicted quantiles mean + 2.3263 std: 2.326, 5.653, 3.163, -1.837
+    score = torch.tensor([2.5, 4.0, 2.5, -1.8], dtype=torch.float64)
+    mean = torch.tensor([0.0, 1.0, 2.0, -3.0], dtype=torch.float64)
+    std = torch.tensor([1.0, 2.0, 0.5, 0.5], dtype=torch.float64)
+    z, member, threshold = decide(score, mean, std, 0.99)
+    assert member.tolist() == [True, False, False, True]
+    assert threshold == pytest.approx(Z99)
+    assert z.tolist() == pytest.approx([2.5, 1.5, 1.0, 2.4])
+    assert ((z >= threshold) == member).all()  # the core's decisions at the threshold agree
+
+
+# Records [id, group]: the target's score (log p / (1 - p) of label 0) is the group's mean
+# plus its spread times noise that only the record's id determines, so no regressor can
+# predict more than the group's distribution: N(-1, 0.5) for group 0, N(2, 1.5) for group 1.
+GROUPS = {0: (-1.0, 0.5), 1: (2.0, 1.5)}
+
+
+def known_quantiles_ctx(n_pop=3000, n_eval=2000, member_shift=0.0):
+    g = torch.Generator().manual_seed(0)
+    n = n_pop + n_eval
+    group = torch.randint(0, 2, (n,), generator=g)
+    noise = torch.randn(n, generator=g)
+    mean = torch.tensor([GROUPS[0][0], GROUPS[1][0]])[group]
+    spread = torch.tensor([GROUPS[0][1], GROUPS[1][1]])[group]
+    is_member = torch.arange(n) >= n_pop + n_eval // 2  # the second half of the evaluation
+    score = mean + spread * noise + member_shift * is_member
+    x = torch.stack([torch.arange(n, dtype=torch.float32), group.float()], 1)
+    y = torch.zeros(n, dtype=torch.long)
+    data = LabeledData(x, y, 2)
+    ctx = AttackContext(TargetOracle(Lookup(binary_logits(score, y)), CPU),
+                        data.subset(torch.arange(n_pop, n)), None, CPU, seed=0,
+                        population=data.subset(torch.arange(n_pop)), attack="qmia")
+    return ctx, group[n_pop:], is_member[n_pop:]
+
+
+def test_the_regressor_learns_the_known_quantiles_and_flags_ten_percent_of_nonmembers():
+    from mia_core.training.fit import seeded
+
+    ctx, group, is_member = known_quantiles_ctx(member_shift=4.0)
+    with seeded(0):
+        out = Qmia(QmiaOptions(quantile=0.9, epochs=40)).score(ctx)
+    assert out.threshold == pytest.approx(1.2815515655446004)  # Φ⁻¹(0.9)
+    flagged = out.scores >= out.threshold
+    for g_id in (0, 1):  # one quantile for every record alike: about 10 % in each group
+        rows = (~is_member) & (group == g_id)
+        assert float(flagged[rows].double().mean()) == pytest.approx(0.1, abs=0.04)
+        # the membership score is (score - mean) / std: the non-members' is about N(0, 1)
+        assert float(out.scores[rows].mean()) == pytest.approx(0.0, abs=0.2)
+        assert float(out.scores[rows].std()) == pytest.approx(1.0, abs=0.15)
+    assert float(flagged[is_member].double().mean()) > 0.8  # shifted by 4: mostly found
+
+
+def test_qmia_is_seeded():
+    ctx, _, _ = known_quantiles_ctx(n_pop=400, n_eval=200)
+    from mia_core.training.fit import seeded
+
+    answers = []
+    for _ in range(2):
+        with seeded(0):
+            answers.append(Qmia(QmiaOptions(epochs=2)).score(ctx).scores)
+    assert torch.equal(*answers)
+
+
+OVERFIT = dict(dataset="tiny-images", members=150,
+               options={"target": {"epochs": 20, "batch_size": 32}, "dataset": {"noise": 8.0}})
+
+
+def test_qmia_finds_members_of_an_overfit_target_without_reference_models():
+    result = run(attacks=["qmia"], **OVERFIT)
+    control = run(attacks=["qmia"], control=True, **OVERFIT)
+    assert result.models_trained == 1  # the target only: qmia needs no reference models
+    assert result.attack("qmia").metrics.auc > 0.6
+    assert abs(control.attack("qmia").metrics.auc - 0.5) < 0.08
+    assert result.attack("qmia").metrics.threshold == pytest.approx(Z99)
+    assert not math.isnan(result.attack("qmia").metrics.accuracy)
