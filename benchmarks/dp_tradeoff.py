@@ -1,11 +1,11 @@
 """Privacy-utility picture: the demo target without DP and with DP-SGD at several epsilons.
 
 For each setting it runs one experiment (same seed, split and attacks) and reports the target's
-test accuracy, each attack's AUC, TPR at 0.1 % FPR and epsilon lower bound, the one-run
-canary bound, and the accountant's epsilon. Writes ``dp_tradeoff.md`` (the table),
-``dp_tradeoff.json`` and ``dp_tradeoff.png`` into ``--output``, each setting's run folder
-(``no-dp``, ``eps-1`` ...) and ``report.html``: the runs side by side with the
-privacy-utility picture (``mia report`` on those folders).
+test accuracy, each attack's AUC, TPR at 0.1 % FPR, epsilon lower bound and Gaussian-DP
+estimate, the one-run canary bounds (Steinke; f-DP), and the accountant's epsilon. Writes
+``dp_tradeoff.md`` (the table), ``dp_tradeoff.json`` and ``dp_tradeoff.png`` into
+``--output``, each setting's run folder (``no-dp``, ``eps-1`` ...) and ``report.html``: the
+runs side by side with the privacy-utility picture (``mia report`` on those folders).
 
 The default recipe is shortened to fit a 2-core CPU (DP-SGD computes per-sample gradients, about
 10x the cost of plain training): LeNet on 1,000 MNIST members, 15 epochs, batch 64, Adam 2e-3,
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-ATTACKS = ("loss-threshold", "lira-offline", "rmia")
+ATTACKS = ("loss-threshold", "lira-offline", "rmia", "qmia")
 
 
 def run_setting(epsilon: float | None, args: argparse.Namespace, folder: Path) -> dict:
@@ -57,15 +57,18 @@ def run_setting(epsilon: float | None, args: argparse.Namespace, folder: Path) -
         m = report.metrics
         row["attacks"][report.name] = {
             "auc": m.auc, "tpr_at_01pct_fpr": m.tpr_at_01pct_fpr, "epsilon_lb": m.epsilon_lb,
-            "canary_epsilon_lb": (report.canary_audit or {}).get("epsilon")}
+            "gdp_epsilon": m.gdp.epsilon, "gdp_epsilon_interval": m.gdp.epsilon_interval,
+            "gdp_mu": m.gdp.mu,
+            "canary_epsilon_lb": (report.canary_audit or {}).get("epsilon"),
+            "canary_fdp_epsilon": (report.canary_audit or {}).get("fdp_epsilon")}
     return row
 
 
 def table(rows: list[dict]) -> str:
     head = ["ε target", "ε accountant", "noise mult.", "test acc"]
     for name in ATTACKS:
-        head += [f"{name} AUC", f"{name} TPR@.1%", f"{name} ε_lb"]
-    head += ["canary ε_lb (loss)", "time"]
+        head += [f"{name} AUC", f"{name} ε_lb", f"{name} ε_gdp (95 %)"]
+    head += ["canary ε_lb (loss)", "canary f-DP ε (loss)", "time"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = ["none" if r["epsilon_target"] is None else f"{r['epsilon_target']:g}",
@@ -74,11 +77,18 @@ def table(rows: list[dict]) -> str:
                  f"{r['test_accuracy']:.4f}"]
         for name in ATTACKS:
             a = r["attacks"][name]
-            cells += [f"{a['auc']:.4f}", f"{a['tpr_at_01pct_fpr']:.4f}", f"{a['epsilon_lb']:.3f}"]
-        canary = r["attacks"]["loss-threshold"]["canary_epsilon_lb"]
-        cells += ["-" if canary is None else f"{canary:.3f}", f"{r['seconds']:.0f}s"]
+            low, high = a["gdp_epsilon_interval"]
+            cells += [f"{a['auc']:.4f}", f"{a['epsilon_lb']:.3f}",
+                      f"{a['gdp_epsilon']:.2f} ({low:.2f} to {high:.2f})"]
+        loss = r["attacks"]["loss-threshold"]
+        cells += [_or_dash(loss["canary_epsilon_lb"]), _or_dash(loss["canary_fdp_epsilon"]),
+                  f"{r['seconds']:.0f}s"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def plot(rows: list[dict], path: Path) -> None:

@@ -20,7 +20,13 @@ from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
 from mia_core.progress import Progress
 from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
-from mia_core.queries import IDENTITY, QueryAugmentation, image_augmentations, shifted
+from mia_core.queries import (
+    IDENTITY,
+    AugmentingComponent,
+    QueryAugmentation,
+    image_augmentations,
+    shifted,
+)
 from mia_core.references import ReferenceModels
 from mia_core.results.files import write_roc
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
@@ -53,6 +59,7 @@ __all__ = [
     "Attack",
     "AttackContext",
     "AttackOutput",
+    "AugmentingComponent",
     "BuildableTarget",
     "CanaryDataset",
     "ClassifierTarget",
