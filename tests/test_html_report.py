@@ -18,7 +18,7 @@ from mia_core.results.exposure import risk
 
 RUN = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=3", "--members", "300",
        "--attack", "loss-threshold", "--attack", "torch-mlp", "--attack", "lira",
-       "--reference-models", "2", "--no-cache", "-q"]
+       "--attack", "rmia", "--reference-models", "2", "--no-cache", "-q"]
 
 
 class Numbers(HTMLParser):
@@ -76,6 +76,16 @@ def test_every_number_in_the_report_is_the_one_in_results_json(folder):
         assert float(value) == lookup(results, key), key
     assert {f"attacks.{i}.metrics.auc" for i in range(3)} <= keys
     assert "target_test_accuracy" in keys
+
+
+def test_the_report_shows_the_gdp_estimates_and_what_the_attacks_chose(folder):
+    results = json.loads((folder / "results.json").read_text())
+    html = (folder / "report.html").read_text()
+    keys = {key for key, _, _ in parse(html).numbers}
+    assert {f"attacks.{i}.metrics.gdp.{k}" for i in range(4) for k in ("mu", "epsilon")} <= keys
+    rmia = results["attacks"][3]["details"]
+    chose = html.split('id="details">', 1)[1].split("</p>", 1)[0]
+    assert f"rmia: mode offline, a {rmia['a']:.4g}, a_chosen_by default" in chose
 
 
 def test_the_headline_names_the_strongest_attack_and_its_share(folder):

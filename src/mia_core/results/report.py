@@ -20,6 +20,7 @@ from mia_core.atomic import atomic_write
 from mia_core.results.exposure import most_exposed, strongest
 from mia_core.results.metrics import roc_curve
 from mia_core.results.runfiles import RunFiles, load_seeds
+from mia_core.results.summary import details_text
 
 TEMPLATE = "report.html.j2"
 METRICS = (("auc", "AUC", "{:.4f}"), ("advantage", "adv", "{:.4f}"),
@@ -124,7 +125,8 @@ def attack_row(attack: dict[str, Any], index: int) -> dict[str, Any]:
     return {"name": attack["name"], "threat": attack.get("threat_model", ""), "cells": cells,
             "seconds": attack.get("seconds"), "canary": attack.get("canary_audit"),
             "auc_interval": f"{auc[0]:.3f} to {auc[1]:.3f}" if auc else "—",
-            "gdp": gdp_cells(metrics.get("gdp"), f"attacks.{index}.metrics.gdp")}
+            "gdp": gdp_cells(metrics.get("gdp"), f"attacks.{index}.metrics.gdp"),
+            "details": details_text(attack.get("details") or {})}
 
 
 def gdp_cells(gdp: dict[str, Any] | None, key: str) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mia_core.results.metrics import AttackMetrics
 from mia_core.results.types import AttackReport, ExperimentResult
@@ -30,11 +31,14 @@ def _canary_lines(result: ExperimentResult) -> list[str]:
         for name, audit in audits]
 
 
+def details_text(details: Mapping[str, Any]) -> str:
+    """What an attack chose on its own data, e.g. ``mode offline, a 0.4, ...``."""
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                     for k, v in details.items())
+
+
 def _detail_line(attack: AttackReport) -> str:
-    """What the attack chose on its own data, e.g. ``rmia: mode offline, a 0.4, ...``."""
-    shown = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-             for k, v in attack.details.items()]
-    return f"{attack.name}: " + ", ".join(shown)
+    return f"{attack.name}: {details_text(attack.details)}"
 
 
 def _given_lines(result: ExperimentResult) -> list[str]:
