@@ -1,8 +1,9 @@
-"""Checking IDX files (MNIST's format) before torchvision parses them.
+"""Checking and reading IDX files (MNIST's format).
 
-torchvision reads whatever bytes it finds; a truncated download or a wrong file then fails deep
-inside a reshape. Checking the header against the file size first lets us say exactly which
-file is wrong and how.
+A reader that takes whatever bytes it finds fails deep inside a reshape on a truncated
+download or a wrong file. Checking the header against the file size first lets us say exactly
+which file is wrong and how; the checked file is then read as one uint8 array. (torchvision has
+a reader too, but importing torchvision.datasets costs about 1.6 s, a twentieth of the demo.)
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import struct
 from pathlib import Path
 
 import attrs
+import numpy as np
+import torch
 
 from mia_core import digest_of
 
@@ -67,3 +70,9 @@ def check_idx(path: Path, ndim: int,
     if official_file and size == official_file[0] and digest_of(path) != official_file[1]:
         raise IdxError(f"{path.name} is corrupt (SHA-256 differs from the official file)")
     return header
+
+
+def read_idx(path: Path, header: IdxHeader) -> torch.Tensor:
+    """The checked file's values: a uint8 tensor of shape ``header.dims``."""
+    values = np.fromfile(path, dtype=np.uint8, offset=header.offset)
+    return torch.from_numpy(values.reshape(header.dims))

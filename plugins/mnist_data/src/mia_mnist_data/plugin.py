@@ -19,7 +19,7 @@ from mia_core import (
     option,
 )
 
-from .idx import OFFICIAL, IdxError, check_idx
+from .idx import OFFICIAL, IdxError, check_idx, read_idx
 
 FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -123,8 +123,6 @@ def find_raw_folder(root: Path, spec: IdxSet = MNIST_SET) -> Path | None:
 def read_part(raw: Path, train: bool,
               spec: IdxSet = MNIST_SET) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, 28, 28) uint8 and labels (N,) of one part, checked before and after reading."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
     image_file, label_file = (raw / name for name in FILES[train])
     for path in (image_file, label_file):
         if not path.exists():
@@ -138,7 +136,7 @@ def read_part(raw: Path, train: bool,
     if images_header.dims[1:] != (28, 28) or images_header.dims[0] != labels_header.dims[0]:
         raise MiaError(f"{spec.title} files in {raw} do not match: {image_file.name} holds "
                        f"{images_header.dims}, {label_file.name} holds {labels_header.dims}")
-    images, labels = read_image_file(str(image_file)), read_label_file(str(label_file))
+    images, labels = read_idx(image_file, images_header), read_idx(label_file, labels_header)
     if len(labels) and int(labels.max()) > 9:
         raise MiaError(f"{label_file} holds labels above 9; it is not a {spec.title} label file")
     return images, labels
