@@ -1,5 +1,9 @@
 """Target training throughput on this machine: plain fp32 NCHW loop vs mia-core's fast path.
 
+Every variant: the plain loop a user would write, a like-for-like minimal loop (the fast
+path's maths with nothing around it), fit_classifier in each precision and layout, and its
+default (precision auto, the machine's measured choice); then torch-mlp's fit.
+
 Each measurement runs in a fresh process (the fast path changes process-wide allocator
 settings, which must not leak into the baseline), variants interleaved round by round so a
 noisy neighbour hurts all of them alike; the figure is the median over rounds.
@@ -21,9 +25,11 @@ VARIANTS = {
     "plain-fp32-nchw": "baseline: the demo's loop, fp32, NCHW, default allocator",
     "minimal": "like-for-like bare loop: mia-core's LeNet, the chosen precision and layout, "
                "foreach Adam, per-step gather; no progress, divergence check or schedule",
-    "fast-fp32-nchw": "mia-core fit_classifier without channels-last",
-    "fast": "mia-core fit_classifier, default options (channels-last, precision auto)",
-    "fast-bf16": "mia-core fit_classifier, bf16 autocast forced",
+    "fast-fp32-nchw": "mia-core fit_classifier, fp32, contiguous",
+    "fast-fp32-cl": "mia-core fit_classifier, fp32, channels-last",
+    "fast-bf16-nchw": "mia-core fit_classifier, bf16 autocast, contiguous",
+    "fast-bf16": "mia-core fit_classifier, bf16 autocast, channels-last",
+    "fast": "mia-core fit_classifier, default options (precision auto: the measured choice)",
 }
 
 
@@ -76,14 +82,19 @@ def minimal_epoch(data, epochs: int) -> float:
     from torch import nn
 
     from mia_cnn_target.plugin import LeNet
+    from mia_core import TrainRecipe
     from mia_core.training.fit import _keep_freed_memory
-    from mia_core.training.precision import resolve_precision
+    from mia_core.training.formats import choose_format
 
     _keep_freed_memory()
     torch.manual_seed(0)
-    model = LeNet().to(memory_format=torch.channels_last)
-    x = data.x.contiguous(memory_format=torch.channels_last)
-    dtype = resolve_precision("auto", torch.device("cpu"))
+    model = LeNet()
+    step = choose_format(model, data.x[:256], data.y[:256], TrainRecipe(30, 256, 1e-3),
+                         torch.device("cpu"))
+    layout = torch.channels_last if step.channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    x = data.x.contiguous(memory_format=layout)
+    dtype = torch.bfloat16 if step.precision == "bf16" else None
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
     generator = torch.Generator().manual_seed(0)
     start = time.perf_counter()
@@ -123,6 +134,8 @@ def measure(variant: str, records: int, epochs: int) -> float:
         "plain-fp32-nchw": lambda d, e: plain_epoch(d, e),
         "minimal": lambda d, e: minimal_epoch(d, e),
         "fast-fp32-nchw": lambda d, e: fast_epoch(d, e, False, "fp32"),
+        "fast-fp32-cl": lambda d, e: fast_epoch(d, e, True, "fp32"),
+        "fast-bf16-nchw": lambda d, e: fast_epoch(d, e, False, "bf16"),
         "fast": lambda d, e: fast_epoch(d, e, True, "auto"),
         "fast-bf16": lambda d, e: fast_epoch(d, e, True, "bf16"),
     }[variant]
@@ -170,7 +183,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--records", type=int, default=12000)
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per run")
-    parser.add_argument("--variants", default="plain-fp32-nchw,fast-fp32-nchw,fast",
+    parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--child", dest="variant", help=argparse.SUPPRESS)
@@ -188,7 +201,12 @@ def main() -> None:
                   file=sys.stderr)
         attack.append(spawn("attack", args))
     base = statistics.median(samples[variants[0]])
-    report = {"records": args.records, "rounds": args.rounds, "variants": {}}
+    from mia_core.training.formats import cpu_model, machine_key
+
+    print(f"CPU: {cpu_model()}; {machine_key(__import__('torch').device('cpu'))}; "
+          f"{os.cpu_count()} cores")
+    report = {"records": args.records, "rounds": args.rounds, "variants": {},
+              "machine": machine_key(__import__("torch").device("cpu"))}
     print(f"{'variant':<18} {'images/s':>9} {'x baseline':>10}  (median of {args.rounds})")
     for v in variants:
         med = statistics.median(samples[v])

@@ -95,7 +95,29 @@ def format_description(found: list[dict[str, Any]]) -> str:
             choices = f", one of {'|'.join(map(str, o['choices']))}" if o["choices"] else ""
             lines.append(f"    {o['name']} ({o['type']}, default {o['default']!r}{choices})"
                          f"  {o['help']}")
+            if c["kind"] == "target" and o["name"] == "precision":
+                lines += [f"      {line}" for line in machine_formats()]
     return "\n".join(lines)
+
+
+def machine_formats() -> list[str]:
+    """What precision=auto chose on this machine, per model shape (mia_core.training.formats)."""
+    from mia_core.training.formats import formats_file, stored_formats
+
+    if formats_file() is None:
+        return ["auto on this machine: the CPU-flag rule (MIA_FORMATS=off)"]
+    stored = stored_formats()
+    if not stored:
+        return ["auto on this machine: nothing measured yet (the first training of a model "
+                f"shape times each candidate; kept in {formats_file()})"]
+    lines = []
+    for shape, entry in sorted(stored.items()):
+        chosen = entry["precision"] + ("+channels-last" if entry["channels_last"] else "")
+        speeds = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(
+            entry.get("images_per_s", {}).items(), key=lambda kv: -kv[1]))
+        lines.append(f"auto on this machine, {shape}: {chosen} (images/s {speeds}; measured "
+                     f"{entry.get('measured', '?')})")
+    return lines
 
 
 def print_listing(catalog: Catalog, as_json: bool) -> None:

@@ -32,7 +32,8 @@ from mia_core.training.executors import (
     run_jobs,
 )
 from mia_core.training.fit import predict_logits
-from mia_core.training.targets import BuildableTarget
+from mia_core.training.formats import StepFormat, choose_format
+from mia_core.training.targets import BuildableTarget, RecipeTarget
 
 
 class ModelFactory:
@@ -44,9 +45,11 @@ class ModelFactory:
                  device: torch.device, cache: ModelCache, progress: Progress) -> None:
         self.target, self.pool, self.device = target, pool, device
         self.cache, self.progress = cache, progress
-        self._base = model_key_parts(dataset, target, pool, device)
         self.who = target.who
         self._whole = TrainTask(target.instance, self.who, pool)
+        self.step_format = target_step_format(target, pool, device)
+        self._base = {**model_key_parts(dataset, target, pool, device),
+                      "step_format": self.step_format.name if self.step_format else None}
 
     def task(self, data: LabeledData) -> TrainTask:
         """The executors' task: the target and only ``data``, the reference pool, so no more
@@ -220,6 +223,22 @@ def check_model_outputs(who: str, model: nn.Module, data: LabeledData,
                           f"{expected[0]} records; expected logits of shape {expected}")
     if not torch.isfinite(logits).all():
         raise PluginError(f"{who}: its trained model outputs NaN or infinite logits")
+
+
+def target_step_format(target: Component, pool: LabeledData,
+                       device: torch.device) -> StepFormat | None:
+    """The precision and layout the target's ``fit_classifier`` trains with on this machine
+    (measured once per machine and model shape; see mia_core.training.formats), for targets
+    whose training the core knows (``build`` and ``recipe``); DP-SGD always uses fp32."""
+    if not capable(target.instance, RecipeTarget):
+        return None
+    recipe = target.call("recipe")
+    if recipe.dp:
+        return None
+    sample = pool.subset(torch.arange(min(recipe.batch_size, len(pool))))
+    with torch.random.fork_rng(devices=[]):
+        model = target.call("build", sample)
+    return choose_format(model, sample.x, sample.y, recipe, device)
 
 
 def model_key_parts(dataset: Component, target: Component, pool: LabeledData,

@@ -76,7 +76,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         attacks=reports, timings=session.timings, models_trained=session.cache.trained,
         models_from_cache=session.cache.hits, threads=torch.get_num_threads(),
         privacy=target.privacy, audit_delta=target.audit_delta, given_model=about,
-        reference_queries=references.queries)
+        reference_queries=references.queries, step_format=models.step_format)
     state = {k: v.detach().cpu() for k, v in target.model.state_dict().items()}
     exposed = exposed_records(reports, scores, records)
     artifacts = RunArtifacts(records.split, records.eval_index, records.is_member,

@@ -41,6 +41,16 @@ def _detail_line(attack: AttackReport) -> str:
     return f"{attack.name}: {details_text(attack.details)}"
 
 
+def _format_lines(result: ExperimentResult) -> list[str]:
+    step = result.step_format
+    if step is None:
+        return []
+    speeds = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(step.images_per_s.items(),
+                                                           key=lambda kv: -kv[1]))
+    return [f"training steps: {step.name} ({step.how}" + (f"; images/s {speeds}" if speeds
+                                                          else "") + ")"]
+
+
 def _given_lines(result: ExperimentResult) -> list[str]:
     given = result.given_model
     if given is None:
@@ -88,6 +98,7 @@ def format_summary(result: ExperimentResult) -> str:
         + (f"; population {sizes['population']}" if sizes["population"] else ""),
         f"target: train accuracy {result.target_train_accuracy:.4f}, "
         f"test accuracy {result.target_test_accuracy:.4f} (non-members)",
+        *_format_lines(result),
         *_privacy_lines(result),
         *_given_lines(result),
         "",

@@ -14,6 +14,7 @@ from mia_core.results.audit import CanaryAudit
 from mia_core.results.metrics import AttackMetrics, ClassMetrics
 from mia_core.splits import MembershipSplit
 from mia_core.training.dp import PrivacySpent
+from mia_core.training.formats import StepFormat
 
 
 @attrs.frozen
@@ -69,6 +70,7 @@ class ExperimentResult:
     audit_delta: float = 1e-5  # the delta every attack's epsilon_lb is stated at
     given_model: GivenModel | None = None  # set when the target was trained elsewhere
     reference_queries: int = 0  # reference models queried on the pool in the driver
+    step_format: StepFormat | None = None  # the target's training precision and layout
 
     @property
     def privacy_violations(self) -> list[str]:

@@ -23,6 +23,7 @@ from mia_core.errors import ConfigError
 from mia_core.training.augment import augment_batch, augment_generator
 from mia_core.training.divergence import stop_if_diverged
 from mia_core.training.dp import fit_dp, plan_dp
+from mia_core.training.formats import choose_format
 from mia_core.training.precision import autocast
 from mia_core.training.recipe import TrainEnv, TrainRecipe
 
@@ -41,8 +42,9 @@ def fit_classifier(
     device = env.device
     if device.type == "cpu":
         _keep_freed_memory()
-    use_cl = recipe.channels_last and data.x.dim() == 4 and device.type != "mps"
-    memory_format = torch.channels_last if use_cl else torch.contiguous_format
+    step = choose_format(model, data.x[:recipe.batch_size], data.y[:recipe.batch_size], recipe,
+                         device)
+    memory_format = torch.channels_last if step.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     x = data.x.to(device).contiguous(memory_format=memory_format)
     y = data.y.to(device)
@@ -60,7 +62,7 @@ def fit_classifier(
             for start in range(0, n, bs):
                 idx = order[start:start + bs]
                 xb = augment_batch(x[idx], recipe.augment, augmenting)
-                with autocast(device, recipe.precision):
+                with autocast(device, step.precision):
                     loss = nn.functional.cross_entropy(model(xb), y[idx])
                 stop_if_diverged(loss, f"in epoch {epoch + 1}, step {start // bs + 1}",
                                  recipe.lr)

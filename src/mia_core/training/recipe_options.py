@@ -42,9 +42,11 @@ class RecipeOptions:
     momentum: float = option(0.9, "SGD momentum", _non_negative)
     schedule: str = option("constant", "learning rate: constant, or cosine (annealed to 0)",
                            choices=SCHEDULES)
-    precision: str = option("auto", "auto (bf16 where the hardware has it natively), fp32 or "
-                            "bf16", choices=PRECISIONS)
-    channels_last: bool = option(True, "train images with channels-last memory format")
+    precision: str = option("auto", "auto (on a CPU the fastest of fp32/bf16 x layouts, "
+                            "measured once per machine and model shape; bf16 on GPUs that "
+                            "have it), fp32 or bf16", choices=PRECISIONS)
+    channels_last: bool = option(True, "allow channels-last memory for images (auto measures "
+                                 "whether it helps; fp32/bf16 use it)")
     augment: str = option("none", "training-time augmentation of images: none, flip, or "
                           "crop-flip (random 4-pixel crop and horizontal flip)",
                           choices=AUGMENTATIONS)
