@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from mia_core import AttackContext, PluginError, ThreatModel, hookimpl
+from mia_core import shifted as shift_images
 from mia_core.context import LabelOracle
 from mia_core.testing import run
-from mia_torch_attack.label_only import AugmentationOptions, perturbations, shift_images
+from mia_torch_attack.label_only import AugmentationOptions, perturbations
 
 OVERFIT = dict(dataset="tiny-images", members=150,
                options={"target": {"epochs": 20, "batch_size": 32}, "dataset": {"noise": 8.0}})

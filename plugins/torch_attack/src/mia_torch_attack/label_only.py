@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import attrs
 import torch
-from torch.nn import functional as F
 
-from mia_core import AttackContext, AttackOutput, ThreatModel, option, positive
+from mia_core import AttackContext, AttackOutput, ThreatModel, option, positive, shifted
 
 from .signals import best_threshold
 
@@ -77,7 +76,7 @@ def perturbations(x: torch.Tensor, options: AugmentationOptions, scale: torch.Te
         order = torch.randperm(len(shifts), generator=generator).tolist()
         for k in range(options.queries):
             dy, dx = shifts[order[k % len(shifts)]]
-            moved = shift_images(x, dy, dx)
+            moved = shifted(x, dy, dx)
             out.append(moved.flip(-1) if k % 2 == 0 else moved)
         return out
     for _ in range(options.queries):
@@ -85,12 +84,3 @@ def perturbations(x: torch.Tensor, options: AugmentationOptions, scale: torch.Te
         out.append(x + options.noise * scale * noise)
     return out
 
-
-def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """``x`` moved by (dy, dx) pixels, the uncovered border filled by reflection."""
-    if dy == dx == 0:
-        return x
-    pad = max(abs(dy), abs(dx))
-    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    h, w = x.shape[-2:]
-    return padded[..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
