@@ -186,6 +186,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from: {', '.join(VARIANTS)}")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every variant in this one process instead (the fast "
+                             "path's allocator settings then apply to all of them)")
     parser.add_argument("--child", dest="variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -196,10 +199,12 @@ def main() -> None:
     attack: list[float] = []
     for r in range(args.rounds):
         for v in variants:
-            samples[v].append(spawn(v, args))
+            samples[v].append(measure(v, args.records, args.epochs) if args.in_process
+                              else spawn(v, args))
             print(f"round {r + 1}/{args.rounds} {v}: {samples[v][-1]:.0f} images/s",
                   file=sys.stderr)
-        attack.append(spawn("attack", args))
+        attack.append(attack_fit_seconds(args.records) if args.in_process
+                      else spawn("attack", args))
     base = statistics.median(samples[variants[0]])
     from mia_core.training.formats import cpu_model, machine_key
 
