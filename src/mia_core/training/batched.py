@@ -20,6 +20,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from mia_core.data import LabeledData
 from mia_core.errors import ConfigError
 from mia_core.training.divergence import stop_if_diverged
+from mia_core.training.formats import choose_format
 from mia_core.training.precision import autocast
 from mia_core.training.recipe import TrainRecipe
 
@@ -29,8 +30,8 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
                             device: torch.device) -> list[nn.Module]:
     """Train ``models[k]`` on ``datasets[k]`` with data order from ``seeds[k]``, all at once.
 
-    Adam with cross-entropy in the recipe's precision, as :func:`fit_classifier`, but in
-    contiguous memory (no channels-last); DP-SGD recipes are not batched.
+    Adam with cross-entropy in the precision :func:`fit_classifier` would use (measured or
+    stored per machine and shape), but in contiguous memory; DP-SGD recipes are not batched.
     """
     if not len(models) == len(datasets) == len(seeds) or not models:
         raise ConfigError("batched training needs as many models, datasets and seeds (>= 1)")
@@ -47,12 +48,7 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
     params = {name: p.detach().clone() for name, p in params.items()}
     base = models[0]
     sizes = [len(d) for d in datasets]
-    width = max(sizes)
-    # records of every copy, padded to the largest set (padding is never sampled)
-    x = torch.stack([torch.cat([d.x, d.x[:1].expand(width - len(d), *d.x.shape[1:])])
-                     for d in datasets]).to(device)
-    y = torch.stack([torch.cat([d.y, d.y[:1].expand(width - len(d))])
-                     for d in datasets]).to(device)
+    x, y = _padded(datasets, device)
 
     def loss(p: dict, b: dict, xb: torch.Tensor, yb: torch.Tensor,
              mask: torch.Tensor) -> torch.Tensor:
@@ -60,6 +56,9 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
         per_record = nn.functional.cross_entropy(out, yb, reduction="none")
         return (per_record * mask).sum() / mask.sum().clamp_min(1)
 
+    # the precision fit_classifier would measure or read for this shape (layout: contiguous)
+    precision = choose_format(base, datasets[0].x[:bs], datasets[0].y[:bs], recipe,
+                              device).precision
     step = vmap(grad_and_value(loss), in_dims=(0, 0, 0, 0, 0))  # one pass: gradients, loss
     exp_avg = {n: torch.zeros_like(p) for n, p in params.items()}
     exp_avg_sq = {n: torch.zeros_like(p) for n, p in params.items()}
@@ -72,7 +71,7 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
         for t in range(max(steps)):
             xb, yb, mask = _step_batch(orders, t, bs, x, y)
             active = mask.sum(1) > 0
-            with autocast(device, recipe.precision):  # the recipe's precision, as fit_classifier
+            with autocast(device, precision):
                 grads, losses = step(params, buffers, xb, yb, mask)
             stop_if_diverged(losses[active], f"for a batched copy at step {t + 1}", recipe.lr)
             steps_done = steps_done + active.float()
@@ -84,6 +83,18 @@ def fit_classifiers_batched(models: Sequence[nn.Module], datasets: Sequence[Labe
                                **{n: b[c] for n, b in buffers.items()}})
         trained.append(model.eval())
     return trained
+
+
+def _padded(datasets: Sequence[LabeledData],
+            device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Records of every copy, stacked and padded to the largest set (padding is never
+    sampled)."""
+    width = max(len(d) for d in datasets)
+    x = torch.stack([torch.cat([d.x, d.x[:1].expand(width - len(d), *d.x.shape[1:])])
+                     for d in datasets]).to(device)
+    y = torch.stack([torch.cat([d.y, d.y[:1].expand(width - len(d))])
+                     for d in datasets]).to(device)
+    return x, y
 
 
 def _step_batch(orders: list[torch.Tensor], t: int, bs: int, x: torch.Tensor,
