@@ -47,7 +47,7 @@ class ModelFactory:
         self.cache, self.progress = cache, progress
         self.who = target.who
         self._whole = TrainTask(target.instance, self.who, pool)
-        self.step_format = target_step_format(target, pool, device)
+        self.step_format = target_step_format(target, pool, device, progress)
         self._base = {**model_key_parts(dataset, target, pool, device),
                       "step_format": self.step_format.name if self.step_format else None}
 
@@ -225,8 +225,8 @@ def check_model_outputs(who: str, model: nn.Module, data: LabeledData,
         raise PluginError(f"{who}: its trained model outputs NaN or infinite logits")
 
 
-def target_step_format(target: Component, pool: LabeledData,
-                       device: torch.device) -> StepFormat | None:
+def target_step_format(target: Component, pool: LabeledData, device: torch.device,
+                       progress: Progress) -> StepFormat | None:
     """The precision and layout the target's ``fit_classifier`` trains with on this machine
     (measured once per machine and model shape; see mia_core.training.formats), for targets
     whose training the core knows (``build`` and ``recipe``); DP-SGD always uses fp32."""
@@ -238,7 +238,7 @@ def target_step_format(target: Component, pool: LabeledData,
     sample = pool.subset(torch.arange(min(recipe.batch_size, len(pool))))
     with torch.random.fork_rng(devices=[]):
         model = target.call("build", sample)
-    return choose_format(model, sample.x, sample.y, recipe, device)
+    return choose_format(model, sample.x, sample.y, recipe, device, progress)
 
 
 def model_key_parts(dataset: Component, target: Component, pool: LabeledData,

@@ -2,9 +2,10 @@
 
 Used by target plugins (and by attacks that train models) so every model in an experiment is
 trained the same reproducible way. On the CPU, per-batch work is tiny, so overheads matter:
-batches are sliced from tensors already in memory (no DataLoader workers), images are kept
-channels-last, the optimizer uses multi-tensor kernels, and glibc is told to keep freed
-activation buffers instead of returning them to the OS on every step.
+batches are sliced from tensors already in memory (no DataLoader workers), the precision and
+memory layout are the ones measured fastest for the model's shape on this machine
+(mia_core.training.formats), the optimizer uses multi-tensor kernels, and glibc is told to
+keep freed activation buffers instead of returning them to the OS on every step.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def fit_classifier(
     if device.type == "cpu":
         _keep_freed_memory()
     step = choose_format(model, data.x[:recipe.batch_size], data.y[:recipe.batch_size], recipe,
-                         device)
+                         device, env.progress)
     memory_format = torch.channels_last if step.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     x = data.x.to(device).contiguous(memory_format=memory_format)

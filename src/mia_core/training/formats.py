@@ -31,10 +31,12 @@ from torch import nn
 
 from mia_core.atomic import atomic_write
 from mia_core.fieldmap import FieldMap
+from mia_core.progress import QUIET, Progress
 from mia_core.training.precision import cpu_flags, resolve_precision
 from mia_core.training.recipe import TrainRecipe
 
 WARM, STEPS, ROUNDS = 2, 5, 2
+SLOW_STEP = 0.25  # seconds per fp32 step above which a model is measured briefly
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 
 
@@ -92,7 +94,7 @@ def shape_key(model: nn.Module, x: torch.Tensor, recipe: TrainRecipe) -> str:
 
 
 def choose_format(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe,
-                  device: torch.device) -> StepFormat:
+                  device: torch.device, progress: Progress = QUIET) -> StepFormat:
     """The format to train ``model`` on batches like ``x``, ``y`` (the first batch) with."""
     images = x.dim() == 4 and device.type != "mps"
     layouts = (True, False) if recipe.channels_last and images else (False,)
@@ -109,6 +111,8 @@ def choose_format(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Tr
         if stored is not None:
             return StepFormat(stored["precision"], stored["channels_last"], "stored",
                               stored.get("images_per_s", {}))
+        progress.message(f"timing fp32/bf16 x memory layouts for {type(model).__name__} "
+                         f"(batch {recipe.batch_size}) on this machine, once; kept in {path}")
         chosen = measure(model, x[: recipe.batch_size], y[: recipe.batch_size], recipe, device,
                          layouts)
         _write(path, key, chosen)
@@ -118,16 +122,21 @@ def choose_format(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Tr
 def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe,
             device: torch.device, layouts: tuple[bool, ...]) -> StepFormat:
     """Time every candidate on copies of ``model`` (best of ``ROUNDS`` interleaved rounds);
-    a candidate far slower than fp32 (bf16 emulated on an AVX2 CPU) is cut short."""
+    a candidate far slower than fp32 (bf16 emulated on an AVX2 CPU) is cut short, and a
+    model whose step takes over ``SLOW_STEP`` seconds gets one round of few steps, so the
+    measurement stays within seconds even for a Wide ResNet."""
     candidates = [(p, cl) for p in ("fp32", "bf16") for cl in layouts]
     speeds: dict[str, float] = {}
     with torch.random.fork_rng(devices=[]):  # dropout and the like must not move the RNG
-        for _ in range(ROUNDS):
+        probe = _speed(model, x, y, recipe, device, "fp32", False, None, 0, 1)
+        slow = len(x) / max(probe, 1e-9) > SLOW_STEP
+        warm, steps, rounds = (1, 2, 1) if slow else (WARM, STEPS, ROUNDS)
+        for _ in range(rounds):
             for precision, cl in candidates:
                 name = precision + ("+channels-last" if cl else "")
-                budget = 4 * len(x) * STEPS / max(speeds.get("fp32", 0.0), 1e-9) \
+                budget = 4 * len(x) * steps / max(speeds.get("fp32", 0.0), 1e-9) \
                     if "fp32" in speeds else None
-                speed = _speed(model, x, y, recipe, device, precision, cl, budget)
+                speed = _speed(model, x, y, recipe, device, precision, cl, budget, warm, steps)
                 speeds[name] = max(speeds.get(name, 0.0), speed)
     best = max(candidates, key=lambda c: speeds[c[0] + ("+channels-last" if c[1] else "")])
     return StepFormat(best[0], best[1], "measured", {k: round(v, 1) for k, v in speeds.items()})
@@ -135,16 +144,16 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRec
 
 def _speed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe,
            device: torch.device, precision: str, channels_last: bool,
-           budget: float | None) -> float:
-    """Images per second of ``STEPS`` timed training steps after ``WARM`` untimed ones."""
+           budget: float | None, warm: int, steps: int) -> float:
+    """Images per second of ``steps`` timed training steps after ``warm`` untimed ones."""
     layout = torch.channels_last if channels_last else torch.contiguous_format
     copy_ = copy.deepcopy(model).to(device=device, memory_format=layout).train()
     xb, yb = x.to(device).contiguous(memory_format=layout), y.to(device)
     optimizer = recipe.make_optimizer(copy_.parameters(), foreach=True)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     start = time.perf_counter()
-    for step in range(WARM + STEPS):
-        if step == WARM:
+    for step in range(warm + steps):
+        if step == warm:
             start = time.perf_counter()
         with torch.autocast(device.type, dtype=dtype, enabled=precision == "bf16"):
             loss = nn.functional.cross_entropy(copy_(xb), yb)
@@ -153,7 +162,7 @@ def _speed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainReci
         optimizer.step()
         if budget is not None and time.perf_counter() - start > budget:
             return 0.0  # hopeless: far slower than fp32
-    return len(xb) * STEPS / (time.perf_counter() - start)
+    return len(xb) * steps / (time.perf_counter() - start)
 
 
 def stored_formats(device: torch.device | None = None) -> dict[str, dict]:
