@@ -177,3 +177,23 @@ def test_the_json_reporter_without_a_folder_fails_before_training(monkeypatch):
     monkeypatch.setattr(run_module, "load_data", lambda *a, **k: pytest.fail("too late"))
     result = invoke(*BLOBS, "--attack", "loss-threshold", "--reporter", "json")
     assert result.exit_code == 2 and "add --output DIR" in result.output
+
+
+def test_a_failure_after_a_stop_request_exits_as_the_stop(monkeypatch, capsys):
+    # Ray's workers vanish under a SIGTERM and its client then raises its own error: the
+    # exit code must still say "stopped by SIGTERM", not 1
+    import pytest
+
+    from mia_core.cli import errors as cli_errors
+    from mia_core.errors import MiaError, Stopped
+
+    monkeypatch.setattr(cli_errors, "_received", [Stopped(signal.SIGTERM)])
+    for failure in (MiaError("ray executor failed: a worker died"), RuntimeError("gone")):
+        with pytest.raises(SystemExit) as ended, cli_errors.user_errors(debug=False):
+            raise failure
+        assert ended.value.code == 143
+        assert capsys.readouterr().err == "Error: stopped by SIGTERM\n"
+    monkeypatch.setattr(cli_errors, "_received", [])
+    with pytest.raises(SystemExit) as ended, cli_errors.user_errors(debug=False):
+        raise MiaError("a plain failure")
+    assert ended.value.code == 1

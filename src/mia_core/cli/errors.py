@@ -18,6 +18,7 @@ import click
 from mia_core.errors import MiaError, Stopped, stopped_inside
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_received: list[Stopped] = []  # the stop this process was asked for, once one arrived
 
 
 def stop_on_signals() -> None:
@@ -27,7 +28,8 @@ def stop_on_signals() -> None:
     def stop(signum: int, frame: Any) -> None:
         for other in STOP_SIGNALS:
             signal.signal(other, signal.SIG_DFL)
-        raise Stopped(signum)
+        _received.append(Stopped(signum))
+        raise _received[-1]
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, stop)
@@ -66,6 +68,7 @@ def user_errors(debug: bool) -> Iterator[None]:
     try:
         yield
     except MiaError as exc:
+        _exit_if_stopped(exc)
         if debug:
             traceback.print_exc()
         click.echo(f"Error: {exc}", err=True)
@@ -79,12 +82,21 @@ def user_errors(debug: bool) -> Iterator[None]:
     except (click.ClickException, click.Abort):  # click's own: one line from the command
         raise
     except Exception as exc:
-        stop = stopped_inside(exc)  # a signal that surfaced as a C extension's error
-        if isinstance(stop, Stopped):
-            click.echo(f"Error: stopped by {stop.name}{stop.kept}", err=True)
-            sys.exit(128 + stop.signum)
+        _exit_if_stopped(exc)
         if debug:
             traceback.print_exc()
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the "
                    "traceback)", err=True)
         sys.exit(1)
+
+
+def _exit_if_stopped(exc: BaseException) -> None:
+    """A failure that follows a stop request is the stop: the signal may surface as a C
+    extension's error (Ray's wait, say), or as whatever a plugin's half-torn-down machinery
+    raises next (Ray's workers going away), and the exit code must still say "stopped"."""
+    stop = stopped_inside(exc)
+    if not isinstance(stop, Stopped) and _received:
+        stop = _received[-1]
+    if isinstance(stop, Stopped):
+        click.echo(f"Error: stopped by {stop.name}{stop.kept}", err=True)
+        sys.exit(128 + stop.signum)
