@@ -258,6 +258,10 @@ def test_rmia_online_divides_by_the_mean_over_in_and_out_models():
     assert online[0].scores.tolist() == pytest.approx([0.75, 0.0])  # x0 / 4 = 2.357: not z1
     assert online[1].scores.tolist() == pytest.approx([1.0, 0.75])  # x1 / 0.45 = 2.195
     assert online[0].details == {"mode": "online"}  # no a online
+    # gamma 3: x0 / 3 = 3.143 just beats z1 (2.951); the largest model's p instead of the
+    # mean would give x0 0.99 / 0.25 / 3 = 1.32, short of z1's 0.9 / 0.65 = 1.385
+    near = Rmia(RmiaOptions(mode="online", gamma=3.0, comparisons=4)).score(rmia_ctx())
+    assert near.scores.tolist() == pytest.approx([1.0, 0.0])
     # offline (a = 0.5) on the same models: x0 2.475 / 4 = 0.619 beats no z (0.6316 least)
     offline = Rmia(RmiaOptions(a=0.5, gamma=4.0, comparisons=4)).score(rmia_ctx())
     assert offline.scores.tolist() == pytest.approx([0.0, 0.0])

@@ -92,6 +92,20 @@ def gdp_canaries(mu, m, rng):
     return included, rng.normal(mu * included, 1.0)
 
 
+# (canaries, guesses, right) -> ε at δ = 1e-5, alpha = 0.05, from Mahloujifar et al.'s recursion as
+# google-deepmind/jax_privacy implements it (auditing.py, _epsilon_one_run_fdp, bisecting on ε
+# with dp_accounting's Gaussian sigma), computed outside this repository on 2026-12-02.
+FDP_REFERENCE = {(1000, 200, 200): 7.25682, (1000, 200, 180): 2.90124,
+                 (1000, 200, 150): 1.29692, (500, 100, 90): 2.70679,
+                 (10000, 200, 199): 4.88051, (1000, 1000, 700): 1.37198}
+
+
+@pytest.mark.parametrize("counts", list(FDP_REFERENCE))
+def test_fdp_bound_matches_an_independent_implementation(counts):
+    assert gdp_epsilon(fdp_one_run_mu(*counts), 1e-5) == pytest.approx(
+        FDP_REFERENCE[counts], abs=2e-5)
+
+
 def test_fdp_rejection_is_monotone_in_mu_and_in_right_guesses():
     assert not fdp_rejects(0.0, 1000, 200, 100, 0.05)  # half right is chance
     assert fdp_rejects(0.0, 1000, 200, 140, 0.05)

@@ -76,6 +76,25 @@ def test_the_regressor_learns_the_known_quantiles_and_flags_ten_percent_of_nonme
     assert float(flagged[is_member].double().mean()) > 0.8  # shifted by 4: mostly found
 
 
+def test_the_held_out_fifth_never_trains_the_regressor(monkeypatch):
+    from mia_torch_attack import qmia
+
+    seen = {True: set(), False: set()}  # ids (first input column) by training mode
+    forward = qmia.Regressor.forward
+
+    def spying(self, x, y):
+        seen[self.training].update(torch.round(x[:, 0], decimals=4).tolist())
+        return forward(self, x, y)
+
+    monkeypatch.setattr(qmia.Regressor, "forward", spying)
+    ctx, _, _ = known_quantiles_ctx(n_pop=500, n_eval=100)
+    Qmia(QmiaOptions(epochs=3)).score(ctx)
+    trained_on = seen[True]
+    assert len(trained_on) == 400  # four fifths of the population
+    held = seen[False] - trained_on  # judged in eval mode only: the held-out fifth (+ eval)
+    assert len(held) >= 100
+
+
 def test_qmia_is_seeded():
     ctx, _, _ = known_quantiles_ctx(n_pop=400, n_eval=200)
     from mia_core.training.fit import seeded
