@@ -94,8 +94,12 @@ class RayExecutor:
             shared = ray.put(task)  # the data travels to the object store once
             device = torch.device("cuda" if cuda else "cpu")
             threads = max(1, int(o.cpus_per_task))
+            # a local instance goes down with its workers at the end; cancelling its tasks
+            # as well races Ray's own bookkeeping of a task that just finished (a fatal check
+            # in its TaskManager, exit 1, seen under SIGTERM), so only a cluster's are cancelled
             yield from _collect(ray, remote, shared, work, device, threads,
-                                env.workers or len(work), o.max_retries, task.who)
+                                env.workers or len(work), o.max_retries, task.who,
+                                cancel=not where.startswith("started a local instance"))
 
     @contextlib.contextmanager
     def _session(self, env: ExecEnv, cuda: bool) -> Iterator[str]:
@@ -128,8 +132,9 @@ class RayExecutor:
 
 def _collect(ray: Any, remote: Any, shared: Any, work: list[list[TrainJob]],
              device: torch.device, threads: int, limit: int, retries: int,
-             who: str) -> Iterator[tuple[TrainJob, Any]]:
-    """Submit at most ``limit`` tasks at a time; yield each model as its task finishes."""
+             who: str, cancel: bool = True) -> Iterator[tuple[TrainJob, Any]]:
+    """Submit at most ``limit`` tasks at a time; yield each model as its task finishes.
+    Interrupted or failed, the tasks still running are cancelled when ``cancel``."""
     waiting = list(reversed(work))
     pending: dict[Any, list[TrainJob]] = {}
     try:
@@ -143,7 +148,7 @@ def _collect(ray: Any, remote: Any, shared: Any, work: list[list[TrainJob]],
                 packed = _result(ray, ref, group, retries, who)
                 yield from zip(group, map(unpack_state, packed), strict=True)
     finally:  # interrupted or failed: stop what is still running
-        for ref in pending:
+        for ref in pending if cancel else ():
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
 
