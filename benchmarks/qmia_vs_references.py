@@ -13,23 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 REFERENCE_ATTACKS = ("lira", "lira-offline", "rmia", "rmia-online")
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
 def cpu() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                  if line.startswith("model name")), platform.processor())
-    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines()
-                      if line.startswith("flags")), []))
-    return f"{model}; flags {', '.join(f for f in FLAGS if f in flags) or 'none of ' + str(FLAGS)}"
+    """The CPU model and the flags that matter, as the step-format store names them."""
+    import torch
+
+    from mia_core.training.formats import machine_key
+
+    return machine_key(torch.device("cpu"))
 
 
 def mia_run(args: argparse.Namespace, out: Path, attacks: list[str], models: int) -> dict:

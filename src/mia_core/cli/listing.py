@@ -102,7 +102,7 @@ def format_description(found: list[dict[str, Any]]) -> str:
 
 def machine_formats() -> list[str]:
     """What precision=auto chose on this machine, per model shape (mia_core.training.formats)."""
-    from mia_core.training.formats import formats_file, stored_formats
+    from mia_core.training.formats import format_name, formats_file, speeds_text, stored_formats
 
     if formats_file() is None:
         return ["auto on this machine: the CPU-flag rule (MIA_FORMATS=off)"]
@@ -112,9 +112,8 @@ def machine_formats() -> list[str]:
                 f"shape times each candidate; kept in {formats_file()})"]
     lines = []
     for shape, entry in sorted(stored.items()):
-        chosen = entry["precision"] + ("+channels-last" if entry["channels_last"] else "")
-        speeds = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(
-            entry.get("images_per_s", {}).items(), key=lambda kv: -kv[1]))
+        chosen = format_name(entry["precision"], entry["channels_last"])
+        speeds = speeds_text(entry.get("images_per_s", {}))
         lines.append(f"auto on this machine, {shape}: {chosen} (images/s {speeds}; measured "
                      f"{entry.get('measured', '?')})")
     return lines

@@ -7,6 +7,7 @@ from typing import Any
 
 from mia_core.results.metrics import AttackMetrics
 from mia_core.results.types import AttackReport, ExperimentResult
+from mia_core.training.formats import speeds_text
 
 
 def _privacy_lines(result: ExperimentResult) -> list[str]:
@@ -45,8 +46,7 @@ def _format_lines(result: ExperimentResult) -> list[str]:
     step = result.step_format
     if step is None:
         return []
-    speeds = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(step.images_per_s.items(),
-                                                           key=lambda kv: -kv[1]))
+    speeds = speeds_text(step.images_per_s)
     return [f"training steps: {step.name} ({step.how}" + (f"; images/s {speeds}" if speeds
                                                           else "") + ")"]
 

@@ -54,7 +54,18 @@ class StepFormat(FieldMap):
 
     @property
     def name(self) -> str:
-        return f"{self.precision}" + ("+channels-last" if self.channels_last else "")
+        return format_name(self.precision, self.channels_last)
+
+
+def format_name(precision: str, channels_last: bool) -> str:
+    """``bf16+channels-last``, ``fp32``: how formats are named in messages and the store."""
+    return precision + ("+channels-last" if channels_last else "")
+
+
+def speeds_text(images_per_s: dict[str, float]) -> str:
+    """The measured candidates, fastest first: ``bf16+channels-last 14,900, fp32 6,818``."""
+    return ", ".join(f"{k} {v:,.0f}" for k, v in sorted(images_per_s.items(),
+                                                        key=lambda kv: -kv[1]))
 
 
 def formats_file() -> Path | None:
@@ -133,12 +144,12 @@ def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRec
         warm, steps, rounds = (1, 2, 1) if slow else (WARM, STEPS, ROUNDS)
         for _ in range(rounds):
             for precision, cl in candidates:
-                name = precision + ("+channels-last" if cl else "")
+                name = format_name(precision, cl)
                 budget = 4 * len(x) * steps / max(speeds.get("fp32", 0.0), 1e-9) \
                     if "fp32" in speeds else None
                 speed = _speed(model, x, y, recipe, device, precision, cl, budget, warm, steps)
                 speeds[name] = max(speeds.get(name, 0.0), speed)
-    best = max(candidates, key=lambda c: speeds[c[0] + ("+channels-last" if c[1] else "")])
+    best = max(candidates, key=lambda c: speeds[format_name(*c)])
     return StepFormat(best[0], best[1], "measured", {k: round(v, 1) for k, v in speeds.items()})
 
 

@@ -81,7 +81,7 @@ class RayExecutor:
         o = self.options
         cuda = env.device.type == "cuda"
         work = groups(jobs, resolve_batch(o.batch, task, env.device))
-        with self._session(env, cuda) as where:
+        with self._session(env, cuda) as (where, local):
             import ray
 
             env.progress.message(
@@ -99,16 +99,17 @@ class RayExecutor:
             # in its TaskManager, exit 1, seen under SIGTERM), so only a cluster's are cancelled
             yield from _collect(ray, remote, shared, work, device, threads,
                                 env.workers or len(work), o.max_retries, task.who,
-                                cancel=not where.startswith("started a local instance"))
+                                cancel=not local)
 
     @contextlib.contextmanager
-    def _session(self, env: ExecEnv, cuda: bool) -> Iterator[str]:
+    def _session(self, env: ExecEnv, cuda: bool) -> Iterator[tuple[str, bool]]:
         """Use the Ray connection this process already has, join ``address``, or start a
-        local instance; whatever this opened is closed at the end."""
+        local instance; whatever this opened is closed at the end. Yields where it runs and
+        whether that is a local instance of its own."""
         import ray
 
         if ray.is_initialized():
-            yield "using this process's Ray connection"
+            yield "using this process's Ray connection", False
             return
         address = self.options.address or os.environ.get("RAY_ADDRESS", "")
         if address:
@@ -121,13 +122,13 @@ class RayExecutor:
                 raise MiaError(f"cannot join the Ray cluster at {address}: "
                                f"{str(exc).splitlines()[0]}") from None
             try:
-                yield f"joined the cluster at {address}"
+                yield f"joined the cluster at {address}", False
             finally:
                 ray.shutdown()
             return
         gpus = torch.cuda.device_count() if cuda else 0
         with local_instance(self.options.cpus or None, gpus, env.progress.enabled):
-            yield f"started a local instance on {LOOPBACK}"
+            yield f"started a local instance on {LOOPBACK}", True
 
 
 def _collect(ray: Any, remote: Any, shared: Any, work: list[list[TrainJob]],
