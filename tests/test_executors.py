@@ -272,12 +272,20 @@ def test_batched_reference_models_equal_one_at_a_time_through_the_executor(tmp_p
     differ = 0
     for name, state in first.items():
         for key, weight in state.items():
-            torch.testing.assert_close(second[name][key], weight, rtol=1e-4, atol=1e-5)
+            # equal up to rounding, which Adam can magnify on a near-zero gradient to about
+            # lr per step (seen: 0.3 % of one model's norm on an AVX2-only AMD EPYC); another
+            # seed or other records differ by tens of per cent
+            gap = (second[name][key] - weight).norm() / weight.norm()
+            assert gap < 5e-3, (name, key, gap.item())
             differ += not torch.equal(second[name][key], weight)
     assert differ  # really trained another way (equal up to rounding, not bit for bit)
-    # LiRA's log-likelihood ratios magnify weight rounding a little
-    torch.testing.assert_close(batched.artifacts.scores["lira"],
-                               single.artifacts.scores["lira"], rtol=1e-2, atol=1e-3)
+    # LiRA's log-likelihood ratios magnify weight rounding (a per-record variance from four
+    # models can be tiny), so the scores are compared by rank: 0.998 on an AVX2-only EPYC
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(batched.artifacts.scores["lira"].numpy(),
+                    single.artifacts.scores["lira"].numpy()).statistic
+    assert rho > 0.98, rho
     assert abs(batched.result.attacks[0].metrics.auc - single.result.attacks[0].metrics.auc) < 0.01
 
 
@@ -359,9 +367,10 @@ class NowhereTarget(CnnTarget):  # defined in memory: a spawned worker cannot im
 def register_targets(register):
     register("nowhere-cnn", NowhereTarget, options=CnnOptions)
 """)
-    with pytest.raises(WorkerDied, match=r"^local worker [12] \(pid \d+\) exited with 1 while "
-                       r"starting \(could it import the target plugin\? Its error is shown "
-                       r"above\)"):
+    with pytest.raises(PluginError, match=r"^a local worker could not load the task \(the "
+                       r"target plugin must be importable by a new Python process: installed, "
+                       r"or on sys.path\): ModuleNotFoundError: No module named "
+                       r"'mia_nowhere_target'"):
         run(module, **SMALL, target="nowhere-cnn", workers=2)
 
 

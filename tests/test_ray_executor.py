@@ -6,6 +6,7 @@ One file, so ``make test``'s one-file-per-worker scheduling starts one Ray insta
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -69,6 +70,16 @@ def test_a_local_instance_listens_on_loopback_only():
         assert opened, "a running Ray instance listens somewhere"
         assert all(is_loopback(address) for address, _ in opened), opened
         assert _watchdogs(), "a local instance is watched"
+        from mia_ray_executor.watchdog import MARK
+
+        instance = _descendants(os.getpid()) - set(_watchdogs())
+        marks = set()
+        for pid in instance:
+            with contextlib.suppress(OSError):
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                marks |= {e for e in environ if e.startswith(MARK.encode() + b"=")}
+        assert len(marks) == 1, marks  # every process of the instance carries one mark
+        assert MARK not in os.environ  # the driver's own environment is left as it was
     assert not ray.is_initialized()
     assert not _watchdogs()  # released by the normal end, without killing anything
 
@@ -82,7 +93,7 @@ def _watchdogs() -> list[int]:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"mia_ray_executor.watchdog" in cmdline and state != "Z":
+        if b"mia_ray_executor/watchdog.py" in cmdline and state != "Z":
             found.append(pid)
     return found
 
@@ -207,3 +218,41 @@ def test_a_dead_driver_leaves_no_ray_process_and_no_socket(tmp_path, how):
         time.sleep(0.25)
     assert not left, f"Ray processes still running: {left}"
     assert not listening_sockets() - before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_watchdog_starts_at_once_and_ends_marked_processes_of_a_dead_driver(tmp_path):
+    """The watchdog alone, with stand-ins: a "driver" and a process carrying its mark that
+    the watchdog never saw as the driver's descendant (as one of Ray's started a moment
+    before the driver died). The driver's death ends it; a process without the mark, or
+    with another driver's, is left alone. It runs as the plugin starts it (``-I -S``: no
+    site-packages, so it cannot import torch or a plugin) and says it watches at once."""
+    import subprocess
+
+    from mia_ray_executor import watchdog
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    driver = subprocess.Popen(sleeper)
+    born = watchdog.start_time(driver.pid)
+    token = f"{driver.pid}:{born}"
+    guard = subprocess.Popen([sys.executable, "-I", "-S", watchdog.__file__, str(driver.pid),
+                              str(born)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    others = []
+    try:
+        assert guard.stdout.readline().strip() == watchdog.WATCHING.encode()
+        marked = subprocess.Popen(sleeper, env={**os.environ, watchdog.MARK: token})
+        plain = subprocess.Popen(sleeper)
+        stranger = subprocess.Popen(sleeper, env={**os.environ, watchdog.MARK: "1:2"})
+        others = [marked, plain, stranger]
+        time.sleep(0.5)
+        assert marked.poll() is None
+        driver.kill()
+        driver.wait()
+        assert marked.wait(timeout=60) == -15  # SIGTERM from the watchdog
+        assert guard.wait(timeout=60) == 0
+        assert plain.poll() is None and stranger.poll() is None
+    finally:
+        for process in [driver, guard, *others]:
+            process.kill()
+            process.wait()

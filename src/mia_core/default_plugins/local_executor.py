@@ -1,19 +1,16 @@
 """The built-in ``local`` executor: reference models in this process or in worker processes.
 
-Each worker is a ``spawn`` process with its own pair of pipes and its share of the CPU
-threads; the driver hands out one group of jobs at a time and takes weights back as bytes of
-a plain state dict.
+Each worker is a new Python process (:data:`BOOT`: armed to die with the driver before it
+imports anything) with its own pair of pipes and its share of the CPU threads; the driver
+hands out one group of jobs at a time and takes weights back as bytes of a plain state dict.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import signal
+import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -106,19 +103,65 @@ def _worker_device(device: torch.device, worker: int) -> torch.device:
     return device
 
 
-def _worker_main(task: TrainTask, device: torch.device, threads: int, jobs: Any,
-                 results: Any, parent: int) -> None:
-    """One worker process: train each group the driver sends until it sends ``None``.
+# A worker's first instructions, run by a fresh interpreter before it imports torch, mia-core
+# or a plugin (seconds on a busy machine): die with the driver, leave Ctrl-C to the driver, end
+# quietly on SIGTERM; only then import and serve. On Linux a parent-death signal, armed and
+# then checked against the driver's pid (a driver that died first is caught too); elsewhere a
+# thread watching the parent pid. argv: driver pid, job pipe fd, result pipe fd.
+BOOT = """\
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+parent = int(sys.argv[1])
+armed = False
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+        armed = ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL) == 0
+    except (OSError, AttributeError):
+        pass
+if os.getppid() != parent:
+    os._exit(1)
+if not armed:
+    import threading, time
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, name="mia-parent-watch", daemon=True).start()
+del armed, parent
+from mia_core.default_plugins.local_executor import worker_main
+worker_main(int(sys.argv[2]), int(sys.argv[3]))
+"""
+
+
+def worker_main(jobs_fd: int, results_fd: int) -> None:
+    """One worker process (started by :data:`BOOT`): load the task, then train each group the
+    driver sends until it sends ``None``.
 
     Each worker has its own pipes, written synchronously: a worker killed mid-message then
     leaves the driver an end-of-file, never a half-held lock that blocks the others (as a
     shared ``multiprocessing.Queue`` would). It ends quietly when the driver stops it
-    (SIGTERM), closes the pipes, or dies (a parent-death signal), and never trains on for a
-    driver that is gone."""
-    die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(128 + signum))
+    (SIGTERM), closes the pipes, or dies, and never trains on for a driver that is gone."""
+    import multiprocessing
+    from multiprocessing.connection import Connection
+
+    import torch.multiprocessing  # noqa: F401  (rebuilds the data's shared tensors)
+
+    jobs = Connection(jobs_fd, writable=False)
+    results = Connection(results_fd, readable=False)
     try:
+        # the driver's authkey (to fetch shared tensors from it) and sys.path, then the task
+        authkey, path = jobs.recv()
+        multiprocessing.current_process().authkey = authkey
+        sys.path[:] = path
+        try:
+            task, device, threads = jobs.recv()
+        except Exception as exc:  # the target plugin (or the task) does not load here
+            results.send(("error", None, "a local worker could not load the task (the target "
+                          "plugin must be importable by a new Python process: installed, or "
+                          f"on sys.path): {describe(exc)}"))
+            return
         _serve(task, device, threads, jobs, results)
     except (EOFError, OSError):  # the driver is gone: nobody to report to
         os._exit(0)
@@ -126,7 +169,7 @@ def _worker_main(task: TrainTask, device: torch.device, threads: int, jobs: Any,
 
 def _serve(task: TrainTask, device: torch.device, threads: int, jobs: Any,
            results: Any) -> None:
-    results.send(("ready", None, None))  # started: the task and the target plugin imported
+    results.send(("ready", None, None))  # started: the task and the target plugin loaded
     while (item := jobs.recv()) is not None:
         number, group = item
         try:
@@ -141,36 +184,52 @@ def _serve(task: TrainTask, device: torch.device, threads: int, jobs: Any,
         results.send(("done", number, packed))
 
 
-def die_with_parent(parent: int) -> None:
-    """End this process when ``parent`` (the driver) dies, even mid-training: a kernel
-    parent-death signal on Linux, a watcher thread elsewhere."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            pr_set_pdeathsig = 1
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-            if os.getppid() != parent:  # it died before the signal was armed
-                os._exit(1)
-            return
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="mia-parent-watch", daemon=True).start()
-
-
 class WorkerDied(MiaError):
     """A worker process ended without finishing its job (killed, out of memory, crashed)."""
 
 
 @attrs.define
 class _Worker:
-    process: Any
+    number: int  # 1-based, for messages
+    process: subprocess.Popen
     jobs: Any  # the driver's end of the job pipe
     results: Any  # the driver's end of the result pipe
     group: int | None = None  # the group it is training
     started: bool = False
+
+
+def _start_worker(number: int) -> _Worker:
+    """A worker process, armed by :data:`BOOT` to die with the driver before it imports
+    anything; :func:`_send_task` then tells it what to do."""
+    from multiprocessing.connection import Connection
+
+    job_read, job_write = os.pipe()
+    result_read, result_write = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", BOOT, str(os.getpid()), str(job_read), str(result_write)],
+            pass_fds=(job_read, result_write), stdin=subprocess.DEVNULL)
+    except BaseException:
+        for fd in (job_read, job_write, result_read, result_write):
+            os.close(fd)
+        raise
+    os.close(job_read)  # the worker's ends: closed here, so its death reads as EOF
+    os.close(result_write)
+    return _Worker(number, process, Connection(job_write, readable=False),
+                   Connection(result_read, writable=False))
+
+
+def _send_task(worker: _Worker, task: TrainTask, device: torch.device, threads: int) -> None:
+    """The driver's authkey and sys.path (plain values, read first), then the task."""
+    import multiprocessing
+
+    import torch.multiprocessing  # noqa: F401  (shares the data's tensors, never copies them)
+
+    try:
+        worker.jobs.send((bytes(multiprocessing.current_process().authkey), list(sys.path)))
+        worker.jobs.send((task, device, threads))
+    except OSError:  # it died before reading: its end-of-file is read and reported later
+        pass
 
 
 def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, workers: int,
@@ -178,23 +237,12 @@ def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, worke
     """Hand one group at a time to each worker and the next as soon as it is done."""
     from multiprocessing.connection import wait
 
-    import torch.multiprocessing as mp  # shares the data's tensors instead of copying them
-
-    context = mp.get_context("spawn")  # CUDA cannot be used in forked processes
     waiting = list(reversed(range(len(work))))
     pool: list[_Worker] = []
     try:
-        for w in range(workers):
-            job_in, job_out = context.Pipe(duplex=False)
-            result_in, result_out = context.Pipe(duplex=False)
-            process = context.Process(target=_worker_main, daemon=True,
-                                      name=f"mia-worker-{w + 1}",
-                                      args=(task, _worker_device(env.device, w), threads,
-                                            job_in, result_out, os.getpid()))
-            process.start()
-            job_in.close()  # the worker's ends: closed here, so its death reads as EOF
-            result_out.close()
-            pool.append(_Worker(process, job_out, result_in))
+        pool.extend(_start_worker(w + 1) for w in range(workers))  # they start side by side
+        for w, worker in enumerate(pool):
+            _send_task(worker, task, _worker_device(env.device, w), threads)
         for worker in pool:
             _hand_out(worker, waiting, work)
         left = len(work)
@@ -215,10 +263,14 @@ def _in_workers(task: TrainTask, work: list[list[TrainJob]], env: ExecEnv, worke
                 yield from zip(work[number], map(unpack_state, payload), strict=True)
     finally:
         for worker in pool:
-            if worker.process.is_alive():
+            if worker.process.poll() is None:
                 worker.process.terminate()
         for worker in pool:
-            worker.process.join(timeout=10)
+            try:
+                worker.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait()
             worker.jobs.close()
             worker.results.close()
 
@@ -228,21 +280,22 @@ def _hand_out(worker: _Worker, waiting: list[int], work: list[list[TrainJob]]) -
     worker.group = waiting.pop() if waiting else None
     try:
         worker.jobs.send(None if worker.group is None else (worker.group, work[worker.group]))
-    except OSError:  # it is gone already (e.g. could not import the target plugin)
+    except OSError:  # it is gone already
         raise _died(worker, work) from None
 
 
 def _died(worker: _Worker, work: list[list[TrainJob]]) -> WorkerDied:
     process = worker.process
-    process.join(timeout=5)
-    code = process.exitcode
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    code = process.returncode
     how = f"was killed by signal {-code}" if code and code < 0 else f"exited with {code}"
     group = work[worker.group] if worker.group is not None else []
     names = ", ".join(str(j.number + 1) for j in group)
     doing = (f"while training reference model {names} (seed {group[0].seed})"
              if worker.started and group else
-             "while starting (could it import the target plugin? Its error is shown above)")
-    return WorkerDied(f"local worker {process.name.rsplit('-', 1)[1]} (pid {process.pid}) {how} "
+             "while starting (its error, if any, is shown above)")
+    return WorkerDied(f"local worker {worker.number} (pid {process.pid}) {how} "
                       f"{doing}; the models finished before are kept in the model cache, so a "
                       "rerun trains only the rest (--workers 1 trains in this process)")
 

@@ -191,16 +191,19 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
     """
     import ray
 
+    guard = _watchdog()  # watching before the first of the instance's processes starts
     joined = os.environ.pop("RAY_ADDRESS", None)  # ray.init() would join it instead
     try:
-        with _loopback_stays_loopback():
+        with _loopback_stays_loopback(), _marked(guard):
             ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
                      _node_ip_address=LOOPBACK, log_to_driver=log_to_driver,
                      logging_level=logging.WARNING if log_to_driver else logging.ERROR)
+    except BaseException:
+        _release(guard)
+        raise
     finally:
         if joined is not None:
             os.environ["RAY_ADDRESS"] = joined
-    guard = _watchdog()
     try:
         where = ray.nodes()[0]["NodeManagerAddress"]
         if where != LOOPBACK:
@@ -210,22 +213,62 @@ def local_instance(cpus: int | None = None, gpus: int | None = None,
         yield
     finally:
         ray.shutdown()
-        if guard is not None:  # the run ended here, alive: release the watchdog
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                guard.stdin.write(b"done\n")
-                guard.stdin.close()
-                guard.wait(timeout=5)
+        _release(guard)
 
 
 def _watchdog() -> subprocess.Popen | None:
     """A process that ends the instance's processes if this driver dies without cleanup
-    (SIGKILL); in a session of its own, so a terminal's Ctrl-C does not reach it."""
+    (SIGKILL); in a session of its own, so a terminal's Ctrl-C does not reach it.
+
+    It runs the watchdog file alone (``-I -S``: the standard library only, no plugin, no
+    torch), so it starts in a fraction of a second even on a busy machine, and this waits for
+    its word that it watches before Ray starts anything: no window in which a killed driver
+    leaves an unwatched instance."""
     if not sys.platform.startswith("linux"):
         return None
-    return subprocess.Popen([sys.executable, "-m", "mia_ray_executor.watchdog",
-                             str(os.getpid())],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    from mia_ray_executor import watchdog
+
+    born = watchdog.start_time(os.getpid())
+    guard = subprocess.Popen([sys.executable, "-I", "-S", watchdog.__file__, str(os.getpid()),
+                              str(born)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    ready = guard.stdout.readline()
+    if ready.strip() != watchdog.WATCHING.encode():
+        guard.kill()
+        guard.wait()
+        raise MiaError("the Ray watchdog (which ends a local instance whose driver dies) did "
+                       f"not start: it said {ready!r}; run `{sys.executable} "
+                       f"{watchdog.__file__} {os.getpid()} {born}` to see why")
+    return guard
+
+
+@contextlib.contextmanager
+def _marked(guard: subprocess.Popen | None) -> Iterator[None]:
+    """While Ray starts: the environment its processes inherit holds the watchdog's mark."""
+    from mia_ray_executor import watchdog
+
+    if guard is None:
+        yield
+        return
+    os.environ[watchdog.MARK] = " ".join(guard.args[-2:]).replace(" ", ":")
+    try:
+        yield
+    finally:
+        os.environ.pop(watchdog.MARK, None)
+
+
+def _release(guard: subprocess.Popen | None) -> None:
+    """The run ended here, alive: the watchdog leaves without ending anything."""
+    from mia_ray_executor import watchdog
+
+    if guard is None or guard.poll() is not None:
+        return
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        guard.stdin.write(f"{watchdog.RELEASE}\n".encode())
+        guard.stdin.close()
+        guard.wait(timeout=5)
+    guard.stdout.close()
 
 
 @contextlib.contextmanager

@@ -7,10 +7,16 @@ the instance, notes every process the driver started (the instance's processes, 
 workers and agents: all its descendants, with their start times so a reused pid is never
 hit) and, once the driver is gone, ends those still running: SIGTERM, then SIGKILL after a
 few seconds. When the driver writes ``done`` to it, the run ended normally and the watchdog
-just leaves (an end-of-file alone is no release: a dying driver's pipe closes too). Linux
-only (it reads /proc); a cluster the user joined is never watched.
+just leaves (an end-of-file alone is no release: a dying driver's pipe closes too). The processes
+are also marked: the driver starts the instance with ``MIA_RAY_WATCHDOG=PID:START`` in its
+environment, which every process of the instance inherits, so one started just before the
+driver died (between two looks at its descendants) is found by the mark. Linux only (it reads
+/proc); a cluster the user joined is never watched.
 
-    python -m mia_ray_executor.watchdog DRIVER_PID
+The watchdog imports the standard library only, so it starts in a fraction of a second on a
+busy machine; it says ``watching`` on stdout once it watches, before the driver starts Ray:
+
+    python -I -S watchdog.py DRIVER_PID DRIVER_START_TIME
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from pathlib import Path
 
 POLL_S = 0.25
 RELEASE = "done"
+WATCHING = "watching"
+MARK = "MIA_RAY_WATCHDOG"
 GRACE_S = 3.0
 
 
@@ -56,10 +64,26 @@ def descendants(roots: set[int]) -> set[int]:
     return found
 
 
-def watch(driver: int, released: threading.Event) -> dict[int, int]:
+def marked(token: str) -> dict[int, int]:
+    """pid -> start time of every running process whose environment holds ``MARK=token``."""
+    needle = f"{MARK}={token}".encode()
+    found = {}
+    for path in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle not in path.read_bytes().split(b"\0"):
+                continue
+        except OSError:
+            continue
+        pid = int(path.parent.name)
+        started = start_time(pid)
+        if started is not None and pid != os.getpid():
+            found[pid] = started
+    return found
+
+
+def watch(driver: int, born: int | None, released: threading.Event) -> dict[int, int]:
     """Note the driver's descendants until it dies or releases the watchdog."""
     known: dict[int, int] = {}
-    born = start_time(driver)
     while not released.is_set() and start_time(driver) == born and born is not None:
         for pid in descendants({driver}) - {driver, os.getpid()}:
             started = start_time(pid)
@@ -85,7 +109,7 @@ def end(known: dict[int, int]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    driver = int(argv[0])
+    driver, born = int(argv[0]), int(argv[1])
     released = threading.Event()
 
     def wait_for_release() -> None:
@@ -94,9 +118,10 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the driver's
     threading.Thread(target=wait_for_release, daemon=True).start()
-    known = watch(driver, released)
+    print(WATCHING, flush=True)
+    known = watch(driver, born, released)
     if not released.is_set():
-        end(known)
+        end({**known, **marked(f"{driver}:{born}")})
     return 0
 
 
