@@ -120,3 +120,53 @@ def test_the_run_records_its_format_and_describe_shows_the_machines_choices(tmp_
     again = run(dataset="tiny-images", attacks=["loss-threshold"], members=50,
                 options={"target": {"epochs": 1}})
     assert again.step_format.how == "stored" and again.step_format.name == step.name
+
+
+class Log(list):
+    """A list that copies of a model share (measuring times deep copies)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class Counting(nn.Module):
+    """A small model that notes the batch size of every forward pass and can take a set
+    time per record (its speed then never exceeds 1 / per_record images per second)."""
+
+    def __init__(self, per_record: float = 0.0):
+        super().__init__()
+        torch.manual_seed(0)
+        self.inner = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+        self.per_record, self.batches = per_record, Log()
+
+    def forward(self, x):
+        self.batches.append(len(x))
+        if self.per_record:
+            __import__("time").sleep(self.per_record * len(x))
+        return self.inner(x)
+
+
+def test_measuring_is_bounded_whatever_the_recipe_batch_size(monkeypatch):
+    """A recipe batch larger than the records (or than any sensible step) is timed on a
+    bounded batch: the first step on a few records, then at most MAX_RECORDS per step, and
+    few enough for a step of about MAX_STEP seconds on a slow model."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(30_000, 1, 4, 4, generator=g), torch.randint(0, 3, (30_000,), generator=g)
+    huge = TrainRecipe(epochs=1, batch_size=100_000, lr=1e-3)
+    model = Counting()
+    chosen = measure(model, x, y, huge, CPU, (True, False))
+    assert model.batches[0] == formats.PROBE
+    assert max(model.batches) == formats.MAX_RECORDS  # never the 30,000 records
+    assert len(chosen.images_per_s) == 4
+    monkeypatch.setattr(formats, "MAX_STEP", 0.05)
+    slow = Counting(per_record=0.001)  # at most 1,000 images/s: 50 records fill 0.05 s
+    measure(slow, x, y, huge, CPU, (False,))
+    assert max(slow.batches[1:]) <= 50 and slow.batches[0] == formats.PROBE
+
+
+def test_past_the_deadline_the_candidates_not_yet_timed_are_left_out(monkeypatch):
+    monkeypatch.setattr(formats, "DEADLINE", 0.0)
+    data = small_images()
+    chosen = measure(small_model(), data.x, data.y, RECIPE, CPU, (True, False))
+    assert list(chosen.images_per_s) == ["fp32+channels-last"]  # the first is always timed
+    assert (chosen.precision, chosen.channels_last) == ("fp32", True)

@@ -279,3 +279,77 @@ def test_threads_flag_sets_torch_threads():
         torch.set_num_threads(before)
     assert one_line(invoke(*BLOBS, "--attack", "loss-threshold", "--threads", "0"), 2) \
         .startswith("Error: Invalid value for '--threads'")
+
+
+def test_records_the_target_cannot_take_are_a_usage_error_before_training(tmp_path,
+                                                                          monkeypatch):
+    """Tabular records for LeNet (or 8x8 images) are the user's choice of components: one
+    line, exit 2, naming the records and the targets that take them, before any training;
+    the same with a model trained elsewhere."""
+    from mia_core.experiment import run as run_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was trained or loaded: the check came too late")
+
+    monkeypatch.setattr(run_module, "train_target", never)
+    monkeypatch.setattr(run_module, "load_target", never)
+    line = one_line(invoke("--dataset", "breast-cancer", "--target", "cnn", "--attack",
+                           "loss-threshold", "-q", "--no-cache"), 2)
+    assert line.startswith("Error: target 'cnn' cannot take the records of dataset "
+                           "'breast-cancer' (records of shape (30,), float32, 2 classes): LeNet "
+                           "takes square images (C, H, H) of at least 16x16 pixels"), line
+    assert "; targets that take them: mlp" in line and "wrn" not in line
+    ids = tmp_path / "members.txt"
+    ids.write_text("\n".join(map(str, range(0, 1797, 2))))
+    model = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(1)}, model)
+    line = one_line(invoke("--dataset", "digits", "--target", "cnn", "--attack",
+                           "loss-threshold", "--model", str(model), "--train-records",
+                           str(ids), "-q", "--no-cache"), 2)
+    assert "(records of shape (1, 8, 8), float32, 10 classes): LeNet takes square images" in line
+    assert "targets that take them: mlp, wrn" in line
+
+
+def test_a_target_whose_model_fails_on_the_records_is_a_usage_error():
+    """The dry build also runs the untrained model on two records: a model that cannot take
+    them (here: built for other widths) is named with its error, exit 2."""
+    make_module("mia_narrow_target", """
+import torch
+from mia_core import ClassifierTarget, RecipeOptions, hookimpl
+
+class Narrow(ClassifierTarget):
+    def build(self, data):
+        return torch.nn.Linear(7, data.num_classes)
+
+@hookimpl
+def register_targets(register):
+    register("narrow", Narrow, options=RecipeOptions)
+""")
+    line = one_line(invoke("--dataset", "breast-cancer", "--target", "narrow", "-p",
+                           "mia_narrow_target", "--attack", "loss-threshold", "-q",
+                           "--no-cache"), 2)
+    assert line.startswith("Error: target 'narrow' cannot take the records of dataset "
+                           "'breast-cancer' (records of shape (30,), float32, 2 classes): its "
+                           "model fails on them (RuntimeError: mat1 and mat2 shapes cannot be "
+                           "multiplied"), line
+
+
+def test_a_csv_value_beyond_float32_names_its_line_and_column(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,label\n1,2,0\n\n3,1e308,1\n")  # the blank line still counts
+    line = one_line(invoke("--dataset", "csv", "-o", f"csv.path={path}", "-o", "csv.label=label",
+                           "--target", "mlp", "--attack", "loss-threshold", "-q"), 2)
+    assert line == (f"Error: CSV {path}, line 4: column 'b' holds 1e308, beyond the float32 "
+                    "range of features (±3.4e38); rescale the column")
+
+
+def test_a_dataset_archive_that_would_unpack_outside_its_folder_is_bad_input(tmp_path):
+    from .test_tabular import _tgz
+
+    folder = tmp_path / "purchase100"
+    folder.mkdir()
+    _tgz(folder / "dataset_purchase.tgz", {"../escape": "x"})
+    line = one_line(invoke("--dataset", "purchase100", "--data-dir", str(tmp_path), "--target",
+                           "mlp", "--attack", "loss-threshold", "-q"), 2)
+    assert "holds '../escape', which would unpack outside its folder" in line
+    assert not (tmp_path / "escape").exists()

@@ -15,7 +15,14 @@ from mia_core.context import (
 )
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.downloads import data_root, digest_of, extract_tar, fetch
-from mia_core.errors import ConfigError, MiaError, PluginError, Stopped, stopped_inside
+from mia_core.errors import (
+    ConfigError,
+    DataFileError,
+    MiaError,
+    PluginError,
+    Stopped,
+    stopped_inside,
+)
 from mia_core.hookspecs import Register, hookimpl
 from mia_core.options import fraction, option, positive
 from mia_core.progress import Progress
@@ -64,6 +71,7 @@ __all__ = [
     "CanaryDataset",
     "ClassifierTarget",
     "ConfigError",
+    "DataFileError",
     "Dataset",
     "ExecEnv",
     "Executor",

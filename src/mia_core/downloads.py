@@ -15,7 +15,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from mia_core.errors import MiaError
+from mia_core.errors import DataFileError, MiaError
 from mia_core.progress import QUIET, Progress
 
 TIMEOUT_S = 60
@@ -75,8 +75,8 @@ def check_digest(path: Path, sha256: str | None, what: str = "",
     """Raise when ``path`` does not have digest ``sha256`` / ``md5`` (``None``: unchecked)."""
     for name, expected in (("sha256", sha256), ("md5", md5)):
         if expected is not None and digest_of(path, name) != expected:
-            raise MiaError(f"{path} is not the expected {what or 'file'} ({name.upper()} "
-                           "differs); delete it and download it again")
+            raise DataFileError(f"{path} is not the expected {what or 'file'} "
+                                f"({name.upper()} differs); delete it and download it again")
 
 
 def extract_tar(archive: Path, folder: Path) -> None:
@@ -89,10 +89,10 @@ def extract_tar(archive: Path, folder: Path) -> None:
             for member in members:
                 target = (root / member.name).resolve()
                 if root not in (target, *target.parents) or member.issym() or member.islnk():
-                    raise MiaError(f"{archive} holds {member.name!r}, which would unpack "
-                                   "outside its folder or as a link; it is not a dataset "
-                                   "archive")
+                    raise DataFileError(f"{archive} holds {member.name!r}, which would "
+                                        "unpack outside its folder or as a link; it is not a "
+                                        "dataset archive")
             tar.extractall(folder, members=[m for m in members if m.isfile() or m.isdir()])
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise MiaError(f"{archive} is not a readable tar archive ({exc}); delete it and "
-                       "download it again") from None
+        raise DataFileError(f"{archive} is not a readable tar archive ({exc}); delete it "
+                            "and download it again") from None

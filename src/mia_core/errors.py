@@ -28,6 +28,12 @@ class PluginError(MiaError):
     """A plugin broke the contract (bad registration, hook raised, wrong return type)."""
 
 
+class DataFileError(ConfigError):
+    """A data file that cannot be used as it is (malformed, a wrong digest, a value out of
+    range, an archive that would unpack outside its folder): the user's input, so exit code
+    2, saying which file and what to do. A file that is missing is a :class:`MiaError`."""
+
+
 class DataError(PluginError):
     """Records that break LabeledData's contract (labels, shapes); the core names the plugin
     whose data it was."""

@@ -22,6 +22,7 @@ from mia_core.context import (
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
 from mia_core.experiment.canaries import audit_canaries, check_canaries, make_canaries
+from mia_core.experiment.compatibility import check_target_takes
 from mia_core.experiment.device import resolve_device
 from mia_core.experiment.external import check_given, given_records, given_split, load_target
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
@@ -53,6 +54,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     check_canaries(config.canaries, plan)
     session = Session(resolve_device(config.device), cache or ModelCache(None), progress)
     pool = load_data(plan.dataset, LoadEnv(data_dir, progress), session)
+    check_target_takes(plan, pool, catalog)
     given = given_records(config, pool) if config.given_model else None
     if given is not None:
         config, records = given_split(config, plan, pool, given)

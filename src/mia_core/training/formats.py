@@ -37,6 +37,10 @@ from mia_core.training.recipe import TrainRecipe
 
 WARM, STEPS, ROUNDS = 2, 5, 2
 SLOW_STEP = 0.25  # seconds per fp32 step above which a model is measured briefly
+PROBE = 16  # records of the first step, which sizes the timed batch
+MAX_RECORDS = 512  # records per timed step at most, whatever the recipe's batch size
+MAX_STEP = 1.0  # seconds a timed step should take at most (fewer records for big models)
+DEADLINE = 30.0  # seconds after which candidates not yet timed are left out
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
 
 
@@ -132,24 +136,34 @@ def choose_format(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Tr
 
 def measure(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: TrainRecipe,
             device: torch.device, layouts: tuple[bool, ...]) -> StepFormat:
-    """Time every candidate on copies of ``model`` (best of ``ROUNDS`` interleaved rounds);
-    a candidate far slower than fp32 (bf16 emulated on an AVX2 CPU) is cut short, and a
-    model whose step takes over ``SLOW_STEP`` seconds gets one round of few steps, so the
-    measurement stays within seconds even for a Wide ResNet."""
+    """Time every candidate on copies of ``model`` (best of ``ROUNDS`` interleaved rounds),
+    within seconds whatever the recipe says: a first step on ``PROBE`` records sizes the
+    timed batch (at most ``MAX_RECORDS``, and few enough for a step of ``MAX_STEP`` seconds:
+    per-image speed hardly changes past that), a model whose step takes over ``SLOW_STEP``
+    seconds gets one round of few steps, a candidate far slower than fp32 (bf16 emulated on
+    an AVX2 CPU) is cut short, and past ``DEADLINE`` seconds the candidates not yet timed are
+    left out (fp32 is always timed first)."""
     candidates = [(p, cl) for p in ("fp32", "bf16") for cl in layouts]
     speeds: dict[str, float] = {}
+    began = time.perf_counter()
     with torch.random.fork_rng(devices=[]):  # dropout and the like must not move the RNG
-        probe = _speed(model, x, y, recipe, device, "fp32", False, None, 0, 1)
-        slow = len(x) / max(probe, 1e-9) > SLOW_STEP
+        few = min(len(x), PROBE)
+        probe = _speed(model, x[:few], y[:few], recipe, device, "fp32", False, None, 0, 1)
+        n = max(1, min(len(x), MAX_RECORDS, int(MAX_STEP * probe)))
+        x, y = x[:n], y[:n]
+        slow = n / max(probe, 1e-9) > SLOW_STEP
         warm, steps, rounds = (1, 2, 1) if slow else (WARM, STEPS, ROUNDS)
         for _ in range(rounds):
             for precision, cl in candidates:
+                if speeds and time.perf_counter() - began > DEADLINE:
+                    break
                 name = format_name(precision, cl)
                 budget = 4 * len(x) * steps / max(speeds.get("fp32", 0.0), 1e-9) \
                     if "fp32" in speeds else None
                 speed = _speed(model, x, y, recipe, device, precision, cl, budget, warm, steps)
                 speeds[name] = max(speeds.get(name, 0.0), speed)
-    best = max(candidates, key=lambda c: speeds[format_name(*c)])
+    timed = [c for c in candidates if format_name(*c) in speeds]
+    best = max(timed, key=lambda c: speeds[format_name(*c)])
     return StepFormat(best[0], best[1], "measured", {k: round(v, 1) for k, v in speeds.items()})
 
 

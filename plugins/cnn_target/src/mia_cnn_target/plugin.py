@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mia_core import ClassifierTarget, LabeledData, RecipeOptions, hookimpl
+from mia_core import ClassifierTarget, ConfigError, LabeledData, RecipeOptions, hookimpl
+
+SMALLEST = 16  # two 5x5 convolutions and two 2x2 poolings leave at least one pixel
 
 
 class LeNet(nn.Module):
@@ -46,8 +48,10 @@ class CnnTarget(ClassifierTarget):
     """Builds and trains LeNet on the members it is given."""
 
     def build(self, data: LabeledData) -> LeNet:
-        if data.x.dim() != 4 or data.x.shape[2] != data.x.shape[3]:
-            raise ValueError(f"LeNet needs square images (N, C, H, H), got {tuple(data.x.shape)}")
+        shape = tuple(data.x.shape[1:])
+        if data.x.dim() != 4 or shape[1] != shape[2] or shape[1] < SMALLEST:
+            raise ConfigError(f"LeNet takes square images (C, H, H) of at least "
+                              f"{SMALLEST}x{SMALLEST} pixels, not records of shape {shape}")
         return LeNet(data.x.shape[1], data.x.shape[2], data.num_classes)
 
 

@@ -14,7 +14,15 @@ import attrs
 import numpy as np
 import torch
 
-from mia_core import LabeledData, LoadEnv, MiaError, data_root, extract_tar, fetch
+from mia_core import (
+    DataFileError,
+    LabeledData,
+    LoadEnv,
+    MiaError,
+    data_root,
+    extract_tar,
+    fetch,
+)
 
 PIXELS = 3 * 32 * 32
 
@@ -76,17 +84,18 @@ def read_file(path: Path, spec: CifarSet, official_size: bool = True
         raise MiaError(f"{path} is missing; {_expected(path.parent.parent, spec)}")
     raw = np.fromfile(path, dtype=np.uint8)
     if len(raw) == 0 or len(raw) % spec.record_size:
-        raise MiaError(f"{path} holds {len(raw)} bytes, not a whole number of "
+        raise DataFileError(f"{path} holds {len(raw)} bytes, not a whole number of "
                        f"{spec.record_size}-byte {spec.title} records; delete it and "
                        "download again")
     records = raw.reshape(-1, spec.record_size)
     expected = spec.records_per_file[path.name]
     if official_size and len(records) != expected:
-        raise MiaError(f"{path} holds {len(records)} records; the official file has "
+        raise DataFileError(f"{path} holds {len(records)} records; the official file has "
                        f"{expected} (truncated download?); delete it and download again")
     labels = records[:, spec.label_bytes - 1].astype(np.int64)  # CIFAR-100: the fine label
     if labels.max() >= spec.classes:
-        raise MiaError(f"{path} holds label {labels.max()}; it is not a {spec.title} file")
+        raise DataFileError(f"{path} holds label {labels.max()}; it is not a {spec.title} "
+                            "file")
     return records[:, spec.label_bytes:].reshape(-1, 3, 32, 32), labels
 
 

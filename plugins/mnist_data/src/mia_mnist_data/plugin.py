@@ -9,6 +9,7 @@ import attrs
 import torch
 
 from mia_core import (
+    DataFileError,
     LabeledData,
     LoadEnv,
     MiaError,
@@ -131,14 +132,16 @@ def read_part(raw: Path, train: bool,
         images_header = check_idx(image_file, 3, spec.digests)
         labels_header = check_idx(label_file, 1, spec.digests)
     except IdxError as exc:
-        raise MiaError(f"bad {spec.title} file in {raw}: {exc}; delete it and download again "
+        raise DataFileError(f"bad {spec.title} file in {raw}: {exc}; delete it and download "
+                            "again "
                        f"({_expected(raw, spec)})") from None
     if images_header.dims[1:] != (28, 28) or images_header.dims[0] != labels_header.dims[0]:
-        raise MiaError(f"{spec.title} files in {raw} do not match: {image_file.name} holds "
+        raise DataFileError(f"{spec.title} files in {raw} do not match: {image_file.name} holds "
                        f"{images_header.dims}, {label_file.name} holds {labels_header.dims}")
     images, labels = read_idx(image_file, images_header), read_idx(label_file, labels_header)
     if len(labels) and int(labels.max()) > 9:
-        raise MiaError(f"{label_file} holds labels above 9; it is not a {spec.title} label file")
+        raise DataFileError(f"{label_file} holds labels above 9; it is not a {spec.title} "
+                            "label file")
     return images, labels
 
 

@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mia_core import LabeledData, LoadEnv, MiaError, data_root, extract_tar, fetch
+from mia_core import (
+    DataFileError,
+    LabeledData,
+    LoadEnv,
+    MiaError,
+    data_root,
+    extract_tar,
+    fetch,
+)
 
 from .table import read_number_lines
 
@@ -46,17 +54,19 @@ def load_texas(env: LoadEnv, download: bool) -> LabeledData:
     x = _parsed(feats, "Texas100 feats", TEXAS[2], env)
     y = _parsed(labels_file, "Texas100 labels", 1, env)[:, 0]
     if len(x) != len(y):
-        raise MiaError(f"{feats} holds {len(x)} records but {labels_file} {len(y)} labels")
+        raise DataFileError(f"{feats} holds {len(x)} records but {labels_file} {len(y)} "
+                            "labels")
     return _labelled(x, y, labels_file, "Texas100")
 
 
 def _labelled(x: np.ndarray, labels: np.ndarray, path: Path, what: str) -> LabeledData:
     """Labels 1..100 -> 0..99 (checked), features as float32."""
     if len(labels) == 0:
-        raise MiaError(f"{path} holds no records")
+        raise DataFileError(f"{path} holds no records")
     if not (np.all(labels == np.round(labels)) and labels.min() >= 1
             and labels.max() <= CLASSES):
-        raise MiaError(f"{path} holds labels outside 1..{CLASSES}; it is not a {what} file")
+        raise DataFileError(f"{path} holds labels outside 1..{CLASSES}; it is not a {what} "
+                            "file")
     y = torch.from_numpy(labels.astype(np.int64) - 1)
     return LabeledData(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), y, CLASSES)
 
