@@ -291,6 +291,33 @@ def test_rmia_chooses_a_where_reference_model_0_as_the_target_is_attacked_best()
     assert chosen["a_chosen_by"] == f"reference model 0 as the target (AUC {max(aucs):.4f})"
 
 
+def test_rmia_chooses_either_end_of_its_grid_when_that_end_is_best():
+    """Records with a difficulty of their own (each record's p the same level in every
+    model, IN models a factor 1.6 above): dividing by p_out itself (a = 1, the grid's top)
+    tells model 0's IN records from its OUT ones perfectly, and every smaller a worse; the
+    existing case above has its best at a = 0, the bottom."""
+    from sklearn.metrics import roc_auc_score
+
+    n_pop, n_eval, models = 30, 40, 6
+    g = torch.Generator().manual_seed(0)
+    in_mask = balanced_in_mask(models, n_pop + n_eval, g)
+    level = 0.02 + 0.5 * torch.rand(n_pop + n_eval, generator=g)
+    noise = 1 + 0.2 * torch.rand(models, n_pop + n_eval, generator=g)
+    p = (level * noise * torch.where(in_mask, 1.6, 1.0)).clamp(max=0.99)
+    tables = [prob_logits(p[m]) for m in range(models)]
+    y = [0] * (n_pop + n_eval)
+    ctx = population_ctx(tables, in_mask, prob_logits(torch.rand(n_pop + n_eval, generator=g)),
+                         y, n_pop)
+    chosen = Rmia(RmiaOptions(comparisons=n_pop)).score(ctx).details
+    as_target = population_ctx(tables[1:], in_mask[1:], tables[0], y, n_pop)
+    truth = in_mask[0, n_pop:].numpy()
+    aucs = [roc_auc_score(truth, Rmia(RmiaOptions(a=a, comparisons=n_pop)).score(
+        as_target).scores.numpy()) for a in [i / 10 for i in range(11)]]
+    assert aucs[-1] == 1.0 and max(aucs[:-1]) < 0.9  # the top end alone is best
+    assert chosen["a"] == 1.0
+    assert chosen["a_chosen_by"] == "reference model 0 as the target (AUC 1.0000)"
+
+
 def test_rmia_with_two_reference_models_falls_back_to_a_default_a():
     in_mask = [[True, False, True], [False, True, False]]
     refs = [prob_logits([0.3, 0.6, 0.8]), prob_logits([0.5, 0.4, 0.2])]

@@ -150,3 +150,25 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, failure):
         with pytest.raises(KeyboardInterrupt):
             fit()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_version_of_the_target_plugin_misses_the_cache(tmp_path, monkeypatch):
+    """The target plugin's distribution and version are part of every model's key: after an
+    upgrade (its training code may have changed), no stale model is loaded."""
+    from mia_core.catalog import loading
+
+    first = json.loads(invoke(tmp_path, "--quiet").output)
+    assert "mia-cnn-target" in first["versions"]
+    real = loading.Origin
+
+    def upgraded(plugin, distribution="?", version="?"):
+        bumped = version + ".post1" if distribution == "mia-cnn-target" else version
+        return real(plugin, distribution, bumped)
+
+    monkeypatch.setattr(loading, "Origin", upgraded)
+    second = json.loads(invoke(tmp_path, "--quiet").output)
+    assert second["versions"]["mia-cnn-target"].endswith(".post1")
+    assert (second["models_trained"], second["models_from_cache"]) == (3, 0)
+    monkeypatch.setattr(loading, "Origin", real)
+    third = json.loads(invoke(tmp_path, "--quiet").output)  # the old version: its models
+    assert (third["models_trained"], third["models_from_cache"]) == (0, 3)

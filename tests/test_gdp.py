@@ -134,3 +134,51 @@ def test_fdp_bound_is_below_the_true_epsilon_and_tighter_than_steinke():
     assert np.mean(fdp > true_eps) <= 0.08
     assert np.mean(fdp >= steinke) >= 0.95 and fdp.mean() > 1.4 * steinke.mean()
     assert all(a.fdp_epsilon == pytest.approx(gdp_epsilon(a.fdp_mu, delta)) for a in audits)
+
+
+@pytest.mark.parametrize("delta", [1e-3, 1e-7])
+def test_the_gdp_estimate_is_stated_at_the_delta_asked_for(delta):
+    """ε_gdp (and its interval) at the run's or ``mia metrics --delta``'s δ, not a default:
+    δ(ε_gdp) recomputed by integrating the privacy loss is that δ."""
+    from mia_core.results.measure import measure
+
+    rng = np.random.default_rng(2)
+    truth = np.repeat([True, False], 2000)
+    scores = rng.normal(1.0 * truth, 1.0)
+    m = measure(truth, scores, None, delta, 0).gdp
+    assert m.delta == delta
+    assert delta_by_integration(m.mu, m.epsilon) == pytest.approx(delta, rel=1e-3)
+    for mu, eps in zip(m.mu_interval, m.epsilon_interval, strict=True):
+        assert delta_by_integration(mu, eps) == pytest.approx(delta, rel=1e-3)
+    assert gdp_epsilon(m.mu, 1e-5) != pytest.approx(m.epsilon, rel=1e-3)  # δ matters here
+
+
+def test_mia_metrics_states_the_gdp_estimate_at_its_delta(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from mia_core.cli.group import mia
+
+    rng = np.random.default_rng(4)
+    truth = np.repeat([1, 0], 300)
+    path = tmp_path / "s.csv"
+    path.write_text("is_member,score\n" + "".join(
+        f"{t},{float(v)!r}\n" for t, v in zip(truth, rng.normal(truth, 1.0), strict=True)))
+    out = CliRunner().invoke(mia, ["metrics", str(path), "--delta", "0.001", "--json"])
+    gdp = json.loads(out.output)["attacks"][0]["metrics"]["gdp"]
+    assert gdp["delta"] == 0.001
+    assert delta_by_integration(gdp["mu"], gdp["epsilon"]) == pytest.approx(0.001, rel=1e-3)
+
+
+def test_the_canary_audit_feeds_the_fdp_bound_its_counts():
+    """1000 canaries, the top and bottom 10 % guessed: 180 of 200 guesses right gives the
+    f-DP ε of the independent implementation above for (1000, 200, 180)."""
+    scores = np.arange(1000, 0, -1, dtype=float)  # canary i ranks i-th
+    included = np.zeros(1000, dtype=bool)
+    included[:90] = True  # top 100: 90 IN (right), 10 OUT
+    included[100:500] = True  # the middle is never guessed
+    included[900:910] = True  # bottom 100: 10 IN (wrong), 90 OUT (right)
+    audit = canary_audit(included, scores, delta=1e-5)
+    assert (audit.canaries, audit.guesses, audit.correct) == (1000, 200, 180)
+    assert audit.fdp_epsilon == pytest.approx(FDP_REFERENCE[(1000, 200, 180)], abs=2e-5)

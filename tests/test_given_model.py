@@ -329,3 +329,26 @@ def test_a_rerun_loads_the_reference_models_from_the_cache(trained, tmp_path):
     assert (first["models_trained"], first["models_from_cache"]) == (4, 0)
     assert (second["models_trained"], second["models_from_cache"]) == (0, 4)
     assert second["attacks"][0]["metrics"] == first["attacks"][0]["metrics"]
+
+
+def test_the_given_members_are_drawn_whatever_the_order_of_the_list(trained, audit, tmp_path):
+    """The split is drawn from the listed records with the run's seed: the same records in
+    another order give the same split, and the members used are not simply the first ones
+    of the file (the default uses about half of them: the rest are left for the
+    population's share)."""
+    out, _ = audit
+    listed = [int(v) for v in (trained / "members.txt").read_text().split()]
+    split = json.loads((out / "split.json").read_text())
+    used = split["known_members"] + split["eval_members"]
+    assert 0 < len(used) < len(listed)
+    assert set(used) != set(listed[:len(used)]) and set(used) != set(listed[-len(used):])
+    shuffled = tmp_path / "members.txt"
+    order = torch.randperm(len(listed), generator=torch.Generator().manual_seed(5))
+    shuffled.write_text("".join(f"{listed[i]}\n" for i in order.tolist()))
+    again = tmp_path / "again"
+    result = invoke(*MLP, *FAST, "--model", str(trained / "model.safetensors"),
+                    "--train-records", str(shuffled), "--attack", "lira", "--attack",
+                    "loss-threshold", "--output", str(again))
+    assert result.exit_code == 0, result.output
+    assert json.loads((again / "split.json").read_text()) == split
+    assert rows(again) == rows(out)

@@ -228,3 +228,64 @@ def test_seeds_get_one_report_with_their_intervals(tmp_path):
     assert result.exit_code == 0, result.output
     html = (out / "report.html").read_text()
     assert "Over 2 seeds" in html and html.count('<section class="run"') == 2
+
+
+def test_lower_is_member_flips_the_scores_and_reads_thresholds_on_the_files_scale(tmp_path):
+    """``--lower-is-member`` on a loss column gives every metric of the negated losses (TPR at
+    low FPR and ε_lb included, which flipping the membership column instead would change),
+    and ``--threshold loss=T`` calls a record with a loss at or below T a member."""
+    from sklearn.metrics import roc_curve
+
+    rng = np.random.default_rng(3)
+    truth = np.array([1] * 400 + [0] * 400)
+    loss = np.exp(rng.normal(size=800) - 1.5 * truth)  # skewed: members much lower
+    path = tmp_path / "loss.csv"
+    path.write_text("is_member,loss\n" + "".join(f"{t},{float(v)!r}\n" for t, v in zip(
+        truth, loss, strict=True)))
+    negated = tmp_path / "negated.csv"
+    negated.write_text("is_member,loss\n" + "".join(f"{t},{float(-v)!r}\n" for t, v in zip(
+        truth, loss, strict=True)))
+    cut = float(np.quantile(loss, 0.3))
+
+    def metrics(*args):
+        out = CliRunner().invoke(mia, ["metrics", *map(str, args), "--json"])
+        assert out.exit_code == 0, out.output
+        return json.loads(out.output)["attacks"][0]["metrics"]
+
+    low = metrics(path, "--lower-is-member", "--threshold", f"loss={cut!r}")
+    assert low == metrics(negated, "--threshold", f"loss={-cut!r}")
+    fpr, tpr, _ = roc_curve(truth, -loss)
+    assert low["tpr_at_1pct_fpr"] == pytest.approx(tpr[fpr <= 0.01].max())
+    called = loss <= cut
+    assert low["accuracy"] == pytest.approx(np.mean(called == (truth == 1)))
+    assert low["precision"] == pytest.approx(truth[called].mean())
+    assert low["epsilon_lb"] > 0.5  # members' low losses prove something
+
+
+def test_the_headlines_sentences_say_what_results_json_holds(folder):
+    """The plain-words paragraph read as a person reads it (tags stripped): each number sits
+    in the sentence that names it, recomputed here from results.json."""
+    import re
+
+    results = json.loads((folder / "results.json").read_text())
+    html = (folder / "report.html").read_text()
+    lead = html.split('id="headline">', 1)[1].split("</p>", 1)[0]
+    text = re.sub(r"<[^>]+>", "", lead)
+    attacks = results["attacks"]
+    best = max(attacks, key=lambda a: (a["metrics"]["tpr_at_01pct_fpr"],
+                                       a["metrics"]["tpr_at_1pct_fpr"], a["metrics"]["auc"]))
+    m = best["metrics"]
+    assert (f"The strongest attack, {best['name']}, finds {m['tpr_at_01pct_fpr']:.1%} of the "
+            f"members at a 0.1 % false-positive rate ({m['tpr_at_1pct_fpr']:.1%} at 1 %; AUC "
+            f"{m['auc']:.3f}).") in text
+    assert (f"The model classifies {results['target_train_accuracy']:.1%} of its members and "
+            f"{results['target_test_accuracy']:.1%} of non-members correctly.") in text
+    assert results["target_train_accuracy"] != results["target_test_accuracy"]  # told apart
+    proven = max(attacks, key=lambda a: a["metrics"]["epsilon_lb"])
+    eps = proven["metrics"]["epsilon_lb"]
+    if eps > 0:
+        delta = results["audit_delta"]
+        assert (f"Any differential-privacy claim for this training must have ε ≥ {eps:.2f} "
+                f"(95 % confidence, δ = {delta:g}; from {proven['name']}).") in text
+    else:
+        assert "No attack proves ε above 0 here" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mia_core import AttackContext, PluginError, ThreatModel, hookimpl
+from mia_core import AttackContext, LabeledData, PluginError, ThreatModel, hookimpl
 from mia_core import shifted as shift_images
 from mia_core.context import LabelOracle
 from mia_core.testing import run
@@ -81,3 +81,37 @@ def test_perturbations_are_shifts_and_flips_for_images_noise_otherwise():
     again = perturbations(table, AugmentationOptions(queries=3, noise=0.5), torch.ones(1, 3),
                           torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(noisy, again, strict=True))
+
+
+def test_table_noise_is_in_standard_deviations_of_each_feature():
+    """On tables the copies get Gaussian noise of ``noise`` standard deviations of each
+    feature (measured on the known records), as the option says: a feature a million
+    times wider than another gets noise a million times wider, in the known and the
+    evaluation records alike."""
+    from types import SimpleNamespace
+
+    from mia_torch_attack.label_only import AugmentationAttack
+
+    g = torch.Generator().manual_seed(0)
+    widths = torch.tensor([1000.0, 0.001, 1.0])
+    known_x = torch.randn(2000, 3, generator=g) * widths
+    eval_x = torch.randn(500, 3, generator=g) * widths
+    asked = []
+
+    def labels(x):
+        asked.append(x.clone())
+        return torch.zeros(len(x), dtype=torch.int64)
+
+    ctx = SimpleNamespace(
+        known=SimpleNamespace(data=LabeledData(known_x, torch.zeros(2000, dtype=torch.int64), 2),
+                              is_member=torch.arange(2000) % 2 == 0),
+        evaluation=LabeledData(eval_x, torch.zeros(500, dtype=torch.int64), 2),
+        target=SimpleNamespace(labels=labels), generator=lambda: torch.Generator().manual_seed(1))
+    AugmentationAttack(AugmentationOptions(queries=3, noise=0.5)).score(ctx)
+    assert len(asked) == 8  # the records and 3 copies, for the known and the evaluation ones
+    spread = known_x.std(0)
+    for base, copies in ((known_x, asked[1:4]), (eval_x, asked[5:8])):
+        assert torch.equal(asked[0 if base is known_x else 4], base)
+        for copy in copies:
+            ratio = (copy - base).std(0) / (0.5 * spread)
+            assert ((ratio > 0.85) & (ratio < 1.15)).all(), ratio

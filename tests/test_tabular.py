@@ -12,7 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core import ConfigError, LabeledData, LoadEnv, MiaError, Progress
+from mia_core import ConfigError, LabeledData, LoadEnv, MiaError, Progress, TrainEnv
 from mia_core.cli.run import run
 from mia_mlp_target.plugin import MlpOptions, MlpTarget, feature_scale, parse_widths
 from mia_tabular_data.plugin import (
@@ -158,6 +158,24 @@ def test_mlp_standardises_with_its_training_records_only():
                     "layers.2.bias"]
     plain = MlpTarget(MlpOptions(hidden="", standardize=False)).build(data)
     assert list(plain.state_dict()) == ["layers.0.weight", "layers.0.bias"]
+
+
+def test_every_mlp_model_gets_the_statistics_of_its_own_records():
+    """One target instance trains the target and every reference model: each model's
+    mean and std are those of the records it is built or trained on, never an earlier
+    model's (stale statistics would scale a reference model's inputs wrongly)."""
+    g = torch.Generator().manual_seed(0)
+    target = MlpTarget(MlpOptions(hidden="4", epochs=1, batch_size=8))
+    for shift in (0.0, 10.0, -3.0):
+        x = torch.randn(24, 3, generator=g) * torch.tensor([1.0, 5.0, 0.1]) + shift
+        data = LabeledData(x, torch.tensor([0, 1] * 12), 2)
+        mean, std = feature_scale(x)
+        built = target.build(data)
+        fitted = target.fit(data, TrainEnv(torch.device("cpu"), 0))
+        for model in (built, fitted):
+            assert torch.equal(model.mean, mean) and torch.equal(model.std, std), shift
+        assert torch.allclose(mean, x.mean(0), atol=1e-5)  # and they are the statistics
+        assert torch.allclose(std, x.std(0, unbiased=False), atol=1e-5)
 
 
 def test_mlp_widths_are_checked():

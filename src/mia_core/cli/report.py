@@ -44,8 +44,10 @@ def report(folders: tuple[Path, ...], output: Path | None) -> None:
 @click.option("--lower-is-member", is_flag=True,
               help="The scores are lower for members (a loss, say); flip them.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="COLUMN=VALUE",
-              help="An attack's own decision threshold (accuracy, precision and recall use "
-                   "it; default: the higher-scoring half).")
+              help="An attack's own decision threshold, on the file's own scale: a record "
+                   "scoring at or above it is called a member, at or below it with "
+                   "--lower-is-member (accuracy, precision and recall use it; default: the "
+                   "member-side half).")
 @click.option("--delta", type=float, default=1e-5, show_default=True,
               help="The δ that ε_lb is stated at.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -66,7 +68,10 @@ def metrics(path: Path, member_column: str, scores: tuple[str, ...], lower_is_me
         if not 0 <= delta < 1:
             raise ConfigError(f"--delta must be in [0, 1), got {delta}")
         found = read_scores(path, member_column, scores, lower_is_member)
-        reports = measure_file(found, parse_thresholds(thresholds, found.scores), delta, seed)
+        cuts = parse_thresholds(thresholds, found.scores)
+        if lower_is_member:  # the scores were flipped; so is a threshold given on their scale
+            cuts = {name: -value for name, value in cuts.items()}
+        reports = measure_file(found, cuts, delta, seed)
         import attrs
 
         results = {"source": str(path), "audit_delta": delta, "seed": seed,

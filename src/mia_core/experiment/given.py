@@ -77,9 +77,14 @@ def read_record_ids(path: Path, pool_size: int, flag: str) -> torch.Tensor:
         try:
             ids.append(int(cell))
         except ValueError:
-            raise ConfigError(f"{flag} {path}, line {line}: {cell!r} is not a record id "
+            raise ConfigError(f"{flag} {path}, line {line}: {_clip(cell)!r} is not a record id "
                               "(an integer index into the dataset)") from None
     return _checked_ids(ids, path, pool_size, flag)
+
+
+def _clip(text: str, width: int = 40) -> str:
+    """``text`` cut to ``width`` characters (an error line never echoes a whole file)."""
+    return text if len(text) <= width else text[:width] + "..."
 
 
 def _lines(text: str) -> list[tuple[int, str]]:
@@ -117,7 +122,7 @@ def _checked_ids(ids: list[int], path: Path, pool_size: int, flag: str) -> torch
         raise ConfigError(f"{flag} {path}: record id {int(twice[0])} is listed "
                           f"{int(counts.max())} times ({len(twice)} id(s) repeated); list "
                           "each record once")
-    return index
+    return unique  # sorted: the split depends on which records are listed, not their order
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
