@@ -80,6 +80,9 @@ def test_a_local_instance_listens_on_loopback_only():
                 marks |= {e for e in environ if e.startswith(MARK.encode() + b"=")}
         assert len(marks) == 1, marks  # every process of the instance carries one mark
         assert MARK not in os.environ  # the driver's own environment is left as it was
+        # its workers run at normal priority (Ray's default, 15, starves them beside any
+        # other busy process)
+        assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == 0
     assert not ray.is_initialized()
     assert not _watchdogs()  # released by the normal end, without killing anything
 
