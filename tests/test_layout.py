@@ -135,3 +135,17 @@ def test_readme_layout_names_every_sub_package():
     layout = readme.split("## Layout")[1].split("\n## ")[0]
     for package in sorted(p.parent.name for p in CORE.glob("*/__init__.py")):
         assert f"{package}/" in layout, f"README's Layout does not show {package}/"
+
+
+def test_mutation_testing_covers_every_module_of_the_core_and_the_attacks():
+    """``make mutation`` (tools/mutation.py) mutates every module of mia_core and of the
+    attack plugin, each with tests that exist."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mutation", ROOT / "tools" / "mutation.py")
+    mutation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutation)
+    assert mutation.modules() - mutation.covered() == set()
+    assert len(mutation.modules()) > 70
+    for _, tests in mutation.GROUPS.values():
+        assert all((ROOT / t).is_file() for t in tests), tests

@@ -18,24 +18,74 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutation"
 PACKAGES = {"mia_core": ROOT / "src" / "mia_core",
             "mia_torch_attack": ROOT / "plugins" / "torch_attack" / "src" / "mia_torch_attack"}
-# Where a wrong number goes unnoticed, each module group with the tests that check it (mutmut
-# runs, for each mutant, the selected tests that reach the mutated function; a group keeps the
-# slow end-to-end tests away from modules that every experiment touches, such as the metrics).
+# Every module of the core and of the attack plugin, in groups, each with the tests that check
+# it (mutmut runs, for each mutant, the selected tests that reach the mutated function; a
+# group keeps the slow end-to-end tests away from modules that every experiment touches, such
+# as the metrics). tests/test_layout.py checks that no module is left out.
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
-    "attacks": (["src/mia_torch_attack/*.py"], ["tests/test_attack_math.py"]),
+    "attacks": (["src/mia_torch_attack/*.py"],
+                ["tests/test_attack_math.py", "tests/test_qmia.py", "tests/test_label_only.py",
+                 "tests/test_queries.py"]),
     "numbers": (["src/mia_core/results/metrics.py", "src/mia_core/splits.py"],
                 ["tests/test_metrics.py", "tests/test_splits.py", "tests/test_properties.py",
                  "tests/test_report.py"]),
+    "audits": (["src/mia_core/results/gdp.py", "src/mia_core/results/bootstrap.py",
+                "src/mia_core/results/audit.py", "src/mia_core/results/measure.py",
+                "src/mia_core/results/exposure.py", "src/mia_core/results/repeats.py"],
+               ["tests/test_gdp.py", "tests/test_bootstrap.py", "tests/test_audit.py",
+                "tests/test_privacy.py", "tests/test_report.py"]),
     "models": (["src/mia_core/training/cache.py", "src/mia_core/references.py",
-                "src/mia_core/experiment/models.py", "src/mia_core/experiment/run.py"],
-               ["tests/test_cache.py", "tests/test_promises.py", "tests/test_attack_math.py"]),
-    "plugins": (["src/mia_core/catalog/registry.py", "src/mia_core/options.py",
-                 "src/mia_core/catalog/selection.py", "src/mia_core/experiment/plan.py",
-                 "src/mia_core/capabilities.py"],
+                "src/mia_core/experiment/models.py", "src/mia_core/experiment/run.py",
+                "src/mia_core/experiment/phases.py", "src/mia_core/experiment/scoring.py",
+                "src/mia_core/experiment/canaries.py", "src/mia_core/experiment/device.py",
+                "src/mia_core/experiment/compatibility.py", "src/mia_core/context.py",
+                "src/mia_core/queries.py", "src/mia_core/data.py", "src/mia_core/threats.py"],
+               ["tests/test_cache.py", "tests/test_promises.py", "tests/test_attack_math.py",
+                "tests/test_queries.py", "tests/test_hardening.py"]),
+    "training": (["src/mia_core/training/*.py", "src/mia_core/default_plugins/*.py"],
+                 ["tests/test_dp_realised.py", "tests/test_batched.py", "tests/test_formats.py",
+                  "tests/test_privacy.py", "tests/test_recipe_growth.py",
+                  "tests/test_executors.py", "tests/test_promises.py"]),
+    "given": (["src/mia_core/experiment/given.py", "src/mia_core/experiment/external.py",
+               "src/mia_core/config.py", "src/mia_core/results/scorefile.py",
+               "src/mia_core/downloads.py"],
+              ["tests/test_given_model.py", "tests/test_configfile.py",
+               "tests/test_html_report.py", "tests/test_tabular.py",
+               "tests/test_mnist_loader.py"]),
+    "reports": (["src/mia_core/results/report.py", "src/mia_core/results/summary.py",
+                 "src/mia_core/results/files.py", "src/mia_core/results/runfiles.py",
+                 "src/mia_core/results/plots.py", "src/mia_core/results/types.py"],
+                ["tests/test_html_report.py", "tests/test_report.py", "tests/test_cli.py"]),
+    "plugins": (["src/mia_core/catalog/*.py", "src/mia_core/options.py",
+                 "src/mia_core/experiment/plan.py", "src/mia_core/capabilities.py",
+                 "src/mia_core/hookspecs.py", "src/mia_core/protocols.py",
+                 "src/mia_core/fieldmap.py", "src/mia_core/testing.py"],
                 ["tests/test_registry.py", "tests/test_options.py", "tests/test_selection.py",
                  "tests/test_plugins.py", "tests/test_configfile.py",
-                 "tests/test_capabilities.py", "tests/test_hardening.py"]),
+                 "tests/test_capabilities.py", "tests/test_hardening.py",
+                 "tests/test_testing_helper.py"]),
+    "cli": (["src/mia_core/cli/*.py", "src/mia_core/errors.py", "src/mia_core/progress.py",
+             "src/mia_core/atomic.py"],
+            ["tests/test_cli.py", "tests/test_hardening.py", "tests/test_group.py",
+             "tests/test_signals.py", "tests/test_configfile.py"]),
 }
+
+
+def covered() -> set[str]:
+    """Every module path (relative to the staged src/) that some group mutates."""
+    found = set()
+    for modules, _ in GROUPS.values():
+        for pattern in modules:
+            package, _, rest = pattern.removeprefix("src/").partition("/")
+            found |= {f"src/{package}/{p.relative_to(PACKAGES[package]).as_posix()}"
+                      for p in PACKAGES[package].glob(rest)}
+    return found
+
+
+def modules() -> set[str]:
+    """Every module of the packages mutation testing is for (``__init__`` files aside)."""
+    return {f"src/{name}/{p.relative_to(root).as_posix()}" for name, root in PACKAGES.items()
+            for p in root.rglob("*.py") if p.name != "__init__.py"}
 
 
 def stage(group: str) -> Path:
