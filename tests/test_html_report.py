@@ -289,3 +289,11 @@ def test_the_headlines_sentences_say_what_results_json_holds(folder):
                 f"(95 % confidence, δ = {delta:g}; from {proven['name']}).") in text
     else:
         assert "No attack proves ε above 0 here" in text
+
+
+def test_a_record_column_that_holds_no_ids_is_ignored_not_a_traceback(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("is_member,score,record\n1,0.5,1e400\n0,0.2,3\n1,0.9,1e30\n0,0.1,4\n")
+    out = CliRunner().invoke(mia, ["metrics", str(path), "--json"])
+    assert out.exit_code == 0 and "Traceback" not in out.output, out.output
+    assert json.loads(out.output)["attacks"][0]["metrics"]["auc"] == 1.0

@@ -112,5 +112,5 @@ def _optional_ints(values: list | None, n: int, fill: int | None = None) -> np.n
         return np.arange(n) if fill is None else np.full(n, fill)
     try:
         return np.asarray([int(float(v)) for v in values], dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # text, NaN, or a number past int64: not ids
         return np.arange(n) if fill is None else np.full(n, fill)
