@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.training.cache import FORMAT, ModelCache, cache_key, default_cache_dir
 
 ARGS = ["--dataset", "blobs", "--attack", "lira", "--attack", "loss-threshold",

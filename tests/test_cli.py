@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.config import derive_seed
 from mia_core.results.audit import epsilon_lower_bound
 

@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 
 EXPERIMENT = """\
 dataset = "blobs"

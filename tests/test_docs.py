@@ -7,7 +7,7 @@ from importlib import metadata
 from click.testing import CliRunner
 
 from mia_core import hookspecs
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 
 from .conftest import ROOT, loss_attack_module
 

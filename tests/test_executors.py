@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from mia_core import ExecEnv, PluginError, TrainJob, TrainTask, hookimpl
-from mia_core.cli.run import run as cli_run
+from mia_core.cli.mia_run import run as cli_run
 from mia_core.default_plugins.local_executor import (
     PARALLEL_WORK,
     LocalExecutor,

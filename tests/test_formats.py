@@ -106,7 +106,7 @@ def test_the_run_records_its_format_and_describe_shows_the_machines_choices(tmp_
                                                                            monkeypatch):
     from click.testing import CliRunner
 
-    from mia_core.cli.run import run as cli_run
+    from mia_core.cli.mia_run import run as cli_run
     from mia_core.testing import run
 
     monkeypatch.setenv("MIA_FORMATS", str(tmp_path / "f.json"))

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import roc_auc_score
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "examples" / "audit_own_model" / "train.py"

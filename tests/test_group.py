@@ -6,7 +6,7 @@ import json
 from click.testing import CliRunner
 
 from mia_core.cli.group import mia
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 
 from .conftest import FakeDist, FakeEntryPoint, make_module
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 
 from .conftest import make_module
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from mia_core.cli.group import mia
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.results.exposure import risk
 
 RUN = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=3", "--members", "300",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 
 mlflow = pytest.importorskip("mlflow", reason="mia-mlflow-tracking is not installed")
 

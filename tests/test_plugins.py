@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from mia_core.catalog.loading import load_catalog
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.errors import PluginError
 
 from .conftest import FakeDist, FakeEntryPoint, make_module

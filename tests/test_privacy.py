@@ -7,7 +7,7 @@ import torch
 from click.testing import CliRunner
 
 from mia_core import LabeledData, TrainEnv, TrainRecipe, fit_classifier, plan_dp
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.errors import ConfigError
 from mia_core.results.summary import format_summary
 from mia_core.testing import run as run_in_process

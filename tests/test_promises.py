@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from mia_core.catalog.loading import load_catalog
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.config import ExperimentConfig
 from mia_core.experiment.models import ModelFactory, model_key_parts
 from mia_core.experiment.plan import make_plan

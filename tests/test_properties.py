@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.errors import ConfigError
 from mia_core.results.metrics import compute_metrics, roc_auc, roc_curve, tpr_at_fpr
 from mia_core.splits import draw_split, known_count

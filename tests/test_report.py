@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sklearn.metrics import roc_auc_score
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_core.results.metrics import ClassMetrics, per_class_metrics
 from mia_core.results.repeats import interval
 

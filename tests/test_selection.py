@@ -3,7 +3,7 @@
 import pytest
 from click.testing import CliRunner
 
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 
 from .conftest import FakeDist, FakeEntryPoint, make_module
 

@@ -174,7 +174,7 @@ BLOBS = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=1", "--me
 def invoke(*args):
     from click.testing import CliRunner
 
-    from mia_core.cli.run import run
+    from mia_core.cli.mia_run import run
 
     return CliRunner().invoke(run, list(args))
 

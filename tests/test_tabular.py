@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from mia_core import ConfigError, LabeledData, LoadEnv, MiaError, Progress, TrainEnv
-from mia_core.cli.run import run
+from mia_core.cli.mia_run import run
 from mia_mlp_target.plugin import MlpOptions, MlpTarget, feature_scale, parse_widths
 from mia_tabular_data.plugin import (
     BreastCancer,

@@ -12,9 +12,9 @@ import click
 
 from mia_core.cli.cache import cache
 from mia_core.cli.errors import OneLineGroup, stop_on_signals, user_errors
+from mia_core.cli.mia_run import experiment_config, merge_config_file, run, run_options
 from mia_core.cli.plugins import cache_folder, open_catalog
 from mia_core.cli.report import metrics, report
-from mia_core.cli.run import experiment_config, merge_config_file, run, run_options
 from mia_core.cli.settings import experiment_keys
 from mia_core.errors import describe
 
