@@ -197,3 +197,26 @@ def test_population_only_run_does_not_claim_known_members():
     split = next(line for line in result.output.splitlines() if line.startswith("split:"))
     assert split == ("split: 100 members / 100 non-members (pool 2000); evaluation 50 members + "
                      "50 non-members; population 100")
+
+
+def test_every_number_of_the_summary_is_the_one_in_results_json(mnist_run):
+    """The printed table and the split and target lines, read as a person reads them, say
+    what results.json holds (whose metrics the tests above recompute independently)."""
+    result, out = mnist_run
+    results = json.loads((out / "results.json").read_text())
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("attack "))
+    assert lines[header].split() == ["attack", "AUC", "adv", "acc", "prec", "recall", "TPR@1%",
+                                     "TPR@.1%", "TPR@0%", "ε_lb", "ε_gdp", "time"]
+    columns = [("auc", 4), ("advantage", 4), ("accuracy", 4), ("precision", 4), ("recall", 4),
+               ("tpr_at_1pct_fpr", 4), ("tpr_at_01pct_fpr", 4), ("tpr_at_0_fpr", 4),
+               ("epsilon_lb", 3)]
+    for offset, attack in enumerate(results["attacks"], 1):
+        cells = lines[header + offset].split()
+        assert cells[0] == attack["name"]
+        m = attack["metrics"]
+        for (key, digits), cell in zip(columns, cells[1:], strict=False):
+            assert cell == f"{m[key]:.{digits}f}", key
+        assert cells[10] == f"{m['gdp']['epsilon']:.3f}"
+    assert (f"target: train accuracy {results['target_train_accuracy']:.4f}, test accuracy "
+            f"{results['target_test_accuracy']:.4f} (non-members)") in result.output
