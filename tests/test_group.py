@@ -164,7 +164,7 @@ def test_a_broken_plugin_never_breaks_the_group(fake_entry_points):
 def test_trace_shows_each_hook_call_and_its_plugins():
     result = CliRunner().invoke(run, ["--list-plugins"], env={"MIA_TRACE_PLUGINS": "1"})
     assert result.exit_code == 0
-    assert "mia-core trace: hook register_attacks -> torch_attack" in result.stderr
+    assert "mia-core trace: hook register_attacks -> mia-torch-attack" in result.stderr
     assert "mia-core trace: hook register_reporters -> json_reporter" in result.stderr
     quiet = CliRunner().invoke(run, ["--list-plugins"])
     assert "mia-core trace" not in quiet.stderr

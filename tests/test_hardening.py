@@ -253,12 +253,12 @@ def test_plugin_that_exits_at_import_is_listed_as_broken():
 
 
 def test_blocking_an_unknown_plugin_warns_with_the_known_names():
-    result = invoke(*BLOBS, "--attack", "loss-threshold", "-p", "no:torch_atack")
+    result = invoke(*BLOBS, "--attack", "loss-threshold", "-p", "no:mia-torch-atack")
     assert result.exit_code == 0, result.output
     warning = result.stderr.strip().splitlines()[0]
-    assert warning.startswith("warning: -p no:torch_atack matches no installed plugin "
+    assert warning.startswith("warning: -p no:mia-torch-atack matches no installed plugin "
                               "(installed plugins: ")
-    assert "torch_attack" in warning
+    assert "mia-torch-attack" in warning
 
 
 def test_plugin_index_follows_cache_dir(tmp_path):

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from mia_core.catalog.loading import load_catalog
 from mia_core.cli.mia_run import run
-from mia_core.errors import PluginError
+from mia_core.errors import ConfigError, PluginError
 
 from .conftest import FakeDist, FakeEntryPoint, make_module
 
@@ -113,16 +113,39 @@ def test_raising_hook_names_the_plugin(fake_entry_points):
     assert info.error == "hook register_datasets raised RuntimeError: cannot find my data"
 
 
-def test_duplicate_name_is_an_error_naming_both(fake_entry_points):
+def test_a_shared_component_name_is_chosen_by_its_qualified_name(fake_entry_points):
+    """Two plugins register attack 'good-attack': the bare name is a usage error naming
+    both and the qualified names; DISTRIBUTION:NAME (or PLUGIN:NAME) picks one, nothing is
+    uninstalled, and the listing shows both qualified."""
     fake_entry_points(ep("good", GOOD, "mia-good", "1.0"),
                       ep("dup", DUPLICATE, "mia-other", "3.0"))
-    with pytest.raises(PluginError) as err:
-        load_catalog().get("attack", "good-attack")
+    catalog = load_catalog()
+    with pytest.raises(ConfigError) as err:
+        catalog.get("attack", "good-attack")
     assert str(err.value) == (
-        "attack 'good-attack' is registered twice: by plugin 'good' (mia-good 1.0) and by "
-        "plugin 'dup' (mia-other 3.0); uninstall one of the two distributions")
+        "attack 'good-attack' is provided by 2 plugins: plugin 'good' (mia-good 1.0) and "
+        "plugin 'dup' (mia-other 3.0); choose one by its qualified name: "
+        "mia-good:good-attack or mia-other:good-attack")
+    assert catalog.get("attack", "mia-other:good-attack").origin.plugin == "dup"
+    assert catalog.get("attack", "good:good-attack").origin.plugin == "good"
+    with pytest.raises(ConfigError, match="no attack 'good-attack' comes from 'mia-third'; it "
+                       "comes from mia-good:good-attack, mia-other:good-attack"):
+        catalog.get("attack", "mia-third:good-attack")
     listing = CliRunner().invoke(run, ["--list-plugins"]).output
-    assert "CONFLICT: attack 'good-attack' is registered twice" in listing
+    assert "mia-good:good-attack " in listing and "mia-other:good-attack " in listing
+    assert "SHARED NAME: attack 'good-attack' is provided by 2 plugins" in listing
+
+
+def test_two_distributions_with_one_plugin_name_both_load(fake_entry_points):
+    """A plugin name (entry-point name) chosen by two distributions: both load, the second
+    under DISTRIBUTION:NAME, and one warning line names both (never pluggy's raw error)."""
+    fake_entry_points(ep("mlp", GOOD, "mia-a", "1.0"), ep("mlp", DUPLICATE, "mia-b", "2.0"))
+    catalog = load_catalog()
+    assert {p.name: p.state for p in catalog.plugins if "mlp" in p.name} == {
+        "mlp": "ok", "mia-b:mlp": "ok"}
+    assert catalog.warnings == ["warning: plugin name 'mlp' is used by mia-a 1.0 and by "
+                                "mia-b 2.0; the second is listed as 'mia-b:mlp' (-p no:mlp "
+                                "blocks both)"]
 
 
 def test_cli_help_and_listing_survive_a_broken_plugin(fake_entry_points):

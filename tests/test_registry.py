@@ -33,13 +33,16 @@ def test_unknown_name_lists_available_and_close_matches():
     assert "available: lira, loss-threshold, torch-mlp" in msg
 
 
-def test_duplicate_name_names_both_distributions():
+def test_a_shared_name_names_both_distributions_and_the_qualified_names():
     reg = Registry("attack")
     reg.add(entry("lira", A))
     reg.add(entry("lira", B))
-    with pytest.raises(PluginError) as err:
+    with pytest.raises(ConfigError) as err:
         reg.get("lira")
     assert "mia-plug-a 1.0" in str(err.value) and "mia-plug-b 2.0" in str(err.value)
+    assert "mia-plug-a:lira or mia-plug-b:lira" in str(err.value)
+    assert reg.get("mia-plug-b:lira").origin is B and reg.get("plug-a:lira").origin is A
+    assert "mia-plug-b:lira" in reg and "mia-plug-c:lira" not in reg and len(reg) == 2
 
 
 @pytest.mark.parametrize("name", ["", "Bad Name", "UPPER", "-lead", 3])

@@ -29,48 +29,49 @@ def one_line(result, code):
 
 def test_autoload_off_loads_nothing_and_says_why():
     result = invoke("--list-plugins", MIA_DISABLE_PLUGIN_AUTOLOAD="1")
-    assert "mnist (mia-mnist-data 0.1.0)  NOT LOADED: autoload off " \
+    assert "mia-mnist-data (mia-mnist-data 0.1.0)  NOT LOADED: autoload off " \
            "(MIA_DISABLE_PLUGIN_AUTOLOAD)" in result.output
     line = one_line(invoke(*RUN, MIA_DISABLE_PLUGIN_AUTOLOAD="1"), 2)
     assert line.startswith("Error: unknown dataset 'mnist' (available: none installed; see "
-                           "mia-run --list-plugins); plugins not loaded: cnn [autoload off "
-                           "(MIA_DISABLE_PLUGIN_AUTOLOAD)]")
+                           "mia-run --list-plugins); plugins not loaded: ")
+    assert "mia-mnist-data [autoload off (MIA_DISABLE_PLUGIN_AUTOLOAD)]" in line
 
 
 def test_autoload_off_with_p_loads_just_that_plugin():
-    result = invoke("-p", "cnn", "--list-plugins", MIA_DISABLE_PLUGIN_AUTOLOAD="1")
-    assert "cnn (mia-cnn-target 0.1.0)  hooks: register_targets; provides: target:cnn" in (
+    result = invoke("-p", "mia-cnn-target", "--list-plugins", MIA_DISABLE_PLUGIN_AUTOLOAD="1")
+    assert "mia-cnn-target (mia-cnn-target 0.1.0)  hooks: register_targets; provides: " \
+           "target:cnn" in (
         result.output)
-    assert "torch_attack (mia-torch-attack 0.1.0)  NOT LOADED" in result.output
+    assert "mia-torch-attack (mia-torch-attack 0.1.0)  NOT LOADED" in result.output
 
 
 def test_only_listed_plugins_load():
-    result = invoke("--list-plugins", "--json", MIA_PLUGINS="mnist,cnn")
+    result = invoke("--list-plugins", "--json", MIA_PLUGINS="mia-mnist-data,mia-cnn-target")
     assert '"name": "torch-mlp"' not in result.output
-    line = one_line(invoke(*RUN, MIA_PLUGINS="mnist,cnn"), 2)
+    line = one_line(invoke(*RUN, MIA_PLUGINS="mia-mnist-data,mia-cnn-target"), 2)
     assert line.startswith("Error: unknown attack 'torch-mlp' (available: none installed; "
                            "see mia-run --list-plugins); plugins not loaded:")
-    assert "torch_attack [not in MIA_PLUGINS]" in line
+    assert "mia-torch-attack [not in MIA_PLUGINS]" in line
 
 
 def test_block_a_builtin_plugin_for_one_run():
-    line = one_line(invoke("-p", "no:mnist", *RUN), 2)  # never loaded: names unknown
+    line = one_line(invoke("-p", "no:mia-mnist-data", *RUN), 2)  # never loaded: names unknown
     assert line == ("Error: unknown dataset 'mnist' (available: blobs, breast-cancer, cifar10, "
                     "cifar100, csv, digits, image-folder, purchase100, texas100, "
-                    "tiny-gaussians; see mia-run --list-plugins); plugins not loaded: mnist "
-                    "[blocked (-p no:mnist)]")
+                    "tiny-gaussians; see mia-run --list-plugins); plugins not loaded: "
+                    "mia-mnist-data [blocked (-p no:mia-mnist-data)]")
     invoke("--list-plugins")  # a normal run remembers what each plugin provides
-    line = one_line(invoke("-p", "no:mnist", *RUN), 2)
-    assert line == ("Error: dataset 'mnist' comes from plugin 'mnist' (mia-mnist-data 0.1.0), "
-                    "which is not loaded: blocked (-p no:mnist)")
-    listing = invoke("-p", "no:mnist", "--list-plugins").output
-    assert ("mnist (mia-mnist-data 0.1.0)  NOT LOADED: blocked (-p no:mnist); provided last "
-            "time: dataset:mnist") in listing
+    line = one_line(invoke("-p", "no:mia-mnist-data", *RUN), 2)
+    assert line == ("Error: dataset 'mnist' comes from plugin 'mia-mnist-data' (mia-mnist-data "
+                    "0.1.0), which is not loaded: blocked (-p no:mia-mnist-data)")
+    listing = invoke("-p", "no:mia-mnist-data", "--list-plugins").output
+    assert ("mia-mnist-data (mia-mnist-data 0.1.0)  NOT LOADED: blocked (-p "
+            "no:mia-mnist-data); provided last time: dataset:mnist") in listing
 
 
 def test_enable_and_block_same_plugin_is_an_error():
-    line = one_line(invoke("-p", "cnn", "-p", "no:cnn", "--list-plugins"), 2)
-    assert line == "Error: plugin 'cnn' is both enabled and blocked with -p"
+    line = one_line(invoke("-p", "mia-cnn-target", "-p", "no:mia-cnn-target", "--list-plugins"), 2)
+    assert line == "Error: plugin 'mia-cnn-target' is both enabled and blocked with -p"
 
 
 def test_p_loads_an_importable_module(tmp_path, monkeypatch):

@@ -97,7 +97,7 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 3, cutoff: float
 
 
 def call_plugin(who: str, obj: Any, method: str, *args: Any, where: str = "") -> Any:
-    """``obj.method(*args)``, blaming ``who`` (e.g. "target 'cnn' (plugin 'cnn')") for
+    """``obj.method(*args)``, blaming ``who`` (e.g. "target 'cnn' (plugin 'mia-cnn-target')") for
     anything it raises, in one line; ``where`` says for what it was called (" for reference
     model 3"). The core's own user-facing errors pass through unchanged."""
     try:

@@ -43,8 +43,10 @@ class Candidate:
 
 
 def discover(group: str = ENTRY_POINT_GROUP) -> list[metadata.EntryPoint]:
-    """The installed entry points of ``group``, in a stable order."""
-    return sorted(metadata.entry_points(group=group), key=lambda ep: ep.name)
+    """The installed entry points of ``group``, in a stable order (by name, then by
+    distribution: of two plugins with one name, the same one keeps the bare name)."""
+    return sorted(metadata.entry_points(group=group),
+                  key=lambda ep: (ep.name, getattr(getattr(ep, "dist", None), "name", "")))
 
 
 def load_catalog(
@@ -70,16 +72,29 @@ def load_catalog(
     candidates += [_default(path) for name, path in defaults.items()
                    if name not in selection.block]
     candidates += [Candidate(name, obj, Origin(name, "(in-process)", "-")) for name, obj in extra]
+    taken: dict[str, Origin] = {}
+    clashes: list[str] = []
     for c in candidates:
         if c.obj is not None and pm.is_registered(c.obj):
             continue  # an installed plugin also passed in ``extra``: load it once
-        error = c.error or _register(pm, c.name, c.obj)
-        infos.append(PluginInfo(c.name, c.origin.distribution, c.origin.version, error=error)
-                     if error else _collect(pm, c.name, c.origin, registries))
+        name = c.name
+        if name in taken:  # two distributions chose one plugin name: both load
+            name = f"{c.origin.distribution}:{c.name}"
+            clashes.append(f"warning: plugin name '{c.name}' is used by {_named(taken[c.name])} "
+                           f"and by {_named(c.origin)}; the second is listed as '{name}' "
+                           f"(-p no:{c.name} blocks both)")
+        taken.setdefault(c.name, c.origin)
+        error = c.error or _register(pm, name, c.obj)
+        infos.append(PluginInfo(name, c.origin.distribution, c.origin.version, error=error)
+                     if error else _collect(pm, name, c.origin, registries))
     index.update({index.key(p.name, p.distribution, p.version): p.provides
                   for p in infos if p.state == "ok"})
     return Catalog(registries, sorted(infos, key=lambda p: p.name),
-                   _selection_warnings(selection, known, infos), pm, ELSEWHERE)
+                   _selection_warnings(selection, known, infos) + clashes, pm, ELSEWHERE)
+
+
+def _named(origin: Origin) -> str:
+    return f"{origin.distribution} {origin.version}"
 
 
 def _manager() -> pluggy.PluginManager:

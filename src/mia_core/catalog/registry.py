@@ -38,7 +38,7 @@ class Entry:
 
     @property
     def who(self) -> str:
-        """How messages name it: ``attack 'lira' (plugin 'torch_attack')``."""
+        """How messages name it: ``attack 'lira' (plugin 'mia-torch-attack')``."""
         return f"{self.kind} '{self.name}' (plugin '{self.origin.plugin}')"
 
     def build(self, options: Any = None) -> Any:
@@ -49,35 +49,46 @@ class Entry:
 
 
 class Registry:
-    """All components of one kind, keyed by name."""
+    """All components of one kind, keyed by name.
+
+    Two plugins may register the same name (two ``digits`` datasets). Then the bare name is
+    ambiguous: asking for it is a usage error that lists the qualified names,
+    ``DISTRIBUTION:NAME`` (or ``PLUGIN:NAME``), which pick one without uninstalling the
+    other. Picking either silently would run code the user did not choose.
+    """
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._entries: dict[str, Entry] = {}
-        self.conflicts: dict[str, str] = {}
+        self._entries: dict[str, list[Entry]] = {}
 
     def add(self, entry: Entry) -> None:
-        """Add ``entry``; a second entry of the same name makes that name unusable.
-
-        Picking either provider silently would run code the user did not choose, so the name
-        stays listed but asking for it raises an error naming both distributions.
-        """
-        existing = self._entries.get(entry.name)
-        if existing is None:
-            self._entries[entry.name] = entry
-            return
-        self.conflicts[entry.name] = (
-            f"{self.kind} '{entry.name}' is registered twice: by {_who(existing.origin)} and by "
-            f"{_who(entry.origin)}; uninstall one of the two distributions"
-        )
+        self._entries.setdefault(entry.name, []).append(entry)
 
     def get(self, name: str) -> Entry:
-        if name in self.conflicts:
-            raise PluginError(self.conflicts[name])
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise ConfigError(self.unknown_message(name)) from None
+        """The entry called ``name`` (bare, or qualified as ``DISTRIBUTION:NAME``)."""
+        prefix, _, bare = name.rpartition(":")
+        found = self._entries.get(bare, [])
+        if prefix:
+            chosen = [e for e in found if prefix in (e.origin.distribution, e.origin.plugin)]
+            if len(chosen) == 1:
+                return chosen[0]
+            raise ConfigError(f"no {self.kind} '{bare}' comes from '{prefix}'"
+                              + (f"; it comes from {', '.join(qualified(e) for e in found)}"
+                                 if found else f" ({self.unknown_message(bare)})"))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ConfigError(self.conflict(bare))
+        raise ConfigError(self.unknown_message(name))
+
+    def conflict(self, name: str) -> str | None:
+        """What to say when the bare ``name`` is asked for, if two plugins provide it."""
+        found = sorted(self._entries.get(name, []), key=lambda e: e.origin.distribution)
+        if len(found) < 2:
+            return None
+        return (f"{self.kind} '{name}' is provided by {len(found)} plugins: "
+                f"{' and '.join(_who(e.origin) for e in found)}; choose one by its "
+                f"qualified name: {' or '.join(qualified(e) for e in found)}")
 
     def unknown_message(self, name: str) -> str:
         names = sorted(self._entries)
@@ -86,13 +97,23 @@ class Registry:
         return f"{msg} (available: {available}; see mia-run --list-plugins)"
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        if not isinstance(name, str):
+            return False
+        prefix, _, bare = name.rpartition(":")
+        return any(not prefix or prefix in (e.origin.distribution, e.origin.plugin)
+                   for e in self._entries.get(bare, []))
 
     def __iter__(self) -> Iterator[Entry]:
-        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+        return iter(sorted((e for found in self._entries.values() for e in found),
+                           key=lambda e: (e.name, e.origin.distribution)))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(found) for found in self._entries.values())
+
+
+def qualified(entry: Entry) -> str:
+    """``DISTRIBUTION:NAME``, the name that picks ``entry`` when two plugins share its name."""
+    return f"{entry.origin.distribution}:{entry.name}"
 
 
 def _who(origin: Origin) -> str:

@@ -9,6 +9,7 @@ import click
 
 from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.kinds import NAMES, names_text
+from mia_core.catalog.registry import qualified
 from mia_core.errors import ConfigError, did_you_mean
 from mia_core.options import describe_options
 
@@ -26,10 +27,10 @@ def listing_data(catalog: Catalog) -> dict[str, Any]:
     for kind in NAMES:
         registry = catalog.registries[kind]
         data[f"{kind}s"] = [
-            {"name": e.name, "description": e.description, "plugin": e.origin.plugin,
+            {"name": qualified(e) if registry.conflict(e.name) else e.name,
+             "description": e.description, "plugin": e.origin.plugin,
              "distribution": e.origin.distribution, "version": e.origin.version,
-             "options": describe_options(e.options),
-             "error": registry.conflicts.get(e.name)}
+             "options": describe_options(e.options), "error": registry.conflict(e.name)}
             for e in registry
         ]
     return data
@@ -48,7 +49,7 @@ def format_listing(catalog: Catalog) -> str:
             lines.append(f"  {r['name']:<{width}}  {r['description']}  "
                          f"[{r['distribution']} {r['version']}]")
             if r["error"]:
-                lines.append(f"  {'':<{width}}  CONFLICT: {r['error']}")
+                lines.append(f"  {'':<{width}}  SHARED NAME: {r['error']}")
         lines.append("")
     lines.append("plugins:")
     if not data["plugins"]:
