@@ -15,8 +15,12 @@ from .conftest import ROOT
 CORE = ROOT / "src" / "mia_core"
 MODULES = {".".join(p.relative_to(CORE.parent).with_suffix("").parts).removesuffix(".__init__"): p
            for p in CORE.rglob("*.py")}
-PLUGIN_PACKAGES = ("mia_mnist_data", "mia_cnn_target", "mia_torch_attack", "mia_ray_executor",
-                   "mia_mlflow_tracking")
+# every package of every plugin distribution in this repository (plugins/*/src/*), and the
+# examples': the core imports none of them
+PLUGIN_PACKAGES = tuple(sorted(
+    {p.name for p in ROOT.glob("plugins/*/src/*") if (p / "__init__.py").exists()}
+    | {p.parent.name for p in ROOT.glob("examples/*/*/__init__.py")}
+    | {p.stem for p in ROOT.glob("examples/*/mia_*.py")}))
 
 
 def imports_of(name: str, path: Path) -> set[str]:
@@ -115,6 +119,13 @@ def test_the_core_never_imports_a_plugin():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                      [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [n for n in names if n.split(".")[0] in PLUGIN_PACKAGES], name
+
+
+def test_the_guard_knows_every_plugin_package():
+    assert len(list(ROOT.glob("plugins/*/pyproject.toml"))) == 9
+    assert {"mia_mnist_data", "mia_image_data", "mia_tabular_data", "mia_cnn_target",
+            "mia_mlp_target", "mia_wrn_target", "mia_torch_attack", "mia_ray_executor",
+            "mia_mlflow_tracking"} <= set(PLUGIN_PACKAGES)
 
 
 def test_one_table_of_kinds_matches_hooks_and_protocols():
