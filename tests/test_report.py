@@ -69,6 +69,21 @@ def test_seeds_report_mean_and_interval(tmp_path):
     assert auc["mean"] == pytest.approx(np.mean(aucs))
     half = 4.303 * np.std(aucs, ddof=1) / np.sqrt(3)
     assert auc["high"] - auc["mean"] == pytest.approx(half)
+    # the printed table: each column under its title holds that metric's mean [interval]
+    lines = result.output.splitlines()
+    header = next(line for line in lines if line.startswith("attack "))
+    assert header.split() == ["attack", "AUC", "adv", "acc", "TPR@1%", "TPR@.1%", "TPR@0%",
+                              "ε_lb"]
+    row = next(line for line in lines if line.startswith("loss-threshold ")).split()
+    keys = ["auc", "advantage", "accuracy", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr",
+            "tpr_at_0_fpr", "epsilon_lb"]
+    cells = [" ".join(row[1 + 2 * i:3 + 2 * i]) for i in range(len(keys))]
+    for key, cell in zip(keys, cells, strict=True):
+        m = summary["attacks"]["loss-threshold"][key]
+        assert cell == f"{m['mean']:.4f} [{m['low']:.4f},{m['high']:.4f}]", key
+    train = summary["target_train_accuracy"]
+    assert (f"target: train accuracy {train['mean']:.4f} [{train['low']:.4f},"
+            f"{train['high']:.4f}]") in result.output
 
 
 def test_interval_of_one_value_is_a_point():
