@@ -352,3 +352,24 @@ def test_the_given_members_are_drawn_whatever_the_order_of_the_list(trained, aud
     assert result.exit_code == 0, result.output
     assert json.loads((again / "split.json").read_text()) == split
     assert rows(again) == rows(out)
+
+
+def test_a_checkpoint_saved_from_data_parallel_audits_like_the_plain_one(trained, tmp_path):
+    """Every key prefixed ``module.`` (a model saved through DataParallel or DDP): read as
+    the model it wraps, with the same evaluation as the plain file."""
+    state = load_file(str(trained / "model.safetensors"))
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "wrapped.pt")
+    tables = []
+    for folder, name in ((tmp_path, "wrapped.pt"), (trained, "model.safetensors")):
+        out = tmp_path / name.replace(".", "-")
+        result = invoke(*MLP, "--model", str(folder / name), "--train-records",
+                        str(trained / "members.txt"), "--attack", "loss-threshold",
+                        "--output", str(out))
+        assert result.exit_code == 0, result.output
+        tables.append(rows(out))
+    assert tables[0] == tables[1]
+    half = {f"module.{k}" if i % 2 else k: v for i, (k, v) in enumerate(state.items())}
+    torch.save(half, tmp_path / "half.pt")  # not a wrapper's file: still a mismatch
+    result = invoke(*MLP, "--model", str(tmp_path / "half.pt"), "--train-records",
+                    str(trained / "members.txt"), "--attack", "loss-threshold")
+    assert result.exit_code == 2 and "does not fit" in result.output

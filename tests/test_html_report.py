@@ -297,3 +297,18 @@ def test_a_record_column_that_holds_no_ids_is_ignored_not_a_traceback(tmp_path):
     out = CliRunner().invoke(mia, ["metrics", str(path), "--json"])
     assert out.exit_code == 0 and "Traceback" not in out.output, out.output
     assert json.loads(out.output)["attacks"][0]["metrics"]["auc"] == 1.0
+
+
+@pytest.mark.parametrize("member,record", [("member", "record_id"), ("membership", "id"),
+                                           ("is_in", "index")])
+def test_common_names_of_the_membership_and_record_columns_are_found(tmp_path, member,
+                                                                      record):
+    path = tmp_path / "s.csv"
+    path.write_text(f"{record},{member},loss\n" + "".join(
+        f"{100 + i},{i % 2},{(i % 2) * 0.5 + i / 100}\n" for i in range(20)))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(mia, ["metrics", str(path), "--json", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["attacks"][0]["name"] == "loss"  # ids are no score
+    with (out / "evaluation.csv").open() as f:
+        assert [int(r["record"]) for r in csv.DictReader(f)] == list(range(100, 120))

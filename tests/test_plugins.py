@@ -170,7 +170,9 @@ def test_unknown_name_mentions_broken_plugins(fake_entry_points):
     assert result.exit_code == 2
     assert result.output.strip() == (
         "Error: unknown dataset 'mnist' (available: none installed; see mia-run "
-        "--list-plugins); broken plugins: boom")
+        "--list-plugins); broken plugins: boom; a dataset of your own that is not installed "
+        "loads with -p MODULE (a module Python can import: run from its folder with "
+        "PYTHONPATH=.)")
 
 
 def test_plugins_are_not_loaded_at_import_time():

@@ -61,6 +61,9 @@ class Catalog:
         broken = [p.name for p in self.plugins if p.error]
         if broken:
             msg += f"; broken plugins: {', '.join(broken)}"
+        if (kind, name) not in self.hints and not skipped:
+            msg += (f"; a {kind} of your own that is not installed loads with -p MODULE (a "
+                    "module Python can import: run from its folder with PYTHONPATH=.)")
         raise ConfigError(msg)
 
     def check_strict(self) -> None:

@@ -38,7 +38,9 @@ def report(folders: tuple[Path, ...], output: Path | None) -> None:
 @click.command("metrics", short_help="Metrics and report for scores from any tool.")
 @click.argument("path", metavar="FILE", type=click.Path(path_type=Path))
 @click.option("--member-column", default="is_member", show_default=True,
-              help="The column (or NPZ array) holding 0/1 or true/false membership.")
+              help="The column (or NPZ array) holding 0/1 or true/false membership "
+                   "[left as is_member: also found as member, membership, is_in, "
+                   "in_training].")
 @click.option("--score", "scores", multiple=True, metavar="COLUMN",
               help="A score column, repeatable [default: every score* column].")
 @click.option("--lower-is-member", is_flag=True,

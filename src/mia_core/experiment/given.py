@@ -156,8 +156,13 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path,
               who: str) -> nn.Module:
-    """``model`` with the file's weights; a mismatch is one line naming both."""
+    """``model`` with the file's weights; a mismatch is one line naming both. A file saved
+    from ``DataParallel`` / ``DistributedDataParallel`` (every key prefixed ``module.``) is
+    read as the module it wraps."""
     expected = model.state_dict()
+    wrapped = state and all(k.startswith(WRAPPER) for k in state)
+    if wrapped and not any(k.startswith(WRAPPER) for k in expected):
+        state = {k.removeprefix(WRAPPER): v for k, v in state.items()}
     missing = [k for k in expected if k not in state]
     extra = [k for k in state if k not in expected]
     shapes = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -177,6 +182,9 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path,
                           "target (and its options) the model was built with")
     model.load_state_dict(state)
     return model.eval()
+
+
+WRAPPER = "module."  # the prefix DataParallel and DistributedDataParallel give every key
 
 
 def _some(keys: list[str]) -> str:

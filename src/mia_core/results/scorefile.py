@@ -16,6 +16,10 @@ import numpy as np
 from mia_core.errors import ConfigError
 
 TRUE, FALSE = {"1", "true", "yes", "member", "in"}, {"0", "false", "no", "nonmember", "out"}
+# the membership column's common names, tried in order when --member-column is left as
+# is_member; and the record-id column's, as --train-records reads them
+MEMBER_COLUMNS = ("is_member", "member", "membership", "is_in", "in_training")
+RECORD_COLUMNS = ("record", "record_id", "id", "index")
 
 
 @attrs.frozen(eq=False)
@@ -36,6 +40,8 @@ def read_scores(path: Path, member_column: str, score_columns: Sequence[str],
     if not path.is_file():
         raise ConfigError(f"score file {path} does not exist")
     columns = _npz(path) if path.suffix == ".npz" else _csv(path)
+    if member_column == MEMBER_COLUMNS[0] and member_column not in columns:
+        member_column = next((c for c in MEMBER_COLUMNS if c in columns), member_column)
     if member_column not in columns:
         raise ConfigError(f"{path} has no membership column {member_column!r} (columns: "
                           f"{', '.join(columns)}); name it with --member-column")
@@ -49,14 +55,15 @@ def read_scores(path: Path, member_column: str, score_columns: Sequence[str],
     if lower_is_member:
         scores = {n: -s for n, s in scores.items()}
     n = len(truth)
-    records = _optional_ints(columns.get("record"), n)
+    ids = next((columns[c] for c in RECORD_COLUMNS if c in columns), None)
+    records = _optional_ints(ids, n)
     labels = _optional_ints(columns.get("label"), n, fill=-1)
     return ScoreFile(path, truth, scores, records, labels)
 
 
 def _default_scores(columns: dict[str, list], member: str) -> list[str]:
     scored = [c for c in columns if c.startswith("score")]
-    return scored or [c for c in columns if c not in (member, "record", "label")
+    return scored or [c for c in columns if c not in (member, *RECORD_COLUMNS, "label")
                       and not c.startswith("risk:")]
 
 
