@@ -113,17 +113,19 @@ def test_results_say_where_the_ground_truth_came_from(trained, audit):
 def test_a_torch_state_dict_audits_like_safetensors(trained, tmp_path):
     state = load_file(str(trained / "model.safetensors"))
     torch.save(state, tmp_path / "model.pt")
-    tables = []
-    for name in ("model.pt", "model.safetensors"):
-        out = tmp_path / name.replace(".", "-")
-        folder = tmp_path if name == "model.pt" else trained
-        result = invoke(*MLP, "--model", str(folder / name), "--train-records",
-                        str(trained / "members.txt"), "--attack", "loss-threshold",
-                        "--output", str(out))
-        assert result.exit_code == 0, result.output
-        tables.append(rows(out))
+    tables = [audit_rows(tmp_path / "model.pt", trained, tmp_path),
+              audit_rows(trained / "model.safetensors", trained, tmp_path)]
     assert tables[0] == tables[1]
     assert len(tables[0]) == 284  # no population: all 284 members used, half of them known
+
+
+def audit_rows(model, trained, tmp_path):
+    """evaluation.csv of a loss-threshold audit of ``model`` with the example's members."""
+    out = tmp_path / f"{model.parent.name}-{model.name}".replace(".", "-")
+    result = invoke(*MLP, "--model", str(model), "--train-records", str(trained / "members.txt"),
+                    "--attack", "loss-threshold", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    return rows(out)
 
 
 def test_heldout_records_are_the_only_non_members(trained, tmp_path):
@@ -359,15 +361,8 @@ def test_a_checkpoint_saved_from_data_parallel_audits_like_the_plain_one(trained
     the model it wraps, with the same evaluation as the plain file."""
     state = load_file(str(trained / "model.safetensors"))
     torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "wrapped.pt")
-    tables = []
-    for folder, name in ((tmp_path, "wrapped.pt"), (trained, "model.safetensors")):
-        out = tmp_path / name.replace(".", "-")
-        result = invoke(*MLP, "--model", str(folder / name), "--train-records",
-                        str(trained / "members.txt"), "--attack", "loss-threshold",
-                        "--output", str(out))
-        assert result.exit_code == 0, result.output
-        tables.append(rows(out))
-    assert tables[0] == tables[1]
+    assert audit_rows(tmp_path / "wrapped.pt", trained, tmp_path) == audit_rows(
+        trained / "model.safetensors", trained, tmp_path)
     half = {f"module.{k}" if i % 2 else k: v for i, (k, v) in enumerate(state.items())}
     torch.save(half, tmp_path / "half.pt")  # not a wrapper's file: still a mismatch
     result = invoke(*MLP, "--model", str(tmp_path / "half.pt"), "--train-records",
