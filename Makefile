@@ -37,9 +37,10 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/train_throughput.py $(ARGS)
 
-# Mutation testing (mutmut) of the modules listed in tools/mutation.py; slow, not part of
-# `make test` or CI. ARGS go to `mutmut run` (e.g. ARGS="--max-children 2"); results are kept
-# in build/mutation/mutants between runs.
+# Mutation testing (mutmut) of every module of the core and of the attack plugin, in the groups
+# of tools/mutation.py; slow (hours for all groups on 2 cores), not part of `make test` or CI.
+# ARGS: group names, then `--` and mutmut's own (e.g. ARGS="audits -- --max-children 2");
+# results are kept in build/mutation/GROUP/mutants between runs.
 mutation: $(VENV)/.installed-test
 	$(PIP) install --quiet "mutmut>=3.8"
 	$(BIN)/python tools/mutation.py $(ARGS)
