@@ -368,3 +368,45 @@ def test_a_checkpoint_saved_from_data_parallel_audits_like_the_plain_one(trained
     result = invoke(*MLP, "--model", str(tmp_path / "half.pt"), "--train-records",
                     str(trained / "members.txt"), "--attack", "loss-threshold")
     assert result.exit_code == 2 and "does not fit" in result.output
+
+
+def _warned(out) -> list[str]:
+    return json.loads((out / "results.json").read_text())["warnings"]
+
+
+def test_a_correct_audit_raises_no_doubt(audit):
+    out, summary = audit
+    assert _warned(out) == [] and "WARNING" not in summary
+    assert 'class="warning"' not in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("fault", ["ids shifted by one", "inputs scaled otherwise"])
+def test_a_model_that_does_not_look_trained_on_its_members_is_warned_about(trained, tmp_path,
+                                                                           fault):
+    """Built for real: the example's member ids shifted by one (all still in range), or its
+    model fed inputs scaled otherwise than in training (its in-model standardisation
+    statistics a hundred times off). Each warns in the summary, results.json and the
+    report's first paragraph, naming the likely causes."""
+    members = trained / "members.txt"
+    model = trained / "model.safetensors"
+    if fault == "ids shifted by one":
+        members = tmp_path / "shifted.txt"
+        ids = [int(v) for v in (trained / "members.txt").read_text().split()]
+        members.write_text("".join(f"{i + 1}\n" for i in ids if i + 1 < 569))
+    else:
+        state = load_file(str(model))
+        state["mean"] = state["mean"] + 100 * state["std"]
+        model = tmp_path / "rescaled.safetensors"
+        save_file(state, str(model))
+    out = tmp_path / "out"
+    result = invoke(*MLP, "--model", str(model), "--train-records", str(members), "--attack",
+                    "loss-threshold", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    warned = _warned(out)
+    assert len(warned) == 1 and warned[0].startswith(
+        "the model under audit does not look trained on its listed members: ")
+    assert "off by one" in warned[0] and "scaled or laid out otherwise" in warned[0]
+    assert f"WARNING: {warned[0]}." in result.output
+    html = (out / "report.html").read_text()
+    first = html.split("<section", 1)[1].split('id="headline"', 1)[0]
+    assert 'class="warning"' in first and "does not look trained on its listed members" in first

@@ -30,7 +30,7 @@ from mia_core.experiment.phases import Records, Session, TrainedTarget
 from mia_core.experiment.plan import Plan
 from mia_core.results.types import GivenModel
 from mia_core.splits import draw_given_split, evaluation_order, given_members, known_count
-from mia_core.training.fit import accuracy
+from mia_core.training.fit import predict_logits
 from mia_core.training.targets import BuildableTarget, ModelFileTarget, trains
 
 
@@ -104,10 +104,52 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
             f"note: reference models are trained with target '{target.name}''s recipe; they "
             "model the real training only as far as that recipe (architecture, optimiser, "
             "epochs, augmentation) matches it")
-    trained = TrainedTarget(model, accuracy(model, data, device),
-                            accuracy(model, pool.subset(records.split.nonmembers), device), None)
+    nonmembers = pool.subset(records.split.nonmembers)
+    on_members, on_nonmembers = (predict_logits(model, d.x, device) for d in (data, nonmembers))
+    trained = TrainedTarget(model, _accuracy(on_members, data), _accuracy(on_nonmembers,
+                                                                          nonmembers), None)
+    doubts = doubts_about(on_members, data, on_nonmembers, nonmembers)
+    for line in doubts:
+        session.progress.message(f"WARNING: {line}")
     return trained, GivenModel(str(path), digest_of(path), str(config.train_records),
-                               config.heldout_records, given.describe())
+                               config.heldout_records, given.describe(), doubts)
+
+
+CHANCE_MARGIN = 0.05  # members' accuracy this close to the largest class's share is chance
+
+
+def doubts_about(on_members: torch.Tensor, members: LabeledData, on_nonmembers: torch.Tensor,
+                 nonmembers: LabeledData) -> tuple[str, ...]:
+    """Why the given model does not look trained on its listed members (empty: it does).
+
+    A model trained on exactly these records classifies them better than chance, at least as
+    well as the non-members, and with a lower loss. When it does not, the audit is probably
+    of the wrong thing: inputs preprocessed otherwise than in training, a member list that is
+    not the training set, or ids off by one; the metrics would be silently wrong."""
+    acc_in, acc_out = _accuracy(on_members, members), _accuracy(on_nonmembers, nonmembers)
+    loss_in = float(torch.nn.functional.cross_entropy(on_members, members.y))
+    loss_out = float(torch.nn.functional.cross_entropy(on_nonmembers, nonmembers.y))
+    chance = float(torch.bincount(members.y, minlength=members.num_classes).max()) / len(members)
+    found = []
+    if acc_in < chance + CHANCE_MARGIN:
+        found.append(f"it classifies {acc_in:.1%} of its listed members correctly, about "
+                     f"chance (the largest class holds {chance:.1%} of them)")
+    if acc_in < acc_out:
+        found.append(f"it classifies its listed members worse than the non-members "
+                     f"({acc_in:.1%} against {acc_out:.1%})")
+    if loss_in >= loss_out:
+        found.append(f"its mean loss on the listed members ({loss_in:.3f}) is not lower than "
+                     f"on the non-members ({loss_out:.3f})")
+    if not found:
+        return ()
+    return (f"the model under audit does not look trained on its listed members: "
+            f"{'; '.join(found)}. Likely causes: the dataset hands the model inputs scaled or "
+            "laid out otherwise than in its training, the member list is not its training "
+            "set, or the ids are off by one. The metrics below are probably wrong",)
+
+
+def _accuracy(logits: torch.Tensor, data: LabeledData) -> float:
+    return float((logits.argmax(1) == data.y).double().mean()) if len(data) else float("nan")
 
 
 def given_records(config: ExperimentConfig, pool: LabeledData) -> GivenRecords:

@@ -101,6 +101,7 @@ def format_summary(result: ExperimentResult) -> str:
         *_format_lines(result),
         *_privacy_lines(result),
         *_given_lines(result),
+        *(f"WARNING: {line}." for line in result.warnings),
         "",
         *attack_table(result.attacks, result.audit_delta),
     ]

@@ -40,13 +40,15 @@ class AttackReport:
 @attrs.frozen
 class GivenModel:
     """The audited model when it was trained elsewhere (``--model``): its file, the file's
-    SHA-256, the member (and heldout) lists and the membership claim in words."""
+    SHA-256, the member (and heldout) lists, the membership claim in words, and why the
+    model does not look trained on its listed members, if it does not (``doubts``)."""
 
     file: str
     sha256: str
     train_records: str
     heldout_records: str | None
     claim: str
+    doubts: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -81,8 +83,15 @@ class ExperimentResult:
         return [a.name for a in self.attacks
                 if a.proven_epsilon > self.privacy.epsilon + 1e-9]
 
+    @property
+    def warnings(self) -> list[str]:
+        """What makes this run's numbers probably wrong, each one sentence (results.json
+        ``warnings``, the summary, the report's first paragraph)."""
+        return list(self.given_model.doubts) if self.given_model is not None else []
+
     def to_dict(self) -> dict[str, Any]:
-        return {**attrs.asdict(self), "privacy_violations": self.privacy_violations}
+        return {**attrs.asdict(self), "privacy_violations": self.privacy_violations,
+                "warnings": self.warnings}
 
     def attack(self, name: str) -> AttackReport:
         """The report of attack ``name`` (its metrics, time and query count)."""
