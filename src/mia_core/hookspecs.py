@@ -63,7 +63,10 @@ def register_executors(register: Register) -> None:
     ``factory(options)`` returns an object with ``run(task: TrainTask, jobs: list[TrainJob],
     env: ExecEnv)`` that trains every job (``task.train`` or ``mia_core.train_packed``,
     wherever it likes) and yields ``(job, trained)`` as each finishes, in any order;
-    ``trained`` is a ``torch.nn.Module`` or a state dict. Chosen with ``--executor NAME``.
+    ``trained`` is a ``torch.nn.Module``, a state dict, or what ``mia_core.unpack_state``
+    gives for the bytes ``mia_core.train_packed`` returned (for a ``task.query`` task: the
+    weights and the model's logits on ``task.data``, computed where it was trained). The
+    core checks each answer. Chosen with ``--executor NAME``.
     """
 
 

@@ -7,7 +7,7 @@ e.g. ``attack: mia_core.Attack = MyAttack(options)`` under mypy or pyright.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -17,7 +17,7 @@ from mia_core.context import AttackContext, AttackOutput
 from mia_core.data import LabeledData, LoadEnv
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.threats import ThreatModel
-from mia_core.training.executors import ExecEnv, TrainJob, TrainTask
+from mia_core.training.executors import ExecEnv, Trained, TrainJob, TrainTask
 from mia_core.training.recipe import TrainEnv
 
 
@@ -61,8 +61,9 @@ class Reporter(Protocol):
 
 @runtime_checkable
 class Executor(Protocol):
-    """Trains reference models wherever it likes and yields each ``(job, model or state
-    dict)`` as it finishes, in any order."""
+    """Trains reference models wherever it likes and yields each ``(job, trained)`` as it
+    finishes, in any order: a module, a state dict, or ``unpack_state(train_packed(...))``
+    (with a ``task.query`` task, the weights and the model's logits on the task's data)."""
 
     def run(self, task: TrainTask, jobs: Sequence[TrainJob],
-            env: ExecEnv) -> Iterable[tuple[TrainJob, nn.Module | Mapping[str, torch.Tensor]]]: ...
+            env: ExecEnv) -> Iterable[tuple[TrainJob, Trained]]: ...
