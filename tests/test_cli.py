@@ -211,12 +211,18 @@ def test_every_number_of_the_summary_is_the_one_in_results_json(mnist_run):
     columns = [("auc", 4), ("advantage", 4), ("accuracy", 4), ("precision", 4), ("recall", 4),
                ("tpr_at_1pct_fpr", 4), ("tpr_at_01pct_fpr", 4), ("tpr_at_0_fpr", 4),
                ("epsilon_lb", 3)]
+    nonmembers = results["split_sizes"]["eval_nonmembers"]
+    assert nonmembers == 200  # one false positive is 0.5 %: 1 % resolves, 0.1 % does not
     for offset, attack in enumerate(results["attacks"], 1):
         cells = lines[header + offset].split()
         assert cells[0] == attack["name"]
         m = attack["metrics"]
+        assert m["fpr_step"] == 1 / nonmembers
         for (key, digits), cell in zip(columns, cells[1:], strict=False):
-            assert cell == f"{m[key]:.{digits}f}", key
+            expected = "n/r" if key == "tpr_at_01pct_fpr" else f"{m[key]:.{digits}f}"
+            assert cell == expected, key
         assert cells[10] == f"{m['gdp']['epsilon']:.3f}"
+    assert ("n/r: not resolvable: with 200 non-members one false positive is already 0.50 % "
+            "FPR") in result.output
     assert (f"target: train accuracy {results['target_train_accuracy']:.4f}, test accuracy "
             f"{results['target_test_accuracy']:.4f} (non-members)") in result.output

@@ -96,8 +96,13 @@ def test_the_headline_names_the_strongest_attack_and_its_share(folder):
     html = (folder / "report.html").read_text()
     lead = html.split('id="headline">', 1)[1].split("</p>", 1)[0]
     assert f"The strongest attack, <strong>{best['name']}</strong>, finds" in lead
-    share = f"{best['metrics']['tpr_at_01pct_fpr']:.1%}"
-    assert f">{share}</span> of the members at a 0.1 % false-positive rate" in lead
+    # 150 non-members: one false positive is 0.67 %, so 0.1 % cannot be resolved, 1 % can
+    assert results["split_sizes"]["eval_nonmembers"] == 150
+    share = f"{best['metrics']['tpr_at_1pct_fpr']:.1%}"
+    assert f">{share}</span> of the members at a 1 % false-positive rate" in lead
+    assert "0.1 % is not resolvable with 150 non-members" in lead
+    row = html.split('id="attacks">', 1)[1].split("</table>", 1)[0]
+    assert row.count(">not resolvable</span>") == len(attacks)  # the 0.1 % column only
 
 
 def test_the_report_rebuilt_from_the_folder_is_the_same_document(folder, tmp_path):
@@ -275,9 +280,11 @@ def test_the_headlines_sentences_say_what_results_json_holds(folder):
     best = max(attacks, key=lambda a: (a["metrics"]["tpr_at_01pct_fpr"],
                                        a["metrics"]["tpr_at_1pct_fpr"], a["metrics"]["auc"]))
     m = best["metrics"]
-    assert (f"The strongest attack, {best['name']}, finds {m['tpr_at_01pct_fpr']:.1%} of the "
-            f"members at a 0.1 % false-positive rate ({m['tpr_at_1pct_fpr']:.1%} at 1 %; AUC "
-            f"{m['auc']:.3f}).") in text
+    nonmembers = results["split_sizes"]["eval_nonmembers"]
+    assert m["fpr_step"] == 1 / nonmembers and 100 < nonmembers < 1000
+    assert (f"The strongest attack, {best['name']}, finds {m['tpr_at_1pct_fpr']:.1%} of the "
+            f"members at a 1 % false-positive rate (AUC {m['auc']:.3f}; 0.1 % is not "
+            f"resolvable with {nonmembers} non-members).") in text
     assert (f"The model classifies {results['target_train_accuracy']:.1%} of its members and "
             f"{results['target_test_accuracy']:.1%} of non-members correctly.") in text
     assert results["target_train_accuracy"] != results["target_test_accuracy"]  # told apart

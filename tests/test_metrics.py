@@ -104,3 +104,19 @@ def test_one_class_only_is_an_error():
     with pytest.raises(ValueError) as err:
         roc_auc(np.array([True, True]), np.array([0.1, 0.2]))
     assert str(err.value) == "metrics need at least one member and one non-member"
+
+
+@pytest.mark.parametrize("nonmembers,one_pct,tenth_pct", [
+    (99, False, False), (100, True, False), (999, True, False), (1000, True, True)])
+def test_a_tpr_is_resolvable_only_where_one_false_positive_is_within_its_rate(
+        nonmembers, one_pct, tenth_pct):
+    """With N non-members the FPR moves in steps of 1/N: TPR at x % FPR is marked not
+    resolvable where 1/N > x (100 non-members resolve 1 % exactly, 1,000 resolve 0.1 %)."""
+    from mia_core.results.metrics import unresolved
+
+    labels = np.r_[np.ones(50, bool), np.zeros(nonmembers, bool)]
+    m = compute_metrics(labels, np.arange(len(labels), dtype=float), None)
+    assert m.fpr_step == 1 / nonmembers
+    assert unresolved("tpr_at_1pct_fpr", m.fpr_step) is not one_pct
+    assert unresolved("tpr_at_01pct_fpr", m.fpr_step) is not tenth_pct
+    assert not unresolved("auc", m.fpr_step) and not unresolved("tpr_at_0_fpr", m.fpr_step)

@@ -33,6 +33,17 @@ class AttackMetrics:
     epsilon_lb: float = 0.0  # 95 % lower bound on epsilon at the run's delta (mia_core.audit)
     intervals: Any = None  # 95 % bootstrap intervals (mia_core.results.bootstrap.Intervals)
     gdp: Any = None  # μ-GDP estimate from the AUC (mia_core.results.gdp.GdpEstimate)
+    fpr_step: float = 0.0  # one false positive's share of the non-members (0: not recorded)
+
+
+# The false-positive rate each TPR is read at. With N non-members the FPR moves in steps of
+# 1/N: a rate below one step cannot be told from 0 ("not resolvable").
+RATES = {"tpr_at_1pct_fpr": 0.01, "tpr_at_01pct_fpr": 0.001}
+
+
+def unresolved(key: str, fpr_step: float) -> bool:
+    """Whether metric ``key`` asks for an FPR below one false positive (``fpr_step``)."""
+    return key in RATES and fpr_step > RATES[key] * (1 + 1e-9)
 
 
 @attrs.frozen
@@ -105,6 +116,7 @@ def compute_metrics(is_member: np.ndarray, scores: np.ndarray,
         tpr_at_0_fpr=tpr_at_fpr(fpr, tpr, 0.0),
         threshold=float(threshold),
         threshold_source=source,
+        fpr_step=1.0 / max(int((~labels).sum()), 1),
     )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from mia_core.atomic import atomic_write
 from mia_core.results.exposure import most_exposed, strongest
-from mia_core.results.metrics import roc_curve
+from mia_core.results.metrics import roc_curve, unresolved
 from mia_core.results.runfiles import RunFiles, load_seeds
 from mia_core.results.summary import details_text
 
@@ -87,13 +87,20 @@ def headline(results: dict[str, Any], best: str | None) -> list[list[Any]]:
     if best is None:
         return [["This run holds no attack results."]]
     m, i = attacks[best]["metrics"], list(attacks).index(best)
-    sentences = [["The strongest attack, ", {"text": best}, ", finds ",
-                  number(f"attacks.{i}.metrics.tpr_at_01pct_fpr", m["tpr_at_01pct_fpr"],
-                         "{:.1%}"),
-                  " of the members at a 0.1 % false-positive rate (",
-                  number(f"attacks.{i}.metrics.tpr_at_1pct_fpr", m["tpr_at_1pct_fpr"],
-                         "{:.1%}"), " at 1 %; AUC ",
-                  number(f"attacks.{i}.metrics.auc", m["auc"], "{:.3f}"), ")."]]
+    auc = number(f"attacks.{i}.metrics.auc", m["auc"], "{:.3f}")
+    step = m.get("fpr_step", 0.0)
+    low, high = (number(f"attacks.{i}.metrics.{k}", m[k], "{:.1%}")
+                 for k in ("tpr_at_01pct_fpr", "tpr_at_1pct_fpr"))
+    if not unresolved("tpr_at_01pct_fpr", step):
+        found = [", finds ", low, " of the members at a 0.1 % false-positive rate (", high,
+                 " at 1 %; AUC ", auc, ")."]
+    elif not unresolved("tpr_at_1pct_fpr", step):
+        found = [", finds ", high, " of the members at a 1 % false-positive rate (AUC ", auc,
+                 f"; 0.1 % is not resolvable with {round(1 / step)} non-members)."]
+    else:
+        found = [" has an AUC of ", auc, f" (1 % and 0.1 % false-positive rates are not "
+                 f"resolvable with {round(1 / step)} non-members)."]
+    sentences = [["The strongest attack, ", {"text": best}, *found]]
     top = max(attacks.values(), key=proven_epsilon)
     eps, j = proven_epsilon(top), list(attacks).index(top["name"])
     where = ("metrics.epsilon_lb" if eps == top["metrics"]["epsilon_lb"]
@@ -119,7 +126,9 @@ def headline(results: dict[str, Any], best: str | None) -> list[list[Any]]:
 
 def attack_row(attack: dict[str, Any], index: int) -> dict[str, Any]:
     metrics = attack["metrics"]
-    cells = [number(f"attacks.{index}.metrics.{k}", metrics[k], fmt) for k, _, fmt in METRICS]
+    step = metrics.get("fpr_step", 0.0)
+    cells = [{"text": "not resolvable"} if unresolved(k, step) else
+             number(f"attacks.{index}.metrics.{k}", metrics[k], fmt) for k, _, fmt in METRICS]
     intervals = metrics.get("intervals") or {}
     auc = intervals.get("auc")
     return {"name": attack["name"], "threat": attack.get("threat_model", ""), "cells": cells,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mia_core.results.metrics import AttackMetrics
+from mia_core.results.metrics import RATES, AttackMetrics, unresolved
 from mia_core.results.types import AttackReport, ExperimentResult
 from mia_core.training.formats import speeds_text
 
@@ -73,13 +73,22 @@ def attack_table(attacks: Sequence[AttackReport], delta: float) -> list[str]:
         m = a.metrics
         lines.append(
             f"{a.name:<{width}} {m.auc:>6.4f} {m.advantage:>6.4f} {m.accuracy:>6.4f} "
-            f"{m.precision:>6.4f} {m.recall:>6.4f} {m.tpr_at_1pct_fpr:>7.4f} "
-            f"{m.tpr_at_01pct_fpr:>8.4f} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
+            f"{m.precision:>6.4f} {m.recall:>6.4f} {_tpr(m, 'tpr_at_1pct_fpr'):>7} "
+            f"{_tpr(m, 'tpr_at_01pct_fpr'):>8} {m.tpr_at_0_fpr:>7.4f} {m.epsilon_lb:>6.3f} "
             f"{_gdp_epsilon(m):>6} {a.seconds:>6.1f}s")
     lines += [f"ε_lb: one-sided 95 % lower bound on ε at δ = {delta:g} from each attack's "
               "scores; ε_gdp: an estimate at the same δ, assuming the ROC is Gaussian "
               "(μ-GDP from the AUC; see docs/auditing.md)"]
+    step = max((a.metrics.fpr_step for a in attacks), default=0.0)
+    if any(unresolved(key, step) for key in RATES):
+        lines.append(f"n/r: not resolvable: with {round(1 / step)} non-members one false "
+                     f"positive is already {100 * step:.2f} % FPR")
     return lines
+
+
+def _tpr(metrics: AttackMetrics, key: str) -> str:
+    """The TPR at ``key``'s FPR, or ``n/r`` where the non-members are too few to resolve it."""
+    return "n/r" if unresolved(key, metrics.fpr_step) else f"{getattr(metrics, key):.4f}"
 
 
 def format_summary(result: ExperimentResult) -> str:
