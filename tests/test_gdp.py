@@ -182,3 +182,32 @@ def test_the_canary_audit_feeds_the_fdp_bound_its_counts():
     audit = canary_audit(included, scores, delta=1e-5)
     assert (audit.canaries, audit.guesses, audit.correct) == (1000, 200, 180)
     assert audit.fdp_epsilon == pytest.approx(FDP_REFERENCE[(1000, 200, 180)], abs=2e-5)
+
+
+def test_an_auc_of_one_gives_no_finite_gdp_estimate(tmp_path):
+    """Every member above every non-member fits no finite μ: the estimate says
+    "unbounded" (the capped values it holds are no estimate), in the table and the report;
+    any AUC below 1 gives a finite one."""
+    import json
+
+    from click.testing import CliRunner
+
+    from mia_core.cli.group import mia
+    from mia_core.results.gdp import MU_MAX
+
+    top = estimate_gdp(1.0, (0.98, 1.0), 1e-5)
+    assert top.unbounded and top.mu == MU_MAX
+    assert not estimate_gdp(0.999, (0.99, 1.0), 1e-5).unbounded
+    path = tmp_path / "s.csv"
+    path.write_text("is_member,score\n" + "".join(f"{i % 2},{(i % 2) + i / 1000}\n"
+                                                   for i in range(40)))
+    out = tmp_path / "out"
+    printed = CliRunner().invoke(mia, ["metrics", str(path), "--output", str(out)]).output
+    row = next(line for line in printed.splitlines() if line.startswith("score "))
+    assert row.split()[10] == "unbnd"
+    assert "unbnd: unbounded: an AUC of 1 fits no finite μ" in printed
+    saved = json.loads((out / "results.json").read_text())["attacks"][0]["metrics"]["gdp"]
+    assert saved["unbounded"] is True
+    html = (out / "report.html").read_text()
+    assert html.count('<span class="small">unbounded</span>') == 2
+    assert 'data-key="attacks.0.metrics.gdp.epsilon"' not in html

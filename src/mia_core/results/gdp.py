@@ -69,13 +69,17 @@ def mu_from_auc(auc: float) -> float:
 
 @attrs.frozen
 class GdpEstimate(FieldMap):
-    """μ and ε at ``delta`` estimated from one attack's AUC, each with its 95 % interval."""
+    """μ and ε at ``delta`` estimated from one attack's AUC, each with its 95 % interval.
+    ``unbounded``: the AUC is 1 (every member above every non-member), which no finite μ
+    gives; ``mu`` and ``epsilon`` then hold the largest μ computed (``MU_MAX``) and its ε, a
+    cap rather than an estimate, and are shown as "unbounded"."""
 
     mu: float
     mu_interval: tuple[float, float]
     epsilon: float
     epsilon_interval: tuple[float, float]
     delta: float
+    unbounded: bool = False
 
 
 def estimate_gdp(auc: float, auc_interval: tuple[float, float], delta: float) -> GdpEstimate:
@@ -83,7 +87,8 @@ def estimate_gdp(auc: float, auc_interval: tuple[float, float], delta: float) ->
     is monotone, so the interval keeps its coverage)."""
     mus = [mu_from_auc(a) for a in (auc, *auc_interval)]
     eps = [gdp_epsilon(m, delta) for m in mus]
-    return GdpEstimate(mus[0], (mus[1], mus[2]), eps[0], (eps[1], eps[2]), delta)
+    return GdpEstimate(mus[0], (mus[1], mus[2]), eps[0], (eps[1], eps[2]), delta,
+                       unbounded=mus[0] >= MU_MAX)
 
 
 def _blow_up_inverse(mu: float, x: float) -> float:

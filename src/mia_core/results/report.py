@@ -143,6 +143,9 @@ def gdp_cells(gdp: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
     if not gdp:
         return None
     mu, eps = gdp["mu_interval"], gdp["epsilon_interval"]
+    if gdp.get("unbounded"):  # AUC 1: the capped values are no estimate
+        return {"mu": {"text": "unbounded"}, "epsilon": {"text": "unbounded"},
+                "interval": f"μ {mu[0]:.3f} to ∞, ε {eps[0]:.2f} to ∞"}
     return {"mu": number(f"{key}.mu", gdp["mu"], "{:.3f}"),
             "epsilon": number(f"{key}.epsilon", gdp["epsilon"], "{:.3f}"),
             "interval": f"μ {mu[0]:.3f} to {mu[1]:.3f}, ε {eps[0]:.2f} to {eps[1]:.2f}"}

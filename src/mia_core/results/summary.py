@@ -60,7 +60,9 @@ def _given_lines(result: ExperimentResult) -> list[str]:
 
 
 def _gdp_epsilon(metrics: AttackMetrics) -> str:
-    return "-" if metrics.gdp is None else f"{metrics.gdp.epsilon:.3f}"
+    if metrics.gdp is None:
+        return "-"
+    return "unbnd" if metrics.gdp.unbounded else f"{metrics.gdp.epsilon:.3f}"
 
 
 def attack_table(attacks: Sequence[AttackReport], delta: float) -> list[str]:
@@ -79,6 +81,9 @@ def attack_table(attacks: Sequence[AttackReport], delta: float) -> list[str]:
     lines += [f"ε_lb: one-sided 95 % lower bound on ε at δ = {delta:g} from each attack's "
               "scores; ε_gdp: an estimate at the same δ, assuming the ROC is Gaussian "
               "(μ-GDP from the AUC; see docs/auditing.md)"]
+    if any(a.metrics.gdp is not None and a.metrics.gdp.unbounded for a in attacks):
+        lines.append("unbnd: unbounded: an AUC of 1 fits no finite μ, so the GDP estimate has "
+                     "no finite ε (its interval is in results.json and the report)")
     step = max((a.metrics.fpr_step for a in attacks), default=0.0)
     if any(unresolved(key, step) for key in RATES):
         lines.append(f"n/r: not resolvable: with {round(1 / step)} non-members one false "
