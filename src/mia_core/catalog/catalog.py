@@ -44,9 +44,8 @@ class Catalog:
 
     def get(self, kind: str, name: str) -> Entry:
         registry = self.registries[kind]
-        prefix, _, bare = name.rpartition(":")
-        if name in registry or (prefix and bare in registry):
-            return registry.get(name)  # one entry, or a usage error naming the choices
+        if name.rpartition(":")[2] in registry:  # one entry, or a usage error naming choices
+            return registry.get(name)
         for p in self.plugins:
             if p.skipped and (kind, name) in p.provides:
                 raise ConfigError(f"{kind} '{name}' comes from plugin '{p.name}' "

@@ -16,8 +16,7 @@ from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.registry import Entry
 from mia_core.data import LabeledData
 from mia_core.errors import ConfigError, MiaError, PluginError, describe
-from mia_core.experiment.plan import Plan
-from mia_core.options import build_options
+from mia_core.experiment.plan import Plan, build_component
 from mia_core.training.targets import BuildableTarget, trains
 
 SAMPLE = 2  # records the dry build sees (two, so a batch norm in training mode would work)
@@ -76,7 +75,7 @@ def problem_with(target: object, who: str, sample: LabeledData) -> str | None:
 def _takes(entry: Entry, sample: LabeledData) -> bool:
     """Whether the target ``entry``, with its default options, takes ``sample``."""
     try:
-        instance = entry.build(build_options(entry.options, {}, f"target '{entry.name}'"))
+        instance = build_component("target", entry, {}).instance
         return (trains(instance) and capable(instance, BuildableTarget)
                 and problem_with(instance, entry.who, sample) is None)
     except Exception:  # a target that needs options, or is broken: not offered

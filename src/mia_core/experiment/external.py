@@ -30,7 +30,7 @@ from mia_core.experiment.phases import Records, Session, TrainedTarget
 from mia_core.experiment.plan import Plan
 from mia_core.results.types import GivenModel
 from mia_core.splits import draw_given_split, evaluation_order, given_members, known_count
-from mia_core.training.fit import predict_logits
+from mia_core.training.fit import accuracy_of, predict_logits
 from mia_core.training.targets import BuildableTarget, ModelFileTarget, trains
 
 
@@ -106,8 +106,8 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
             "epochs, augmentation) matches it")
     nonmembers = pool.subset(records.split.nonmembers)
     on_members, on_nonmembers = (predict_logits(model, d.x, device) for d in (data, nonmembers))
-    trained = TrainedTarget(model, _accuracy(on_members, data), _accuracy(on_nonmembers,
-                                                                          nonmembers), None)
+    trained = TrainedTarget(model, accuracy_of(on_members, data),
+                            accuracy_of(on_nonmembers, nonmembers), None)
     doubts = doubts_about(on_members, data, on_nonmembers, nonmembers)
     for line in doubts:
         session.progress.message(f"WARNING: {line}")
@@ -126,7 +126,7 @@ def doubts_about(on_members: torch.Tensor, members: LabeledData, on_nonmembers: 
     well as the non-members, and with a lower loss. When it does not, the audit is probably
     of the wrong thing: inputs preprocessed otherwise than in training, a member list that is
     not the training set, or ids off by one; the metrics would be silently wrong."""
-    acc_in, acc_out = _accuracy(on_members, members), _accuracy(on_nonmembers, nonmembers)
+    acc_in, acc_out = accuracy_of(on_members, members), accuracy_of(on_nonmembers, nonmembers)
     loss_in = float(torch.nn.functional.cross_entropy(on_members, members.y))
     loss_out = float(torch.nn.functional.cross_entropy(on_nonmembers, nonmembers.y))
     chance = float(torch.bincount(members.y, minlength=members.num_classes).max()) / len(members)
@@ -146,10 +146,6 @@ def doubts_about(on_members: torch.Tensor, members: LabeledData, on_nonmembers: 
             f"{'; '.join(found)}. Likely causes: the dataset hands the model inputs scaled or "
             "laid out otherwise than in its training, the member list is not its training "
             "set, or the ids are off by one. The metrics below are probably wrong",)
-
-
-def _accuracy(logits: torch.Tensor, data: LabeledData) -> float:
-    return float((logits.argmax(1) == data.y).double().mean()) if len(data) else float("nan")
 
 
 def given_records(config: ExperimentConfig, pool: LabeledData) -> GivenRecords:

@@ -90,13 +90,15 @@ def make_plan(config: ExperimentConfig, catalog: Catalog) -> Plan:
     roles += [("executor", "executor", config.executor)]
     entries = [(label, catalog.get(kind, name)) for kind, label, name in roles]
     routed = route_options(config.options, entries)
-    built = [_build(label, entry, routed[label]) for label, entry in entries]
+    built = [build_component(label, entry, routed[label]) for label, entry in entries]
     attacks = tuple(c for c in built if c.entry.kind == "attack")
     reporters = tuple(c for c in built if c.entry.kind == "reporter")
     return Plan(built[0], built[1], attacks, reporters, built[-1])
 
 
-def _build(label: str, entry: Entry, values: Mapping[str, Any]) -> Component:
+def build_component(label: str, entry: Entry, values: Mapping[str, Any]) -> Component:
+    """``entry`` built with its options from ``values`` (defaults for the rest), checked
+    against its kind's interface."""
     what = f"{entry.kind} '{entry.name}'"
     options = build_options(entry.options, values, what)
     try:

@@ -103,7 +103,13 @@ def accuracy(model: nn.Module, data: LabeledData, device: torch.device) -> float
     """Fraction of ``data`` the model classifies correctly."""
     if len(data) == 0:
         return float("nan")
-    logits = predict_logits(model, data.x, device)
+    return accuracy_of(predict_logits(model, data.x, device), data)
+
+
+def accuracy_of(logits: torch.Tensor, data: LabeledData) -> float:
+    """Fraction of ``data`` that ``logits`` (one row per record) classify correctly."""
+    if len(data) == 0:
+        return float("nan")
     return float((logits.argmax(1) == data.y).double().mean())
 
 

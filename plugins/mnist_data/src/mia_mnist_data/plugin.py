@@ -133,11 +133,11 @@ def read_part(raw: Path, train: bool,
         labels_header = check_idx(label_file, 1, spec.digests)
     except IdxError as exc:
         raise DataFileError(f"bad {spec.title} file in {raw}: {exc}; delete it and download "
-                            "again "
-                       f"({_expected(raw, spec)})") from None
+                            f"again ({_expected(raw, spec)})") from None
     if images_header.dims[1:] != (28, 28) or images_header.dims[0] != labels_header.dims[0]:
-        raise DataFileError(f"{spec.title} files in {raw} do not match: {image_file.name} holds "
-                       f"{images_header.dims}, {label_file.name} holds {labels_header.dims}")
+        raise DataFileError(f"{spec.title} files in {raw} do not match: {image_file.name} "
+                            f"holds {images_header.dims}, {label_file.name} holds "
+                            f"{labels_header.dims}")
     images, labels = read_idx(image_file, images_header), read_idx(label_file, labels_header)
     if len(labels) and int(labels.max()) > 9:
         raise DataFileError(f"{label_file} holds labels above 9; it is not a {spec.title} "

@@ -40,6 +40,7 @@ from mia_core import (
     train_packed,
     unpack_state,
 )
+from mia_ray_executor import watchdog  # standard library only
 
 LOOPBACK = "127.0.0.1"
 CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -227,8 +228,6 @@ def _watchdog() -> subprocess.Popen | None:
     leaves an unwatched instance."""
     if not sys.platform.startswith("linux"):
         return None
-    from mia_ray_executor import watchdog
-
     born = watchdog.start_time(os.getpid())
     guard = subprocess.Popen([sys.executable, "-I", "-S", watchdog.__file__, str(os.getpid()),
                               str(born)],
@@ -251,12 +250,11 @@ def _marked(guard: subprocess.Popen | None) -> Iterator[None]:
     any other busy process (another run, a build) the reference models all but stop: on 2
     cores beside two CPU-bound processes a Ray task got 3 % of a core. mia-core's local
     workers run at normal priority too; a ``RAY_worker_niceness`` of the user's wins."""
-    from mia_ray_executor import watchdog
-
     saved = {name: os.environ.get(name) for name in (watchdog.MARK, NICENESS)}
     os.environ.setdefault(NICENESS, "0")
     if guard is not None:
-        os.environ[watchdog.MARK] = ":".join(guard.args[-2:])
+        os.environ[watchdog.MARK] = watchdog.mark_of(os.getpid(),
+                                                     watchdog.start_time(os.getpid()))
     try:
         yield
     finally:
@@ -269,8 +267,6 @@ def _marked(guard: subprocess.Popen | None) -> Iterator[None]:
 
 def _release(guard: subprocess.Popen | None) -> None:
     """The run ended here, alive: the watchdog leaves without ending anything."""
-    from mia_ray_executor import watchdog
-
     if guard is None or guard.poll() is not None:
         return
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):

@@ -64,6 +64,11 @@ def descendants(roots: set[int]) -> set[int]:
     return found
 
 
+def mark_of(driver: int, born: int | None) -> str:
+    """The mark a driver's instance carries: ``PID:START`` (a reused pid is another mark)."""
+    return f"{driver}:{born}"
+
+
 def marked(token: str) -> dict[int, int]:
     """pid -> start time of every running process whose environment holds ``MARK=token``."""
     needle = f"{MARK}={token}".encode()
@@ -121,7 +126,7 @@ def main(argv: list[str]) -> int:
     print(WATCHING, flush=True)
     known = watch(driver, born, released)
     if not released.is_set():
-        end({**known, **marked(f"{driver}:{born}")})
+        end({**known, **marked(mark_of(driver, born))})
     return 0
 
 
