@@ -123,6 +123,41 @@ def test_one_run_bound_shrinks_with_delta_and_with_wrong_guesses():
         one_run_p_value(10, 20, 5, 1.0, 0.0)
 
 
+def test_a_one_run_bound_below_one_is_found_not_rounded_to_zero():
+    # 118 right of 200 guesses rejects epsilon = 0 but not epsilon = 1: the bound lies between,
+    # where the p-value crosses alpha
+    assert one_run_p_value(1000, 200, 118, 0.0, 0.0) < 0.05 < one_run_p_value(1000, 200, 118,
+                                                                               1.0, 0.0)
+    bound = one_run_epsilon(1000, 200, 118, delta=0.0)
+    assert 0.0 < bound < 1.0
+    assert one_run_p_value(1000, 200, 118, bound, 0.0) == pytest.approx(0.05, abs=1e-6)
+
+
+def test_the_canary_audit_states_its_fdp_bound_at_the_level_asked_for():
+    from mia_core.results.gdp import fdp_one_run_mu
+
+    included, scores = rr_canaries(2.0, 2000, 5)
+    for alpha in (0.05, 0.2):
+        audit = canary_audit(included, scores, alpha=alpha)
+        assert audit.fdp_mu == fdp_one_run_mu(audit.canaries, audit.guesses, audit.correct,
+                                              alpha)
+    assert canary_audit(included, scores, alpha=0.2).fdp_mu > canary_audit(
+        included, scores, alpha=0.05).fdp_mu  # a looser level rejects more
+
+
+def test_a_runs_epsilon_bound_draws_its_split_with_the_attacks_seed():
+    from mia_core.results.audit import epsilon_lower_bound
+    from mia_core.results.measure import measure
+
+    rng = np.random.default_rng(0)
+    truth = np.r_[[True] * 300, [False] * 300]
+    scores = np.r_[rng.normal(1.5, 1, 300), rng.normal(0, 1, 300)]
+    bounds = {seed: measure(truth, scores, None, 1e-5, seed).epsilon_lb for seed in (0, 7, 8)}
+    for seed, bound in bounds.items():
+        assert bound == epsilon_lower_bound(truth, scores, 1e-5, seed=seed).epsilon
+    assert len(set(bounds.values())) > 1  # the split really depends on the seed
+
+
 def rr_canaries(eps, m, seed):
     rng = np.random.default_rng(seed)
     included = rng.random(m) < 0.5

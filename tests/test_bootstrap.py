@@ -16,6 +16,30 @@ def _scores(rng, n, shift):
     return np.r_[rng.normal(shift, 1, n), rng.normal(0, 1, n)], np.r_[[True] * n, [False] * n]
 
 
+def test_the_intervals_are_the_2_5th_and_97_5th_percentiles_of_stratified_resamples():
+    """What the module promises, recomputed with scikit-learn: ``rounds`` draws of as many
+    members and as many non-members (with replacement, members first, from one generator of
+    the seed), and the 2.5th / 97.5th percentile of each metric over them."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    rng = np.random.default_rng(3)
+    scores, truth = _scores(rng, 60, 0.7)
+    members, others = np.flatnonzero(truth), np.flatnonzero(~truth)
+    draw = np.random.default_rng(11)
+    aucs, tprs = [], []
+    for _ in range(50):
+        pick = np.r_[draw.choice(members, len(members)), draw.choice(others, len(others))]
+        labels = np.r_[np.ones(len(members)), np.zeros(len(others))]
+        aucs.append(roc_auc_score(labels, scores[pick]))
+        fpr, tpr, _ = roc_curve(labels, scores[pick])
+        tprs.append(tpr[fpr <= 0.01].max())
+    got = bootstrap(truth, scores, seed=11, rounds=50)
+    assert got.auc == pytest.approx(tuple(np.percentile(aucs, [2.5, 97.5])), abs=1e-12)
+    assert got.tpr_at_1pct_fpr == pytest.approx(tuple(np.percentile(tprs, [2.5, 97.5])),
+                                                abs=1e-12)
+    assert got.rounds == 50
+
+
 def test_the_auc_interval_covers_the_true_auc_about_95_percent_of_the_time():
     shift = 0.8
     true_auc = 0.5 * (1 + math.erf(shift / 2))  # Φ(shift / √2) for two unit Gaussians

@@ -7,7 +7,8 @@ by the mutated copies. Slow (minutes to an hour): not part of ``make test`` or C
 
 from __future__ import annotations
 
-import re
+import json
+import random
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                  "tests/test_report.py"]),
     "audits": (["src/mia_core/results/gdp.py", "src/mia_core/results/bootstrap.py",
                 "src/mia_core/results/audit.py", "src/mia_core/results/measure.py",
-                "src/mia_core/results/exposure.py", "src/mia_core/results/repeats.py"],
+                "src/mia_core/results/repeats.py"],
                ["tests/test_gdp.py", "tests/test_bootstrap.py", "tests/test_audit.py",
                 "tests/test_privacy.py", "tests/test_report.py"]),
     "models": (["src/mia_core/training/cache.py", "src/mia_core/references.py",
@@ -53,6 +54,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                "tests/test_html_report.py", "tests/test_tabular.py",
                "tests/test_mnist_loader.py"]),
     "reports": (["src/mia_core/results/report.py", "src/mia_core/results/summary.py",
+                 "src/mia_core/results/exposure.py",
                  "src/mia_core/results/files.py", "src/mia_core/results/runfiles.py",
                  "src/mia_core/results/plots.py", "src/mia_core/results/types.py"],
                 ["tests/test_html_report.py", "tests/test_report.py", "tests/test_cli.py"]),
@@ -103,6 +105,7 @@ def stage(group: str) -> Path:
     shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns(
         "__pycache__", "*.egg-info", "example_plugin"))
     modules, selected = GROUPS[group]
+    refresh(folder, modules)
     listed = ", ".join(f'"{m}"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in selected)
     (folder / "pyproject.toml").write_text(f"""\
@@ -121,51 +124,137 @@ testpaths = ["tests"]
     return folder
 
 
-def summary(groups: list[str]) -> str:
-    """Killed / survived / other per module, from ``mutmut results --all true``."""
+# mutmut's exit codes, as its own ``stats.status_by_exit_code`` reads them.
+KILLED, SURVIVED, TIMEOUT = {1, 3}, {0}, {24, -24, 36, 152, 255}
+
+
+def mutants(group: str) -> dict[str, dict[str, int | None]]:
+    """Every generated mutant of ``group``, per module: name -> mutmut's exit code (None: not
+    checked yet). Read from mutmut's own ``.meta`` files."""
+    found: dict[str, dict[str, int | None]] = {}
+    root = STAGE / group / "mutants" / "src"
+    for meta in sorted(root.rglob("*.py.meta")) if root.is_dir() else []:
+        module = meta.relative_to(root).as_posix().removesuffix(".py.meta").replace("/", ".")
+        found[module] = json.loads(meta.read_text())["exit_code_by_key"]
+    return found
+
+
+def generate(group: str) -> None:
+    """Have mutmut write the group's mutants (and its test statistics) without testing any.
+
+    mutmut has no command for that alone: ``run`` with a name that matches no mutant does
+    both steps and then stops on the empty selection (which is all that is wanted here)."""
+    folder = STAGE / group
+    done = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1",
+                           "no-such-mutant"], cwd=folder, capture_output=True, text=True)
+    if not mutants(group):
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise SystemExit(f"mutmut wrote no mutants for {group}; its output is above")
+
+
+def sample(group: str, size: int) -> dict[str, list[str]]:
+    """``size`` mutants per module, drawn at random (seeded by the module's name, so a rerun
+    draws the same ones and reuses mutmut's results)."""
+    return {module: sorted(random.Random(module).sample(sorted(names), min(size, len(names))))
+            for module, names in mutants(group).items()}
+
+
+def refresh(folder: Path, modules: list[str]) -> None:
+    """Bring mutmut's kept copy (``mutants/``) up to date with everything it does not mutate.
+
+    mutmut regenerates a mutated module whose source changed, but copies every other file
+    (unmutated modules, templates, the tests) only when it is missing: a kept copy would
+    otherwise test today's mutants against last month's report template or tests."""
+    kept = folder / "mutants"
+    if not kept.is_dir():
+        return
+    mutated = {p for pattern in modules for p in folder.glob(pattern)}
+    for path in (folder / "src").rglob("*"):
+        if path.is_file() and path not in mutated:
+            target = kept / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    shutil.rmtree(kept / "tests", ignore_errors=True)
+    shutil.copytree(folder / "tests", kept / "tests")
+
+
+def summary(groups: list[str], only: set[str] | None = None) -> str:
+    """Killed / survived / timed out per module (``only``: just these mutants, e.g. a sample);
+    a timeout counts as detected (docs/mutation.md)."""
     counts: dict[str, Counter] = {}
     for group in groups:
-        out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
-                             cwd=STAGE / group, capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            m = re.match(r"\s*([\w.]+?)\.x[_\u01c1].*__mutmut_\d+: (.+)", line)
-            if m:
-                counts.setdefault(m.group(1), Counter())[m.group(2).strip()] += 1
-    lines = [f"{'module':40} {'killed':>7} {'survived':>9} {'other':>6} {'score':>6}"]
-    total = Counter()
+        for module, codes in mutants(group).items():
+            c = counts.setdefault(module, Counter())
+            for name, code in codes.items():
+                if only is not None and name not in only:
+                    continue
+                c["total"] += 1
+                c["killed" if code in KILLED else "survived" if code in SURVIVED
+                  else "timeout" if code in TIMEOUT else "unchecked" if code is None
+                  else "other"] += 1
+    lines = [f"{'module':40} {'mutants':>7} {'killed':>7} {'timeout':>7} {'survived':>8} "
+             f"{'other':>5} {'score':>6}"]
+    total: Counter = Counter()
+
+    def row(name: str, c: Counter) -> str:
+        detected = c["killed"] + c["timeout"]
+        tested = detected + c["survived"]
+        score = f"{detected / tested:6.1%}" if tested else f"{'-':>6}"
+        return (f"{name:40} {c['total']:7d} {c['killed']:7d} {c['timeout']:7d} "
+                f"{c['survived']:8d} {c['other'] + c['unchecked']:5d} {score}")
+
     for module, c in sorted(counts.items()):
-        killed, survived = c["killed"], c["survived"]
-        other = sum(c.values()) - killed - survived
-        total.update(c)
-        score = killed / max(killed + survived, 1)
-        lines.append(f"{module:40} {killed:7d} {survived:9d} {other:6d} {score:6.1%}")
-    killed, survived = total["killed"], total["survived"]
-    lines.append(f"{'all':40} {killed:7d} {survived:9d} "
-                 f"{sum(total.values()) - killed - survived:6d} "
-                 f"{killed / max(killed + survived, 1):6.1%}")
+        if c["total"]:
+            total.update(c)
+            lines.append(row(module, c))
+    lines.append(row("all", total))
     return "\n".join(lines)
 
 
 def main() -> int:
-    """``tools/mutation.py [--summary] [GROUP ...] [-- MUTMUT-RUN-ARGS]``."""
+    """``tools/mutation.py [--summary] [--sample N] [GROUP ...] [-- MUTMUT-RUN-ARGS]``.
+
+    ``--sample N`` tests N mutants of each module drawn at random instead of all of them:
+    a score in minutes rather than hours (the summary then counts the sample only)."""
     args = sys.argv[1:]
     extra = args[args.index("--") + 1:] if "--" in args else []
     args = args[:args.index("--")] if "--" in args else args
     only_summary = "--summary" in args
+    size = None
+    if "--sample" in args:
+        at = args.index("--sample")
+        if at + 1 >= len(args) or not args[at + 1].isdigit() or int(args[at + 1]) < 1:
+            print("--sample needs a number of mutants per module, e.g. --sample 20",
+                  file=sys.stderr)
+            return 2
+        size = int(args[at + 1])
+        del args[at:at + 2]
     groups = [a for a in args if a != "--summary"] or list(GROUPS)
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         print(f"unknown group(s) {', '.join(unknown)}; use {', '.join(GROUPS)}", file=sys.stderr)
         return 2
+    chosen: set[str] | None = None if size is None else set()
     for group in groups:
-        folder = stage(group)
         if not only_summary:
+            folder = stage(group)
             print(f"== {group}: {', '.join(GROUPS[group][0])}", flush=True)
-            code = subprocess.run([sys.executable, "-m", "mutmut", "run", *extra],
+            names: list[str] = []
+            if size is not None:
+                generate(group)
+                codes = {n: c for per in mutants(group).values() for n, c in per.items()}
+                drawn = [n for per in sample(group, size).values() for n in per]
+                names = [n for n in drawn if codes[n] is None]  # the rest are known already
+                print(f"   {len(drawn)} mutants drawn, {len(names)} not yet tested", flush=True)
+                if not names:
+                    continue
+            code = subprocess.run([sys.executable, "-m", "mutmut", "run", *extra, *names],
                                   cwd=folder).returncode
             if code:
                 return code
-    print(summary(groups))
+        if chosen is not None:
+            chosen |= {n for per in sample(group, size).values() for n in per}
+    print(summary(groups, chosen))
     print(f"survivors: cd {STAGE.relative_to(ROOT)}/GROUP && mutmut results; "
           "mutmut show NAME for the diff")
     return 0
