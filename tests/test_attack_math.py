@@ -7,6 +7,7 @@ is chosen by the test, and the expected score follows from the paper's formula.
 
 import math
 
+import attrs
 import pytest
 import torch
 from torch import nn
@@ -27,13 +28,15 @@ from mia_torch_attack.lira import (
     masked_stats,
 )
 from mia_torch_attack.mlp import MlpTraining, fit_and_score, mlp
-from mia_torch_attack.rmia import Rmia, RmiaOptions
+from mia_torch_attack.rmia import Rmia, RmiaOptions, signal_of, trimmed_mean
 from mia_torch_attack.shadow import ShadowMlp, ShadowOptions
 from mia_torch_attack.signals import (
     best_threshold,
     entropy,
     modified_entropy,
     scaled_confidence,
+    taylor_exp,
+    taylor_soft_margin,
     true_log_prob,
 )
 from mia_torch_attack.threshold import SIGNALS, ThresholdAttack
@@ -331,6 +334,107 @@ def test_rmia_comparisons_limit_the_population_records_used():
         scores = Rmia(RmiaOptions(a=0.5, gamma=2.0, comparisons=1)).score(rmia_ctx(seed)).scores
         assert set(scores.tolist()) <= {0.0, 1.0}
         assert scores[1] == 0.0
+
+
+# RMIA's signal options (the paper's CIFAR-10 config: T = 2, Taylor soft margin m = 0.6,
+# n = 4, a 20 % trimmed mean). T(u) = 1 + u + u^2/2 + u^3/6 for n = 4. Logits (2, 0, -2) at
+# T = 2 are z = (1, 0, -1):
+#   y = 0: T(1 - 0.6) = 1.4906667; others T(0) + T(-1) = 1 + 0.3333333 -> 1.4906667 / 2.824
+#   y = 1: T(0 - 0.6) = 0.544; others T(1) + T(-1) = 2.6666667 + 0.3333333 -> 0.544 / 3.544
+#   softmax at T = 2, y = 0: e / (e + 1 + 1/e) = 0.6652410
+def test_rmia_taylor_soft_margin_signal_by_hand():
+    logits = torch.tensor([[2.0, 0.0, -2.0], [2.0, 0.0, -2.0]])
+    y = torch.tensor([0, 1])
+    paper = signal_of(RmiaOptions(signal="taylor-soft-margin", temperature=2.0, taylor_m=0.6,
+                                  taylor_n=4))
+    assert paper(logits, y).tolist() == pytest.approx([1.4906667 / 2.824, 0.544 / 3.544],
+                                                      rel=1e-6)
+    assert taylor_exp(torch.tensor([1.0, -1.0, 0.4]), 4).tolist() == pytest.approx(
+        [1 + 1 + 1 / 2 + 1 / 6, 1 - 1 + 1 / 2 - 1 / 6, 1 + 0.4 + 0.08 + 0.064 / 6])
+    assert taylor_exp(torch.tensor([3.0]), 1).tolist() == [1.0]  # one term: the constant
+    softer = signal_of(RmiaOptions(temperature=2.0))
+    e = math.e
+    assert softer(logits, y).tolist() == pytest.approx([e / (e + 1 + 1 / e),
+                                                        1 / (e + 1 + 1 / e)])
+    # many terms and no margin: the softmax itself, on (models, records, classes) logits too
+    many = taylor_soft_margin(logits.expand(3, 2, 3), y, 2.0, 0.0, 30)
+    assert many.shape == (3, 2)
+    assert many[2].tolist() == pytest.approx(softer(logits, y).tolist(), rel=1e-9)
+
+
+def test_rmia_trimmed_mean_is_scipys_over_the_models_it_may_use():
+    from scipy.stats import trim_mean
+
+    values = torch.tensor([[1.0], [2.0], [3.0], [100.0], [4.0]])
+    used = torch.ones(5, 1, dtype=torch.bool)
+    assert trimmed_mean(values, used, 0.2).tolist() == [3.0]  # 1 and 100 cut: (2 + 3 + 4) / 3
+    assert trimmed_mean(values, used, 0.0).tolist() == [22.0]
+    g = torch.Generator().manual_seed(0)
+    values = torch.rand(9, 60, generator=g, dtype=torch.float64)
+    used = torch.rand(9, 60, generator=g) > 0.3
+    for cut in (0.0, 0.1, 0.2, 0.25, 0.4):
+        ours = trimmed_mean(values, used, cut).tolist()
+        theirs = [trim_mean(values[used[:, r], r].numpy(), cut) if used[:, r].any() else 0.0
+                  for r in range(60)]
+        assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_rmia_trim_cuts_reference_models_before_p_x():
+    # online, trim 0.25 of four models drops one from each end: the sorted answers are
+    # (0.01, 0.01, p_out - 0.05, p_out + 0.05), so p(x) = (p_out - 0.04) / 2:
+    #   z0 0.5 / 0.23 = 2.174, z1 0.9 / 0.28 = 3.214, z2 0.3 / 0.13 = 2.308,
+    #   z3 0.6 / 0.43 = 1.395; x0 0.99 / 0.08 = 12.375, x1 0.4 / 0.38 = 1.0526
+    # gamma 0.5: x1 / 0.5 = 2.105 beats z3 only; untrimmed (0.9877 / 0.5 = 1.975) it also
+    # beats z2 (1.9355) and z0 (1.9608)
+    trimmed = Rmia(RmiaOptions(mode="online", gamma=0.5, comparisons=4, trim=0.25))
+    plain = Rmia(RmiaOptions(mode="online", gamma=0.5, comparisons=4))
+    assert trimmed.score(rmia_ctx()).scores.tolist() == pytest.approx([1.0, 0.25])
+    assert plain.score(rmia_ctx()).scores.tolist() == pytest.approx([1.0, 0.75])
+
+
+def test_rmia_scores_with_the_signal_it_is_given():
+    """Offline RMIA with the paper's signal, against a second, plain-Python implementation of
+    the formula on the same lookup-table models."""
+    options = RmiaOptions(a=0.5, gamma=1.0, comparisons=4, signal="taylor-soft-margin",
+                          temperature=2.0)
+    ctx = rmia_ctx()
+    refs = ctx.reference_models()
+
+    def signal(logits, y):
+        z = [v / 2.0 for v in logits]
+        t = [sum(u ** k / math.factorial(k) for k in range(4)) for u in z]
+        true = sum((z[y] - 0.6) ** k / math.factorial(k) for k in range(4))
+        return true / (true + sum(t) - t[y])
+
+    def ratio(r):
+        outs = [signal(refs.logits(m, torch.tensor([[r]]))[0].tolist(), 0)
+                for m in range(4) if not RMIA_IN[m][r]]
+        p_x = ((1 + 0.5) * sum(outs) / len(outs) + 1 - 0.5) / 2
+        return signal(ctx.target.logits(torch.tensor([[r]]))[0].tolist(), 0) / p_x
+
+    expected = [sum(ratio(x) >= ratio(z) for z in range(4)) / 4 for x in (4, 5)]
+    got = Rmia(options).score(ctx).scores.tolist()
+    assert got == pytest.approx(expected)
+    assert got != Rmia(attrs.evolve(options, signal="softmax")).score(rmia_ctx()).scores.tolist()
+
+
+def test_rmia_online_takes_every_signal_option():
+    from mia_torch_attack.rmia import RmiaSignalOptions, rmia_online
+
+    shared = RmiaSignalOptions(gamma=0.5, comparisons=4, trim=0.25, temperature=1.5,
+                               signal="taylor-soft-margin", taylor_m=0.3, taylor_n=5,
+                               queries=1)
+    online = rmia_online(shared)
+    assert online.options == RmiaOptions(mode="online", **attrs.asdict(shared))
+    assert online.options.trim == 0.25 and online.options.taylor_n == 5
+
+
+@pytest.mark.parametrize("bad", [{"trim": 0.5}, {"trim": -0.1}, {"taylor_n": 0},
+                                 {"temperature": 0.0}, {"signal": "logit"},
+                                 {"taylor_m": math.nan}])
+def test_rmia_refuses_signal_options_that_make_no_sense(bad):
+    with pytest.raises(ValueError):
+        RmiaOptions(**bad)
 
 
 # --- threshold attacks -----------------------------------------------------------------------

@@ -298,6 +298,31 @@ def test_every_benchmark_config_is_a_valid_run():
         assert "UNVERIFIED" in text or "Measured" in text, path.name  # says what was run
 
 
+def test_the_paper_configs_hold_the_papers_settings_and_figures():
+    """The LiRA demo's and RMIA's published set-ups, as configs: the settings the sources
+    used, the figures they report, and a plain word that nobody has run them here yet."""
+    import tomllib
+
+    from mia_torch_attack.rmia import RmiaOptions
+
+    rmia_text = (ROOT / "configs" / "cifar10-rmia-paper.toml").read_text()
+    rmia = tomllib.loads(rmia_text)
+    options = RmiaOptions(**rmia["options"]["rmia"])  # real option names and valid values
+    assert (options.signal, options.temperature, options.taylor_m, options.taylor_n,
+            options.gamma, options.a, options.queries, options.trim, options.mode) == \
+        ("taylor-soft-margin", 2.0, 0.6, 4, 2.0, 0.3, 18, 0.2, "offline")
+    assert rmia["reference-models"] == 4 and rmia["target"] == "wrn"
+    lira_text = (ROOT / "configs" / "cifar10-lira-demo.toml").read_text()
+    lira = tomllib.loads(lira_text)
+    assert lira["reference-models"] == 15 and lira["options"]["lira"]["queries"] == 2
+    assert lira["options"]["wrn"]["epochs"] == 100
+    for figure in ("0.668 / 1.69 %", "0.686 / 5.93 %", "0.549 / 1.30 %", "0.555 / 2.99 %",
+                   "0.592 / 0.09 %"):
+        assert figure in lira_text
+    for text in (rmia_text, lira_text):
+        assert "UNVERIFIED until run on a GPU" in text
+
+
 def test_the_readme_audit_example_runs_as_written(tmp_path):
     """The README's "audit your own model" commands, run literally from a scratch folder."""
     import os

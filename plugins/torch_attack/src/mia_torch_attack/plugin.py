@@ -9,7 +9,7 @@ from .blackbox import MlpAttack, MlpOptions
 from .label_only import AugmentationAttack, AugmentationOptions, GapAttack
 from .lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
 from .qmia import Qmia, QmiaOptions
-from .rmia import Rmia, RmiaOnlineOptions, RmiaOptions, rmia_online
+from .rmia import Rmia, RmiaOptions, RmiaSignalOptions, rmia_online
 from .shadow import ShadowMlp, ShadowOptions
 
 
@@ -29,7 +29,7 @@ def register_attacks(register):
     register("rmia", Rmia, description="Zarifzadeh et al. 2024 relative membership inference, "
              "offline, with reference models and population comparisons", options=RmiaOptions)
     register("rmia-online", rmia_online, description="RMIA with reference models trained with "
-             "and without each record", options=RmiaOnlineOptions)
+             "and without each record", options=RmiaSignalOptions)
     register("qmia", Qmia, description="Bertran et al. 2023 quantile regression: a regressor "
              "on population records predicts each record's non-member score; no reference "
              "models", options=QmiaOptions)

@@ -12,6 +12,29 @@ def true_log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return log_probs.gather(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)
 
 
+def taylor_exp(u: torch.Tensor, terms: int) -> torch.Tensor:
+    """The first ``terms`` terms of exp's Taylor series, 1 + u + u**2/2! + ... (``terms`` >= 1),
+    each term built from the last (u**k / k!), so no factorial overflows."""
+    total, term = torch.ones_like(u), torch.ones_like(u)
+    for k in range(1, terms):
+        term = term * u / k
+        total = total + term
+    return total
+
+
+def taylor_soft_margin(logits: torch.Tensor, y: torch.Tensor, temperature: float,
+                       margin: float, terms: int) -> torch.Tensor:
+    """RMIA's signal for its CIFAR set-ups (Zarifzadeh et al. 2024, as in their released
+    code): a softmax of the logits / ``temperature`` in which exp is replaced by its first
+    ``terms`` Taylor terms and the true class's logit is lowered by ``margin`` first:
+    T(z_y - m) / (T(z_y - m) + sum_{j != y} T(z_j)). Works on (..., N, C) logits."""
+    z = logits.double() / temperature
+    index = y.expand(*z.shape[:-1]).unsqueeze(-1)
+    true = taylor_exp(z.gather(-1, index).squeeze(-1) - margin, terms)
+    others = taylor_exp(z, terms).scatter(-1, index, 0.0).sum(-1)
+    return true / (true + others)
+
+
 def scaled_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """LiRA's statistic log(p / (1 - p)) for the true class, computed stably from logits:
     z_y - logsumexp_{j != y} z_j (no saturation at p = 1 in float)."""
