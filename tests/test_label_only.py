@@ -115,3 +115,76 @@ def test_table_noise_is_in_standard_deviations_of_each_feature():
         for copy in copies:
             ratio = (copy - base).std(0) / (0.5 * spread)
             assert ((ratio > 0.85) & (ratio < 1.15)).all(), ratio
+
+
+# --- decision-boundary distance ----------------------------------------------------------------
+class Plane(torch.nn.Module):
+    """Two classes split by the plane x0 - 0.5 x1 = 0: a record's distance to the boundary is
+    |x0 - 0.5 x1| / sqrt(1.25), known exactly."""
+
+    def forward(self, x):
+        s = x.flatten(1)[:, :1] - 0.5 * x.flatten(1)[:, 1:2]
+        return torch.cat([s, -s], 1)
+
+
+def plane_ctx(n=120, dims=12, wrong=10):
+    from mia_core import KnownRecords
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, dims, generator=g) * 10 - 5
+    y = (x[:, 0] - 0.5 * x[:, 1] < 0).long()
+    y[:wrong] = 1 - y[:wrong]  # the first records are misclassified
+    data = LabeledData(x, y, 2)
+    oracle = LabelOracle(Plane(), torch.device("cpu"), "decision-boundary")
+    ctx = AttackContext(oracle, data, KnownRecords(data, torch.arange(n) % 2 == 0),
+                        torch.device("cpu"), 0, attack="decision-boundary")
+    true = (x[:, 0] - 0.5 * x[:, 1]).abs().double() / 1.25 ** 0.5
+    true[:wrong] = 0.0
+    return ctx, x, true
+
+
+def test_the_boundary_distance_is_the_distance_to_a_known_plane():
+    """Every distance is that of a point the target labels otherwise, so never below the true
+    one; within the default budget it comes close; a misclassified record scores 0."""
+    from mia_torch_attack.boundary import BoundaryAttack, BoundaryOptions
+
+    ctx, x, true = plane_ctx()
+    scores = BoundaryAttack(BoundaryOptions()).score(ctx).scores
+    assert scores[:10].tolist() == [0.0] * 10
+    assert bool((scores[10:] >= true[10:] * (1 - 1e-6)).all())
+    # where the nearest point of the plane lies inside the data's range (the walk stays in it)
+    normal = torch.tensor([1.0, -0.5]) / 1.25 ** 0.5
+    signed = (x[:, 0] - 0.5 * x[:, 1]) / 1.25 ** 0.5
+    inside = (x[:, :2] - signed[:, None] * normal).abs().le(5).all(1)
+    inside[:10] = False
+    error = (scores - true)[inside] / true[inside]
+    assert float(error.median()) < 0.05 and float(error.max()) < 0.15
+
+
+def test_the_boundary_walk_asks_labels_only_and_keeps_to_its_budget():
+    from mia_torch_attack.boundary import BoundaryAttack, BoundaryOptions
+
+    ctx, _, true = plane_ctx()
+    small = BoundaryAttack(BoundaryOptions(queries=200, probes=16)).score(ctx)
+    # every query went through the label oracle (logits would have raised), none over budget:
+    # known records (120) and evaluation records (120), each at most 200
+    assert 0 < ctx.target.queries <= 240 * 200
+    assert 100 < small.details["queries_per_record"] <= 200
+    large = BoundaryAttack(BoundaryOptions(queries=2000, probes=16)).score(plane_ctx()[0])
+    gap = lambda out: float((out.scores - true)[10:].abs().mean())  # noqa: E731
+    assert gap(large) < gap(small)  # more queries walk closer
+    again = BoundaryAttack(BoundaryOptions(queries=200, probes=16)).score(plane_ctx()[0])
+    assert torch.equal(small.scores, again.scores)  # seeded by the attack's seed
+
+
+def test_the_boundary_attack_beats_gap_on_an_overfit_target_and_not_under_control():
+    budget = {"decision-boundary": {"queries": 200, "probes": 16}}
+    options = {**OVERFIT["options"], **budget}
+    setup = {**OVERFIT, "options": options}
+    real = run(attacks=["gap", "decision-boundary"], **setup)
+    boundary = real.attack("decision-boundary")
+    assert boundary.threat_model == "label-only"
+    assert boundary.metrics.auc > real.attack("gap").metrics.auc + 0.05
+    assert boundary.details["queries_per_record"] <= 200
+    control = run(attacks=["decision-boundary"], control=True, **setup)
+    assert abs(control.attack("decision-boundary").metrics.auc - 0.5) < 0.08

@@ -6,6 +6,7 @@ from mia_core import hookimpl
 
 from . import threshold
 from .blackbox import MlpAttack, MlpOptions
+from .boundary import BoundaryAttack, BoundaryOptions
 from .label_only import AugmentationAttack, AugmentationOptions, GapAttack
 from .lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
 from .qmia import Qmia, QmiaOptions
@@ -38,3 +39,6 @@ def register_attacks(register):
     register("label-augmentation", AugmentationAttack, description="Choquette-Choo et al. "
              "2021, label-only: members keep their label under flips/shifts (images) or noise",
              options=AugmentationOptions)
+    register("decision-boundary", BoundaryAttack, description="Choquette-Choo et al. 2021 / "
+             "Li & Zhang 2021, label-only: a member lies farther from the decision boundary "
+             "(HopSkipJump distance within a query budget)", options=BoundaryOptions)
