@@ -415,7 +415,25 @@ def test_rmia_scores_with_the_signal_it_is_given():
     expected = [sum(ratio(x) >= ratio(z) for z in range(4)) / 4 for x in (4, 5)]
     got = Rmia(options).score(ctx).scores.tolist()
     assert got == pytest.approx(expected)
-    assert got != Rmia(attrs.evolve(options, signal="softmax")).score(rmia_ctx()).scores.tolist()
+    out = Rmia(attrs.evolve(options, signal="softmax")).score(rmia_ctx())
+    assert got != out.scores.tolist()
+    assert "signal_outside_0_1" not in out.details
+
+
+def test_rmia_says_how_often_a_truncated_signal_leaves_0_1():
+    """n = 2 keeps 1 + u: every logit below -T makes a term negative. Lookup logits
+    (log p, log(1 - p)) at T = 0.1 put the IN models' log 0.01 = -4.6 / 0.1 far below -1."""
+    options = RmiaOptions(a=0.5, comparisons=4, signal="taylor-soft-margin", temperature=0.1,
+                          taylor_n=2, taylor_m=0.0)
+    share = Rmia(options).score(rmia_ctx()).details["signal_outside_0_1"]
+    ctx = rmia_ctx()
+    refs = ctx.reference_models()
+    logits = torch.cat([ctx.target.logits(torch.arange(6).view(-1, 1)).unsqueeze(0),
+                        refs.pool_logits()])  # (5, 6, 2): the target and 4 models, 6 records
+    u = 1 + logits.double() / 0.1
+    signal = u[..., 0] / u.sum(-1)
+    expected = float(((signal <= 0) | (signal > 1)).double().mean())
+    assert share == pytest.approx(expected, abs=1e-4) and 0 < share < 1
 
 
 def test_rmia_online_takes_every_signal_option():

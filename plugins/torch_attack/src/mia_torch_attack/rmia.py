@@ -124,6 +124,13 @@ class Rmia:
         on_z = probabilities(ctx, refs, torch.arange(refs.n_population)[z],
                              ctx.population.subset(z), o.queries, signal)
         details: dict[str, float | str] = {"mode": o.mode}
+        if o.signal != "softmax":
+            # a truncated series can leave (0, 1] (e.g. n = 4 on very negative logits), where
+            # the signal stops ordering records as a probability would: say how often
+            values = torch.cat([t.reshape(-1) for t in (on_x.target, on_x.refs, on_z.target,
+                                                        on_z.refs)])
+            details["signal_outside_0_1"] = round(float(((values <= 0) | (values > 1))
+                                                        .double().mean()), 4)
         a = o.a
         if o.mode == "offline" and a == CHOSEN:
             a, how = choose_a(on_x, on_z, o.gamma, o.trim)
