@@ -319,3 +319,66 @@ def test_common_names_of_the_membership_and_record_columns_are_found(tmp_path, m
     assert json.loads(result.output)["attacks"][0]["name"] == "loss"  # ids are no score
     with (out / "evaluation.csv").open() as f:
         assert [int(r["record"]) for r in csv.DictReader(f)] == list(range(100, 120))
+
+
+def test_where_the_attacks_agree_is_recomputed_from_evaluation_csv(folder):
+    """The overlap table, recomputed from evaluation.csv alone: each attack's members above
+    the (k+1)-th highest non-member score (k = 1 % of the non-members), their intersections,
+    the members one attack alone finds; and each attack's count is its TPR at 1 % FPR."""
+    import math
+    import re
+
+    html = (folder / "report.html").read_text()
+    results = json.loads((folder / "results.json").read_text())
+    with (folder / "evaluation.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    names = [a["name"] for a in results["attacks"]]
+    member = [r["is_member"] == "1" for r in rows]
+    non_members = member.count(False)
+    allowed = math.floor(0.01 * non_members)
+    found = {}
+    for name in names:
+        scores = [float(r[f"score:{name}"]) for r in rows]
+        cut = sorted((s for s, m in zip(scores, member, strict=True) if not m),
+                     reverse=True)[allowed]
+        found[name] = {i for i, (s, m) in enumerate(zip(scores, member, strict=True))
+                       if m and s > cut}
+    table = html.split('<table id="agreement">', 1)[1].split("</table>", 1)[0]
+    shown = {}
+    for line in re.findall(r'<tr><td class="name">(.*?)</td>(.*?)</tr>', table):
+        shown[line[0]] = [c for c in re.findall(r"<td>(.*?)</td>", line[1])]
+    assert list(shown) == names
+    for a in names:
+        others = set().union(*(found[b] for b in names if b != a))
+        expected = [str(len(found[a])), str(len(found[a] - others))]
+        expected += ["—" if b == a else str(len(found[a] & found[b])) for b in names]
+        assert shown[a] == expected, a
+        tpr = results["attacks"][names.index(a)]["metrics"]["tpr_at_1pct_fpr"]
+        assert len(found[a]) / member.count(True) == pytest.approx(tpr, abs=1e-12)
+    union = set().union(*found.values())
+    common = set.intersection(*found.values())
+    assert (f"{len(union)} are found by at least one attack and {len(common)} by every one"
+            in html)
+    assert f"at most {allowed} of the {non_members} evaluation non-members" in html
+    assert len(union) > max(len(s) for s in found.values())  # the attacks really differ
+
+
+def test_an_attack_finds_the_members_above_its_k_plus_first_non_member():
+    from mia_core.results.exposure import agreement, found_at
+
+    non_members = np.arange(100.0)  # 0 .. 99
+    members = np.array([99.5, 98.0, 98.5, 50.0])
+    scores = np.r_[members, non_members]
+    truth = np.r_[[True] * 4, [False] * 100]
+    # 1 % of 100: one false positive allowed, so the cut is the second-highest, 98 (a tie
+    # with it is not above it)
+    assert found_at(scores, truth, 0.01)[:4].tolist() == [True, False, True, False]
+    assert found_at(scores, truth, 0.1)[:4].tolist() == [True, True, True, False]  # cut: 89
+    assert not found_at(scores, truth, 0.01)[4:].any()  # only members are "found"
+    both = agreement({"a": scores, "b": -scores}, truth)
+    assert both["fpr"] == 0.01 and both["shared"]["a"] == {"a": 2, "b": 0}
+    assert both["alone"] == {"a": 2, "b": 0} and both["any"] == 2 and both["all"] == 0
+    few = np.r_[[True] * 4, [False] * 50]
+    assert agreement({"a": scores[:54], "b": scores[:54]}, few)["fpr"] == 0.1  # 1 %: < 1 FP
+    assert agreement({"a": scores[:9], "b": scores[:9]}, np.r_[[True] * 4, [False] * 5]) is None
+    assert agreement({"a": scores}, truth) is None  # one attack: nothing to compare

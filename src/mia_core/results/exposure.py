@@ -1,4 +1,5 @@
-"""Which records an attack exposes: a per-record risk, the strongest attack, the top records.
+"""Which records an attack exposes: a per-record risk, the strongest attack, the top records,
+and where several attacks agree on the members they find.
 
 A score means nothing across attacks (LiRA's is a likelihood ratio, a threshold attack's a
 log-probability); what a reader can act on is how far above the non-members a record
@@ -45,3 +46,42 @@ def most_exposed(scores: np.ndarray, is_member: np.ndarray, k: int = EXPOSED) ->
     members = np.flatnonzero(np.asarray(is_member, dtype=bool))
     order = np.argsort(-np.asarray(scores, dtype=np.float64)[members], kind="stable")
     return members[order[:k]]
+
+
+AGREEMENT_FPR = (0.01, 0.1)  # the first rate one false positive resolves is used
+
+
+def found_at(scores: np.ndarray, is_member: np.ndarray, fpr: float) -> np.ndarray:
+    """Which members an attack flags at false-positive rate ``fpr``: those scoring above the
+    (k+1)-th highest non-member, k = floor(fpr x non-members), so at most k non-members are
+    flagged with them (the threshold behind TPR at that FPR). A boolean mask over records."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(is_member, dtype=bool)
+    negatives = np.sort(scores[~labels])[::-1]
+    allowed = int(np.floor(fpr * len(negatives) + 1e-9))
+    if allowed >= len(negatives):
+        return labels.copy()
+    return labels & (scores > negatives[allowed])
+
+
+def agreement(scores: Mapping[str, np.ndarray], is_member: np.ndarray) -> dict[str, Any] | None:
+    """Which members each attack finds at a low FPR and how many of them the others find too
+    (``shared[a][b]``; ``shared[a][a]`` is what ``a`` finds), how many are found by one
+    attack alone, by any, and by all. ``None`` with fewer than two attacks or no non-members."""
+    labels = np.asarray(is_member, dtype=bool)
+    negatives = int((~labels).sum())
+    if len(scores) < 2 or negatives == 0 or not labels.any():
+        return None
+    fpr = next((r for r in AGREEMENT_FPR if 1 / negatives <= r * (1 + 1e-9)), None)
+    if fpr is None:
+        return None
+    masks = {name: found_at(s, labels, fpr) for name, s in scores.items()}
+    stacked = np.stack(list(masks.values()))
+    hits = stacked.sum(0)
+    return {
+        "fpr": fpr, "members": int(labels.sum()), "non_members": negatives,
+        "false_positives": int(np.floor(fpr * negatives + 1e-9)),
+        "shared": {a: {b: int((masks[a] & masks[b]).sum()) for b in masks} for a in masks},
+        "alone": {a: int((masks[a] & (hits == 1)).sum()) for a in masks},
+        "any": int((hits > 0).sum()), "all": int((hits == len(masks)).sum()),
+    }

@@ -1,9 +1,10 @@
 """report.html: one self-contained page a person reads, built from a run's files alone.
 
 Plain words first (built from the numbers), then the comparison table, the ROC curves, the
-score histograms, the most exposed records, the per-class table, the DP spend and canary
-audit, the seeds' intervals, and what it takes to rerun. Several runs give one page with the
-attacks side by side and, when their DP ε differ, the privacy-utility picture. Every number
+score histograms, the most exposed records, where the attacks agree, the per-class table,
+the DP spend and canary audit, the seeds' intervals, and what it takes to rerun. Several
+runs give one page with the attacks side by side and, when their DP ε differ, the
+privacy-utility picture. Every number
 shown carries its exact value and its place in results.json (``data-key``), so a test can
 hold the page to the file. The page loads nothing: pictures are inline PNGs.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mia_core.atomic import atomic_write
-from mia_core.results.exposure import most_exposed, strongest
+from mia_core.results.exposure import agreement, most_exposed, strongest
 from mia_core.results.metrics import roc_curve, unresolved
 from mia_core.results.runfiles import RunFiles, load_seeds
 from mia_core.results.summary import details_text
@@ -69,6 +70,7 @@ def run_view(run: RunFiles) -> dict[str, Any]:
         "attacks": [attack_row(a, i) for i, a in enumerate(attacks)], "strongest": best,
         "roc": _roc(run), "histograms": _histograms(run),
         "exposed": exposed_rows(run, best), "per_class": per_class(attacks),
+        "agreement": agreement(run.scores, run.is_member) if run.scores else None,
         "config": {k: v for k, v in results.get("config", {}).items() if k != "options"},
         "options": results.get("options", {}), "versions": results.get("versions", {}),
         "rerun": f"mia-run --config {run.name}/results.json --output NEW_FOLDER"
