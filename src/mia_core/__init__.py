@@ -5,7 +5,7 @@ handed to plugins, option helpers and the shared training utilities. Importing i
 plugin.
 """
 
-from mia_core.capabilities import CanaryDataset, SizedDataset, capable
+from mia_core.capabilities import CanaryDataset, ReferenceFreeAttack, SizedDataset, capable
 from mia_core.context import (
     AttackContext,
     AttackOutput,
@@ -57,6 +57,7 @@ from mia_core.training.targets import (
     ModelFileTarget,
     PrivateTarget,
     RecipeTarget,
+    TrainlessTarget,
 )
 
 __all__ = [
@@ -89,6 +90,7 @@ __all__ = [
     "QueryAugmentation",
     "RecipeOptions",
     "RecipeTarget",
+    "ReferenceFreeAttack",
     "ReferenceModels",
     "Register",
     "ReportEnv",
@@ -103,6 +105,7 @@ __all__ = [
     "TrainJob",
     "TrainRecipe",
     "TrainTask",
+    "TrainlessTarget",
     "accuracy",
     "capable",
     "data_root",

@@ -1,14 +1,25 @@
 """Optional capabilities of components, as ``typing.Protocol`` classes, and the one test.
 
 A component needs only its kind's one method (``load``, ``fit``, ``score`` ...). Anything more
-it offers is a capability the core uses when present, and :func:`capable` is the only test for
-one. The datasets' capabilities are here; the targets' (build, recipe, privacy) are in
-:mod:`mia_core.training.targets`, beside the training types they name.
+it offers, or declares about itself, is a capability: a method, an attribute, or a flag (an
+attribute annotated ``Literal[...]``, which must hold one of those values), and
+:func:`capable` is the only test for one; :func:`declaration_problem` checks a registered
+component's flags once, at registration. The datasets' and attacks' capabilities are here; the
+targets' (build, recipe, privacy, no training) are in :mod:`mia_core.training.targets`, beside
+the training types they name.
 """
 
 from __future__ import annotations
 
-from typing import Generic, Protocol, runtime_checkable
+from typing import (
+    Generic,
+    Literal,
+    Protocol,
+    get_args,
+    get_origin,
+    get_type_hints,
+    runtime_checkable,
+)
 
 import torch
 
@@ -31,13 +42,53 @@ class SizedDataset(Protocol):
     suggested_members: int
 
 
+@runtime_checkable
+class ReferenceFreeAttack(Protocol):
+    """A population attack that trains no reference models (e.g. a quantile regressor on the
+    population records): a run then trains none for it."""
+
+    needs_reference_models: Literal[False]
+
+
+def _own(capability: type) -> list[type]:
+    return [cls for cls in capability.__mro__
+            if getattr(cls, "_is_protocol", False) and cls not in (Protocol, Generic)]
+
+
+def _holds(value: object, allowed: tuple[object, ...]) -> bool:
+    """``value`` is one of ``allowed`` and of its type (``0`` is not ``False``)."""
+    return any(type(value) is type(a) and value == a for a in allowed)
+
+
 def capable(component: object, capability: type) -> bool:
     """Whether ``component`` offers ``capability``: every method of the protocol callable
-    (``build = None`` is no build method) and every attribute set (not ``None``)."""
-    own = [cls for cls in capability.__mro__
-           if getattr(cls, "_is_protocol", False) and cls not in (Protocol, Generic)]
-    methods = {n for cls in own for n, v in vars(cls).items()
+    (``build = None`` is no build method), every attribute set (not ``None``), every flag
+    (``Literal[...]``) set to one of its values."""
+    methods = {n for cls in _own(capability) for n, v in vars(cls).items()
                if callable(v) and not n.startswith("_")}
-    attributes = {n for cls in own for n in getattr(cls, "__annotations__", {})}
-    return (all(callable(getattr(component, n, None)) for n in methods)
-            and all(getattr(component, n, None) is not None for n in attributes))
+    hints = get_type_hints(capability)
+    for name in {n for cls in _own(capability) for n in getattr(cls, "__annotations__", {})}:
+        value = getattr(component, name, None)
+        hint = hints[name]
+        if get_origin(hint) is Literal and not _holds(value, get_args(hint)):
+            return False
+        if value is None:
+            return False
+    return all(callable(getattr(component, n, None)) for n in methods)
+
+
+def declaration_problem(component: object, capabilities: tuple[type, ...]) -> str | None:
+    """Why a flag ``component`` sets is none of the values its capability allows (e.g.
+    ``trains = "no"``, which would silently mean "trains"); ``None`` when all are fine."""
+    for capability in capabilities:
+        hints = get_type_hints(capability)
+        for name, hint in hints.items():
+            if get_origin(hint) is not Literal or not hasattr(component, name):
+                continue
+            value, allowed = getattr(component, name), get_args(hint)
+            permitted = allowed + tuple(not a for a in allowed if isinstance(a, bool))
+            if not _holds(value, permitted):
+                return (f"sets {name} = {value!r}, which is neither "
+                        f"{' nor '.join(repr(a) for a in permitted)}; {name} = "
+                        f"{allowed[0]!r} declares {capability.__name__}, or leave it out")
+    return None

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import attrs
 
+from mia_core.capabilities import ReferenceFreeAttack
 from mia_core.protocols import Attack, Dataset, Executor, Reporter, Target
+from mia_core.training.targets import TrainlessTarget
 
 
 @attrs.frozen
 class Kind:
     """One kind of component: ``name`` (as in ``--list-plugins``), the collector ``hook`` a
-    plugin implements to provide it, the ``method`` every instance must have and the
-    ``protocol`` that describes it for type checkers."""
+    plugin implements to provide it, the ``method`` every instance must have, the
+    ``protocol`` that describes it for type checkers, and the capabilities whose flags
+    (``Literal`` attributes, such as ``trains = False``) are checked when one registers."""
 
     name: str
     hook: str
     method: str
     protocol: type
+    flags: tuple[type, ...] = ()
 
     @property
     def plural(self) -> str:
@@ -25,8 +29,8 @@ class Kind:
 
 KINDS: tuple[Kind, ...] = (
     Kind("dataset", "register_datasets", "load", Dataset),
-    Kind("target", "register_targets", "fit", Target),
-    Kind("attack", "register_attacks", "score", Attack),
+    Kind("target", "register_targets", "fit", Target, (TrainlessTarget,)),
+    Kind("attack", "register_attacks", "score", Attack, (ReferenceFreeAttack,)),
     Kind("reporter", "register_reporters", "report", Reporter),
     Kind("executor", "register_executors", "run", Executor),
 )

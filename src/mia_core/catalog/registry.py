@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from mia_core.capabilities import declaration_problem
 from mia_core.catalog.kinds import BY_NAME
 from mia_core.errors import ConfigError, PluginError, did_you_mean
 from mia_core.options import check_options_class
@@ -154,6 +155,9 @@ def interface_problem(kind: str, obj: object, built: bool) -> str | None:
     method = BY_NAME[kind].method
     if not callable(getattr(obj, method, None)):
         return f"has no {method}() method (a {kind} needs one)"
+    problem = declaration_problem(obj, BY_NAME[kind].flags)
+    if problem:
+        return problem
     if kind == "attack":
         threat = getattr(obj, "threat_model", None)  # a class may set it per instance
         if (built or threat is not None) and threat not in {t.value for t in ThreatModel}:

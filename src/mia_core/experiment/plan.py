@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 import torch
 
+from mia_core.capabilities import ReferenceFreeAttack, capable
 from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.kinds import NAMES
 from mia_core.catalog.registry import Entry, interface_problem
@@ -67,7 +68,7 @@ class Plan:
         """Population attacks that use reference models (all but those that declare
         ``needs_reference_models = False``, e.g. a quantile regressor on the population)."""
         return [a.name for a in self.attacks if a.name in self.population_attacks()
-                and getattr(a.instance, "needs_reference_models", True) is not False]
+                and not capable(a.instance, ReferenceFreeAttack)]
 
     def options(self) -> dict[str, dict[str, Any]]:
         """The effective option values of every component, by label."""

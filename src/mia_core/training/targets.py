@@ -1,4 +1,5 @@
-"""What a target may offer besides ``fit``: its untrained model, its recipe, its DP spend.
+"""What a target may offer besides ``fit``: its untrained model, its recipe, its DP spend, or
+that it trains nothing.
 
 Each is a ``typing.Protocol``, tested with :func:`mia_core.capable` like every capability.
 """
@@ -6,10 +7,11 @@ Each is a ``typing.Protocol``, tested with :func:`mia_core.capable` like every c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from torch import nn
 
+from mia_core.capabilities import capable
 from mia_core.data import LabeledData
 from mia_core.training.dp import PrivacySpent
 from mia_core.training.recipe import TrainRecipe
@@ -45,12 +47,20 @@ class PrivateTarget(Protocol):
 @runtime_checkable
 class ModelFileTarget(Protocol):
     """A target that reads a trained model's file itself (``--model FILE``), e.g. a
-    TorchScript archive, instead of the core loading weights into ``build()``. One that sets
-    ``trains = False`` has no code to train with: population attacks then refuse it."""
+    TorchScript archive, instead of the core loading weights into ``build()``."""
 
     def load_model(self, path: Path, data: LabeledData) -> nn.Module: ...
 
 
+@runtime_checkable
+class TrainlessTarget(Protocol):
+    """A target with no code to train with (``trains = False``; e.g. one that audits a
+    TorchScript archive it cannot rebuild): population attacks, control runs and canaries,
+    which need new models, then refuse it."""
+
+    trains: Literal[False]
+
+
 def trains(target: object) -> bool:
     """Whether ``target`` can train models (reference models, control runs, canaries)."""
-    return getattr(target, "trains", True) is not False
+    return not capable(target, TrainlessTarget)
