@@ -98,7 +98,7 @@ def stage(group: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for child in folder.iterdir():
         if child != keep:
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+            child.unlink() if child.is_symlink() or not child.is_dir() else shutil.rmtree(child)
     for name, source in PACKAGES.items():
         shutil.copytree(source, folder / "src" / name,
                         ignore=shutil.ignore_patterns("__pycache__"))
@@ -106,6 +106,7 @@ def stage(group: str) -> Path:
         "__pycache__", "*.egg-info", "example_plugin"))
     modules, selected = GROUPS[group]
     refresh(folder, modules)
+    link_checkout(folder)
     listed = ", ".join(f'"{m}"' for m in modules)
     tests = ", ".join(f'"{t}"' for t in selected)
     (folder / "pyproject.toml").write_text(f"""\
@@ -157,6 +158,21 @@ def sample(group: str, size: int) -> dict[str, list[str]]:
     draws the same ones and reuses mutmut's results)."""
     return {module: sorted(random.Random(module).sample(sorted(names), min(size, len(names))))
             for module, names in mutants(group).items()}
+
+
+# What tests read from the checkout beside src/ and tests/ (examples, configs, the README):
+# linked into the stage and into mutmut's copy, where the tests run.
+LINKED = ("examples", "configs", "docs", "plugins", "benchmarks", "README.md", "CHANGELOG.md",
+          "Makefile")
+
+
+def link_checkout(folder: Path) -> None:
+    for name in LINKED:
+        for place in (folder, folder / "mutants"):
+            place.mkdir(parents=True, exist_ok=True)
+            link = place / name
+            if not link.is_symlink() and (ROOT / name).exists():
+                link.symlink_to(ROOT / name)
 
 
 def refresh(folder: Path, modules: list[str]) -> None:
