@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from mia_core.cli.group import mia
 from mia_core.cli.mia_run import run
 from mia_core.results.exposure import risk
+from mia_core.threats import ThreatModel
 
 RUN = ["--dataset", "blobs", "--target", "cnn", "-o", "target.epochs=3", "--members", "300",
        "--attack", "loss-threshold", "--attack", "torch-mlp", "--attack", "lira",
@@ -167,6 +168,9 @@ def test_mia_metrics_on_a_runs_scores_gives_its_metrics_exactly(folder, tmp_path
     measured = json.loads(out.output)["attacks"]
     for mine, theirs in zip(measured, results["attacks"], strict=True):
         assert mine["metrics"] == theirs["metrics"], mine["name"]
+        # who attacked is unknown to the core here: no threat model is made up for it
+        assert mine["threat_model"] is None
+        assert theirs["threat_model"] in {t.value for t in ThreatModel}
 
 
 def test_mia_metrics_writes_a_report_and_flips_lower_scores(tmp_path):
@@ -185,6 +189,7 @@ def test_mia_metrics_writes_a_report_and_flips_lower_scores(tmp_path):
     assert auc_low == pytest.approx(1 - high["attacks"][0]["metrics"]["auc"])
     assert auc_low > 0.7
     assert (out / "report.html").exists() and "loss" in (out / "report.html").read_text()
+    assert '<td class="name">unknown (scores from a file)</td>' in (out / "report.html").read_text()
 
 
 @pytest.mark.parametrize("text,message", [

@@ -112,5 +112,5 @@ def measure_file(found, thresholds: dict[str, float], delta: float, seed: int) -
         metrics = measure(found.is_member, values, threshold, delta, audit_seed(seed, name))
         per_class = (per_class_metrics(found.is_member, found.labels, values, threshold)
                      if (found.labels >= 0).all() else {})
-        reports.append(AttackReport(name, metrics, 0.0, 0, per_class, "external"))
+        reports.append(AttackReport(name, metrics, 0.0, 0, per_class, None))
     return reports

@@ -133,7 +133,8 @@ def attack_row(attack: dict[str, Any], index: int) -> dict[str, Any]:
              number(f"attacks.{index}.metrics.{k}", metrics[k], fmt) for k, _, fmt in METRICS]
     intervals = metrics.get("intervals") or {}
     auc = intervals.get("auc")
-    return {"name": attack["name"], "threat": attack.get("threat_model", ""), "cells": cells,
+    threat = attack.get("threat_model") or "unknown (scores from a file)"
+    return {"name": attack["name"], "threat": threat, "cells": cells,
             "seconds": attack.get("seconds"), "canary": attack.get("canary_audit"),
             "auc_interval": f"{auc[0]:.3f} to {auc[1]:.3f}" if auc else "—",
             "gdp": gdp_cells(metrics.get("gdp"), f"attacks.{index}.metrics.gdp"),

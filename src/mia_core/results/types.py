@@ -26,7 +26,9 @@ class AttackReport:
     seconds: float
     queries: int
     per_class: dict[str, ClassMetrics] = attrs.field(factory=dict)  # keyed by class label
-    threat_model: str = "known-members"
+    # a ThreatModel value; None for scores measured from a file (``mia metrics``), whose
+    # attacker is unknown to the core
+    threat_model: str | None = "known-members"
     canary_audit: CanaryAudit | None = None  # the one-run bound, for known-members attacks
     details: dict[str, Any] = attrs.field(factory=dict)  # what the attack chose (its output)
 
