@@ -387,3 +387,19 @@ def test_an_attack_finds_the_members_above_its_k_plus_first_non_member():
     assert agreement({"a": scores[:54], "b": scores[:54]}, few)["fpr"] == 0.1  # 1 %: < 1 FP
     assert agreement({"a": scores[:9], "b": scores[:9]}, np.r_[[True] * 4, [False] * 5]) is None
     assert agreement({"a": scores}, truth) is None  # one attack: nothing to compare
+
+
+def test_mia_report_o_still_writes_the_file_but_says_to_use_output(folder, tmp_path):
+    """``-o`` is ``--option`` in mia run; in mia report it meant ``--output``. It keeps
+    working for a release, with one line saying what to use."""
+    short = tmp_path / "short.html"
+    done = CliRunner().invoke(mia, ["report", str(folder), "-o", str(short)])
+    assert done.exit_code == 0, done.output
+    assert short.read_text() == (folder / "report.html").read_text()
+    assert "-o is deprecated (in mia run it sets an option) and goes in 0.3.0; use --output " \
+        "FILE" in done.stderr
+    plain = CliRunner().invoke(mia, ["report", str(folder), "--output", str(tmp_path / "b")])
+    assert plain.exit_code == 0 and "deprecated" not in plain.stderr
+    assert " -o" not in CliRunner().invoke(mia, ["report", "--help"]).output  # hidden
+    both = CliRunner().invoke(mia, ["report", str(folder), "-o", "x.html", "--output", "y.html"])
+    assert both.exit_code == 2 and "give the file once, with --output" in both.output

@@ -17,15 +17,22 @@ COMPARISON_FILE = "comparison.html"
 @click.command("report", short_help="Build report.html from run folders (no training).")
 @click.argument("folders", nargs=-1, required=True, metavar="RUN_DIR...",
                 type=click.Path(path_type=Path))
-@click.option("--output", "-o", "output", type=click.Path(path_type=Path), metavar="FILE",
+@click.option("--output", "output", type=click.Path(path_type=Path), metavar="FILE",
               help=f"Where to write it [default: RUN_DIR/report.html for one run, "
                    f"./{COMPARISON_FILE} for several].")
-def report(folders: tuple[Path, ...], output: Path | None) -> None:
+@click.option("-o", "output_short", type=click.Path(path_type=Path), hidden=True)
+def report(folders: tuple[Path, ...], output: Path | None, output_short: Path | None) -> None:
     """Rebuild the HTML report of one run from its --output folder, or draw several runs side
     by side (attacks x runs, and the privacy-utility picture when their DP ε differ). A
     --seeds folder counts as its seeds."""
     from mia_core.results.report import write_report
 
+    if output_short is not None:  # -o is --option in mia run: one letter, one meaning
+        click.echo("mia report: -o is deprecated (in mia run it sets an option) and goes in "
+                   "0.3.0; use --output FILE", err=True)
+        if output is not None and output != output_short:
+            raise click.UsageError("give the file once, with --output")
+        output = output_short
     with user_errors(False):
         path = output or (folders[0] / "report.html" if len(folders) == 1
                           else Path(COMPARISON_FILE))
