@@ -435,3 +435,48 @@ def test_a_model_that_does_not_look_trained_on_its_members_is_warned_about(train
     html = (out / "report.html").read_text()
     first = html.split("<section", 1)[1].split('id="headline"', 1)[0]
     assert 'class="warning"' in first and "does not look trained on its listed members" in first
+
+
+def test_a_bad_id_file_is_named_by_its_flag_and_counts_the_other_bad_ids(tmp_path):
+    from mia_core import ConfigError
+    from mia_core.experiment.given import read_given_records
+
+    train, held = tmp_path / "train.txt", tmp_path / "held.txt"
+    train.write_text("1\n2\n")
+    held.write_text("3\n")
+    for name, (a, b), flag in (("train", ("7\n1\n9\n12\n", "3\n"), "--train-records"),
+                               ("held", ("1\n2\n", "3\n8\n"), "--heldout-records")):
+        train.write_text(a)
+        held.write_text(b)
+        with pytest.raises(ConfigError) as error:
+            read_given_records(str(train), str(held), 5)
+        message = str(error.value)
+        assert message.startswith(f"{flag} {tmp_path / (name + '.txt')}: record id ")
+        expected = ", and 2 more" if name == "train" else "(ids run from 0 to 4)"
+        assert message.endswith(expected), message
+
+
+def test_the_doubt_about_the_loss_counts_a_tie_as_not_lower():
+    """Members' loss equal to the non-members' is "not lower": the listed members look no
+    more trained-on than records the model never saw."""
+    from mia_core import LabeledData
+    from mia_core.experiment.external import doubts_about
+
+    y = torch.tensor([0, 1, 0, 1])
+    data = LabeledData(torch.zeros(4, 2), y, 2)
+    logits = torch.tensor([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]])  # all right
+    same = doubts_about(logits, data, logits.clone(), data)
+    assert len(same) == 1 and "is not lower than on the non-members" in same[0]
+    worse = doubts_about(logits, data, logits * 0.5, data)  # non-members: higher loss
+    assert worse == ()
+
+
+def test_derived_seeds_are_wide_distinct_and_repeatable():
+    from mia_core.config import derive_seed
+
+    seeds = [derive_seed(s, f"attack:{n}") for s in range(20) for n in ("lira", "rmia", "x")]
+    assert len(set(seeds)) == len(seeds)
+    assert all(0 <= s < 2**63 for s in seeds) and max(seeds) > 2**60
+    assert derive_seed(3, "target") == derive_seed(3, "target") != derive_seed(4, "target")
+    digest = hashlib.sha256(b"0:target").digest()  # the documented rule, recomputed
+    assert derive_seed(0, "target") == int.from_bytes(digest[:8], "little") & (2**63 - 1)

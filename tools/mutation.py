@@ -52,7 +52,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                "src/mia_core/downloads.py"],
               ["tests/test_given_model.py", "tests/test_configfile.py",
                "tests/test_html_report.py", "tests/test_tabular.py",
-               "tests/test_mnist_loader.py"]),
+               "tests/test_mnist_loader.py", "tests/test_image_data.py"]),
     "reports": (["src/mia_core/results/report.py", "src/mia_core/results/summary.py",
                  "src/mia_core/results/exposure.py",
                  "src/mia_core/results/files.py", "src/mia_core/results/runfiles.py",
