@@ -57,7 +57,15 @@ def test_results_json_reruns_the_same_experiment(tmp_path):
     rerun = json.loads(again.output)
     assert original["config"].pop("reporters") == ["json"]  # where results went is not rerun
     assert rerun["config"].pop("reporters") == []
+    # the rerun pins every option the components ran with (as they normalised them), not
+    # only the ones typed: a later release's defaults or another folder change nothing
+    ran = {k: {o: str(v).lower() if isinstance(v, bool) else str(v) for o, v in values.items()}
+           for k, values in original["options"].items() if k in ("dataset", "target")}
+    assert rerun["config"].pop("options") == {**ran, "loss-threshold": {}}
+    assert original["config"].pop("options") == {"target": {"epochs": "2"},
+                                                 "dataset": {"size": "800"}}
     assert rerun["config"] == original["config"]
+    assert rerun["options"] == {k: v for k, v in original["options"].items() if k != "json"}
     assert rerun["attacks"][0]["metrics"] == original["attacks"][0]["metrics"]
 
 

@@ -160,7 +160,7 @@ def test_cli_help_and_listing_survive_a_broken_plugin(fake_entry_points):
     data = json.loads(runner.invoke(run, ["--list-plugins", "--json"]).output)
     states = {p["name"]: p["state"] for p in data["plugins"]}
     assert states == {"boom": "broken", "good": "ok", "json_reporter": "ok",
-                      "local_executor": "ok", "torchscript_target": "ok"}
+                      "local_executor": "ok", "python_target": "ok", "torchscript_target": "ok"}
     assert data["attacks"][0]["name"] == "good-attack"
 
 

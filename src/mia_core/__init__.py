@@ -54,6 +54,7 @@ from mia_core.training.recipe import AUGMENTATIONS, PRECISIONS, TrainEnv, TrainR
 from mia_core.training.recipe_options import ClassifierTarget, RecipeOptions
 from mia_core.training.targets import (
     BuildableTarget,
+    FingerprintedTarget,
     ModelFileTarget,
     PrivateTarget,
     RecipeTarget,
@@ -77,6 +78,7 @@ __all__ = [
     "ExecEnv",
     "Executor",
     "ExperimentResult",
+    "FingerprintedTarget",
     "KnownRecords",
     "LabelOracle",
     "LabeledData",

@@ -22,15 +22,17 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def option(default: Any, help: str = "", validator: Any = None, choices: Any = None,
-           allow_nonfinite: bool = False) -> Any:
+           allow_nonfinite: bool = False, converter: Any = None) -> Any:
     """Declare one option field: ``epochs: int = option(30, "training epochs", positive)``.
 
-    A float option rejects nan and ±inf unless ``allow_nonfinite`` says otherwise.
+    A float option rejects nan and ±inf unless ``allow_nonfinite`` says otherwise;
+    ``converter`` normalises a given value before validation (e.g. a path made absolute).
     """
     validators = [v for v in (validator, attrs.validators.in_(choices) if choices else None) if v]
     return attrs.field(
         default=default,
         validator=validators or None,
+        converter=converter,
         metadata={"help": help, "choices": tuple(choices) if choices else None,
                   **({"allow_nonfinite": True} if allow_nonfinite else {})},
     )

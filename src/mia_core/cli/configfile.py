@@ -53,7 +53,7 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, st
         if path.suffix == ".json":
             data = json.loads(text)
             if "config" in data:  # a results.json: rerun its experiment, not its reporters
-                data = {k: v for k, v in data["config"].items() if k != "reporters"}
+                data = _rerun(data)
         else:
             data = tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
@@ -100,6 +100,20 @@ def _jsonable(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _rerun(results: dict[str, Any]) -> dict[str, Any]:
+    """The experiment of a results.json, with the options its components ran with: every
+    value, as the component normalised it (a relative path made absolute), not as typed, so a
+    rerun from another folder or another release does what the run did. A results.json from
+    before effective options were kept uses the options as given."""
+    config = {k: v for k, v in results["config"].items() if k != "reporters"}
+    ran = results.get("options")
+    if isinstance(ran, dict):
+        attacks = config.get("attacks") or []
+        config["options"] = {label: values for label, values in ran.items()
+                             if label in ("dataset", "target", *attacks)}
+    return config
 
 
 def _options_table(value: Any, path: Path) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ installed one, through the same loading code.
 DEFAULT_PLUGINS = (
     "mia_core.default_plugins.json_reporter",
     "mia_core.default_plugins.local_executor",
+    "mia_core.default_plugins.python_target",
     "mia_core.default_plugins.torchscript_target",
 )
 

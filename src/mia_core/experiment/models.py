@@ -33,7 +33,7 @@ from mia_core.training.executors import (
 )
 from mia_core.training.fit import predict_logits
 from mia_core.training.formats import StepFormat, choose_format
-from mia_core.training.targets import BuildableTarget, RecipeTarget
+from mia_core.training.targets import BuildableTarget, FingerprintedTarget, RecipeTarget
 
 
 class ModelFactory:
@@ -246,10 +246,13 @@ def model_key_parts(dataset: Component, target: Component, pool: LabeledData,
     """Everything besides records and seed that determines a trained model's weights (the
     model-cache key): the data itself, the dataset and target with their options, torch and the
     device type. Attack options are not part of it: attacks never change the models."""
-    return {
+    parts = {
         "dataset": dataset.name, "dataset_options": as_dict(dataset.options),
         "data": pool.fingerprint(), "target": target.name,
         "target_options": as_dict(target.options),
         "target_version": f"{target.entry.origin.distribution} {target.entry.origin.version}",
         "torch": torch.__version__, "device": device.type,
     }
+    if capable(target.instance, FingerprintedTarget):  # only then: other keys stay as they were
+        parts["target_code"] = target.call("fingerprint")
+    return parts

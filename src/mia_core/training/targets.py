@@ -53,6 +53,15 @@ class ModelFileTarget(Protocol):
 
 
 @runtime_checkable
+class FingerprintedTarget(Protocol):
+    """A target whose models depend on code outside its plugin's distribution (a file of the
+    user's): ``fingerprint()`` changes when that code does, and is part of the model-cache
+    key, so an edited model class never gets weights cached for the old one."""
+
+    def fingerprint(self) -> str: ...
+
+
+@runtime_checkable
 class TrainlessTarget(Protocol):
     """A target with no code to train with (``trains = False``; e.g. one that audits a
     TorchScript archive it cannot rebuild): population attacks, control runs and canaries,

@@ -1,0 +1,138 @@
+"""``--target python``: a model class in a file of the user's, not installed, audited like a
+plugin's (the standard recipe, workers, the model cache, a rerun from results.json), with one
+clear line for each way the class can be given wrongly."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from mia_core.cli.mia_run import run
+
+NET = '''
+from torch import nn
+
+
+class Net(nn.Module):
+    """A class of the user's: lazy first layer, num_classes from the data."""
+
+    def __init__(self, num_classes, width=32):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.LazyLinear(width), nn.ReLU(),
+                                  nn.Linear(width, num_classes))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class NotAModel:
+    pass
+'''
+BASE = ["--dataset", "blobs", "--target", "python", "--members", "120", "-o",
+        "python.epochs=3", "-q"]
+
+
+def invoke(args, cwd, cache):
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(run, [str(a) for a in args],
+                                  env={"MIA_CACHE_DIR": str(cache)})
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture
+def user(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "net.py").write_text(NET)
+    return tmp_path
+
+
+def test_a_class_in_a_file_is_trained_cached_and_rerun_from_elsewhere(user):
+    """With two workers (which import the file themselves) and the cache: a rerun from
+    another folder, by results.json, trains nothing and gives the same scores; an edited
+    file trains anew."""
+    cache, out = user / "cache", user / "first"
+    args = [*BASE, "-o", "python.model=mine/net.py:Net", "-o", 'python.kwargs={"width": 8}',
+            "--attack", "loss-threshold", "--attack", "lira", "--reference-models", "2",
+            "--executor", "local", "--workers", "2", "--output", out]
+    first = invoke(args, user, cache)
+    assert first.exit_code == 0, first.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["models_trained"] == 3 and results["models_from_cache"] == 0
+    ran = results["options"]["target"]
+    assert ran["model"] == f"{user / 'mine' / 'net.py'}:Net"  # absolute: rerun from anywhere
+    elsewhere = user / "elsewhere"
+    elsewhere.mkdir()
+    again = invoke(["--config", out / "results.json", "--output", user / "again", "-q"],
+                   elsewhere, cache)
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((user / "again" / "results.json").read_text())
+    assert rerun["models_trained"] == 0 and rerun["models_from_cache"] == 3
+    assert [a["metrics"] for a in rerun["attacks"]] == [a["metrics"] for a in results["attacks"]]
+    with (user / "mine" / "net.py").open("a") as f:
+        f.write("\n# an edit: the cached weights are no longer this class's\n")
+    edited = invoke(["--config", out / "results.json", "--output", user / "edited", "-q"],
+                    elsewhere, cache)
+    assert edited.exit_code == 0, edited.output
+    assert json.loads((user / "edited" / "results.json").read_text())["models_trained"] == 3
+
+
+def test_the_class_gets_its_kwargs_and_the_datas_class_count(user):
+    from mia_core.default_plugins.python_target import PythonOptions, PythonTarget
+    from mia_core.default_plugins.tiny_datasets import tiny_images
+
+    data = tiny_images(size=40, classes=3)
+    target = PythonTarget(PythonOptions(model=f"{user / 'mine' / 'net.py'}:Net",
+                                        kwargs='{"width": 5}'))
+    model = target.build(data)
+    assert model(data.x[:4]).shape == (4, 3)
+    assert model.body[1].weight.shape == (5, data.x[0].numel())  # lazy layer materialised
+    assert len(target.fingerprint()) == 64
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ([], "the python target needs the class to audit: -o python.model=FILE.py:ClassName"),
+    (["-o", "python.model=Net"], "model must be FILE.py:ClassName or "
+                                 "package.module:ClassName, got 'Net'"),
+    (["-o", "python.model=missing.py:Net"], "python.model: cannot read "),
+    (["-o", "python.model=mine/net.py:Nett"], "has no class named 'Nett'; did you mean "
+                                              "'Net'?; its nn.Module classes: Net"),
+    (["-o", "python.model=mine/net.py:NotAModel"], "'NotAModel' in "),
+    (["-o", "python.model=mine/net.py:NotAModel"], "is a class, not an nn.Module subclass; "
+                                                   "its nn.Module classes: Net"),
+    (["-o", "python.model=no_such_package.net:Net"], "python.model: cannot import "
+                                                     "no_such_package.net"),
+    (["-o", "python.model=mine/net.py:Net", "-o", "python.kwargs=[1]"],
+     "kwargs must be a JSON object of constructor arguments, got '[1]'"),
+    (["-o", "python.model=mine/net.py:Net", "-o", 'python.kwargs={"depth": 3}'],
+     "python.model: Net(depth=3, num_classes="),
+])
+def test_a_class_given_wrongly_is_one_line_and_exit_2(user, given, message):
+    done = invoke([*BASE, *given, "--attack", "loss-threshold"], user, user / "cache")
+    assert done.exit_code == 2, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.output, done.output
+    assert message in lines[0], lines[0]
+
+
+def test_a_file_that_fails_to_import_names_the_file_and_the_error(user):
+    (user / "bad.py").write_text("import torch\nraise RuntimeError('no GPU here')\n")
+    done = invoke([*BASE, "-o", "python.model=bad.py:Net", "--attack", "loss-threshold"],
+                  user, user / "cache")
+    assert done.exit_code == 2
+    assert f"importing {user / 'bad.py'} failed: RuntimeError: no GPU here" in done.output
+
+
+def test_other_targets_keep_their_model_cache_keys():
+    """Only a target that offers fingerprint() adds it to the key: the cache of every other
+    target stays valid."""
+    from mia_core import capable
+    from mia_core.training.targets import FingerprintedTarget
+    from mia_mlp_target.plugin import MlpOptions, MlpTarget
+
+    assert not capable(MlpTarget(MlpOptions()), FingerprintedTarget)
