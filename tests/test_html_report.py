@@ -403,3 +403,28 @@ def test_mia_report_o_still_writes_the_file_but_says_to_use_output(folder, tmp_p
     assert " -o" not in CliRunner().invoke(mia, ["report", "--help"]).output  # hidden
     both = CliRunner().invoke(mia, ["report", str(folder), "-o", "x.html", "--output", "y.html"])
     assert both.exit_code == 2 and "give the file once, with --output" in both.output
+
+
+def test_the_reports_rerun_command_reproduces_the_run_from_any_folder(folder, tmp_path):
+    """The command the report prints, run as written from another folder (NEW_FOLDER filled
+    in), gives the same metrics for every attack."""
+    import os
+    import re
+    import shlex
+    from html import unescape
+
+    html = (folder / "report.html").read_text()
+    command = unescape(re.search(r"Rerun it[^<]*<code>(.*?)</code>", html).group(1))
+    argv = shlex.split(command.replace("NEW_FOLDER", str(tmp_path / "again")))
+    assert argv[0] == "mia-run" and argv[2] == str((folder / "results.json").resolve())
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        done = CliRunner().invoke(run, [*argv[1:], "-q"],
+                                  env={"MIA_CACHE_DIR": str(tmp_path / "cache")})
+    finally:
+        os.chdir(old)
+    assert done.exit_code == 0, done.output
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    first = json.loads((folder / "results.json").read_text())
+    assert [a["metrics"] for a in again["attacks"]] == [a["metrics"] for a in first["attacks"]]

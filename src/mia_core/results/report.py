@@ -11,6 +11,7 @@ hold the page to the file. The page loads nothing: pictures are inline PNGs.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,8 @@ def run_view(run: RunFiles) -> dict[str, Any]:
         "agreement": agreement(run.scores, run.is_member) if run.scores else None,
         "config": {k: v for k, v in results.get("config", {}).items() if k != "options"},
         "options": results.get("options", {}), "versions": results.get("versions", {}),
-        "rerun": f"mia-run --config {run.name}/results.json --output NEW_FOLDER"
-                 if "config" in results else None,
+        "rerun": f"mia-run --config {shlex.quote(str(run.folder.resolve() / 'results.json'))}"
+                 " --output NEW_FOLDER" if "config" in results else None,
     }
 
 
