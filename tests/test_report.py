@@ -97,3 +97,30 @@ def test_the_roc_plot_is_part_of_the_default_install():
     requires = metadata.requires("mia-core") or []
     core = [r for r in requires if "extra ==" not in r]
     assert any(r.startswith("matplotlib") for r in core), core
+
+
+def test_the_summary_says_how_many_non_members_leave_a_rate_unresolved():
+    from mia_core.results.metrics import compute_metrics
+    from mia_core.results.summary import attack_table
+    from mia_core.results.types import AttackReport
+
+    rng = np.random.default_rng(0)
+    truth = np.r_[[True] * 250, [False] * 250]
+    metrics = compute_metrics(truth, rng.random(500), None)
+    lines = attack_table([AttackReport("coin", metrics, 0.0, 0)], 1e-5)
+    assert lines[-1] == "n/r: not resolvable: with 250 non-members one false positive is " \
+                        "already 0.40 % FPR"
+    assert lines[1].split()[7] == "n/r" and lines[1].split()[6] != "n/r"  # 0.1 %, not 1 %
+
+
+def test_a_label_only_run_says_what_the_attacker_knows_and_results_json_keeps_its_lists():
+    from mia_core.results.summary import format_summary
+    from mia_core.testing import run as run_in_process
+
+    result = run_in_process(attacks=["gap"], dataset="tiny-images", members=100,
+                            options={"target": {"epochs": 2}})
+    sizes = result.split_sizes
+    assert (f"attacker knows {sizes['known_members']} + {sizes['known_nonmembers']}; "
+            in format_summary(result))
+    saved = result.to_dict()
+    assert saved["warnings"] == [] and saved["privacy_violations"] == []
