@@ -428,3 +428,22 @@ def test_the_reports_rerun_command_reproduces_the_run_from_any_folder(folder, tm
     again = json.loads((tmp_path / "again" / "results.json").read_text())
     first = json.loads((folder / "results.json").read_text())
     assert [a["metrics"] for a in again["attacks"]] == [a["metrics"] for a in first["attacks"]]
+
+
+def test_mia_metrics_hints_at_the_direction_when_an_auc_is_below_chance(tmp_path):
+    rng = np.random.default_rng(1)
+    member = np.r_[[1] * 200, [0] * 200]
+    loss = np.r_[rng.normal(0.5, 1, 200), rng.normal(1.5, 1, 200)]  # members: lower loss
+    noise = rng.random(400)
+    path = tmp_path / "s.csv"
+    path.write_text("is_member,loss,noise\n" + "".join(
+        f"{m},{float(a)!r},{float(b)!r}\n" for m, a, b in zip(member, loss, noise, strict=True)))
+    out = CliRunner().invoke(mia, ["metrics", str(path)])
+    assert out.exit_code == 0, out.output
+    hints = [line for line in out.output.splitlines() if line.startswith("hint:")]
+    assert len(hints) == 1 and hints[0].startswith("hint: 'loss' has AUC 0.2")
+    assert hints[0].endswith("or the other way round, add --lower-is-member")
+    flipped = CliRunner().invoke(mia, ["metrics", str(path), "--lower-is-member", "--json"])
+    results = json.loads(flipped.output)
+    assert results["hints"] == []  # the loss read the right way round: AUC above 0.5
+    assert next(a for a in results["attacks"] if a["name"] == "loss")["metrics"]["auc"] > 0.7

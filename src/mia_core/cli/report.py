@@ -83,12 +83,28 @@ def metrics(path: Path, member_column: str, scores: tuple[str, ...], lower_is_me
         reports = measure_file(found, cuts, delta, seed)
         import attrs
 
+        hints = direction_hints(reports, lower_is_member)
         results = {"source": str(path), "audit_delta": delta, "seed": seed,
-                   "attacks": [attrs.asdict(r) for r in reports]}
+                   "attacks": [attrs.asdict(r) for r in reports], "hints": hints}
         if output is not None:
             write_score_results(output, results, found)
         click.echo(json.dumps(results, indent=2) if as_json
-                   else "\n".join(attack_table(reports, delta)))
+                   else "\n".join([*attack_table(reports, delta), *hints]))
+
+
+def direction_hints(reports: list, lower_is_member: bool) -> list[str]:
+    """A line for each score column whose AUC lies below chance beyond its 95 % interval:
+    the likeliest cause is a score read the wrong way round (a loss taken as a confidence)."""
+    flip = "drop --lower-is-member" if lower_is_member else "add --lower-is-member"
+    hints = []
+    for report in reports:
+        m = report.metrics
+        low, high = m.intervals.auc if m.intervals else (m.auc, m.auc)
+        if high < 0.5:
+            hints.append(f"hint: '{report.name}' has AUC {m.auc:.4f}, below chance beyond its "
+                         f"95 % interval ({low:.3f} to {high:.3f}): if lower scores mean "
+                         f"member (a loss, a distance) or the other way round, {flip}")
+    return hints
 
 
 def parse_thresholds(pairs: tuple[str, ...], scores: dict) -> dict[str, float]:
