@@ -228,14 +228,17 @@ def summary(groups: list[str], only: set[str] | None = None) -> str:
 
 
 def main() -> int:
-    """``tools/mutation.py [--summary] [--sample N] [GROUP ...] [-- MUTMUT-RUN-ARGS]``.
+    """``tools/mutation.py [--summary] [--sample N [--survivors]] [GROUP ...] [-- ARGS]``.
 
     ``--sample N`` tests N mutants of each module drawn at random instead of all of them:
-    a score in minutes rather than hours (the summary then counts the sample only)."""
+    a score in minutes rather than hours (the summary then counts the sample only);
+    ``--survivors`` tests the sample's survivors again, after tests were added for them."""
     args = sys.argv[1:]
     extra = args[args.index("--") + 1:] if "--" in args else []
     args = args[:args.index("--")] if "--" in args else args
     only_summary = "--summary" in args
+    again = "--survivors" in args  # retest the sample's survivors (after new tests)
+    args = [a for a in args if a != "--survivors"]
     size = None
     if "--sample" in args:
         at = args.index("--sample")
@@ -260,8 +263,10 @@ def main() -> int:
                 generate(group)
                 codes = {n: c for per in mutants(group).values() for n, c in per.items()}
                 drawn = [n for per in sample(group, size).values() for n in per]
-                names = [n for n in drawn if codes[n] is None]  # the rest are known already
-                print(f"   {len(drawn)} mutants drawn, {len(names)} not yet tested", flush=True)
+                wanted = SURVIVED if again else {None}  # else the rest are known already
+                names = [n for n in drawn if codes[n] in wanted]
+                print(f"   {len(drawn)} mutants drawn, {len(names)} "
+                      f"{'survivors to retest' if again else 'not yet tested'}", flush=True)
                 if not names:
                     continue
             code = subprocess.run([sys.executable, "-m", "mutmut", "run", *extra, *names],
