@@ -22,6 +22,9 @@ def test_label_only_attacks_find_members_and_sit_at_chance_under_control(name):
     control = run(attacks=[name], control=True, **OVERFIT).attack(name)
     assert real.metrics.auc > 0.6 and real.threat_model == "label-only"
     assert abs(control.metrics.auc - 0.5) < 0.08
+    # each decides at the threshold it chose itself (gap: 0.5; augmentation: calibrated on
+    # the known records), not at one the core would pick
+    assert real.metrics.threshold_source == "attack"
 
 
 def test_the_gap_attacks_advantage_is_the_accuracy_gap():
@@ -188,3 +191,33 @@ def test_the_boundary_attack_beats_gap_on_an_overfit_target_and_not_under_contro
     assert boundary.details["queries_per_record"] <= 200
     control = run(attacks=["decision-boundary"], control=True, **setup)
     assert abs(control.attack("decision-boundary").metrics.auc - 0.5) < 0.08
+
+
+class Slab(torch.nn.Module):
+    """Class 1 only in the thin slab 0 < x0 < 0.5: a step toward it from afar overshoots."""
+
+    def forward(self, x):
+        t = x.flatten(1)[:, :1]
+        inside = ((t > 0) & (t < 0.5)).float()
+        return torch.cat([1 - inside, inside], 1)
+
+
+def test_a_step_that_overshoots_a_thin_class_is_halved_until_it_lands():
+    """Records at x0 = -a (1 <= a <= 3) are a from the slab; the walk starts from slab records
+    far off sideways, and only steps shortened until they land inside the slab bring it to
+    the nearest point."""
+    from mia_core import KnownRecords
+    from mia_torch_attack.boundary import BoundaryAttack, BoundaryOptions
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(120, 8, generator=g) * 10 - 5
+    a = 1 + 2 * torch.rand(60, generator=g)
+    x[:60, 0] = -a
+    x[60:, 0] = 0.05 + 0.4 * torch.rand(60, generator=g)
+    data = LabeledData(x, torch.cat([torch.zeros(60), torch.ones(60)]).long(), 2)
+    ctx = AttackContext(LabelOracle(Slab(), torch.device("cpu"), "decision-boundary"), data,
+                        KnownRecords(data, torch.arange(120) % 2 == 0), torch.device("cpu"), 0,
+                        attack="decision-boundary")
+    scores = BoundaryAttack(BoundaryOptions()).score(ctx).scores[:60]
+    error = (scores - a.double()) / a.double()
+    assert bool((error >= -1e-6).all()) and float(error.median()) < 0.15
