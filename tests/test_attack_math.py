@@ -326,7 +326,14 @@ def test_rmia_with_two_reference_models_falls_back_to_a_default_a():
     refs = [prob_logits([0.3, 0.6, 0.8]), prob_logits([0.5, 0.4, 0.2])]
     ctx = population_ctx(refs, in_mask, prob_logits([0.5, 0.5, 0.9]), [0, 0, 0], n_pop=2)
     details = Rmia(RmiaOptions()).score(ctx).details
-    assert details["a"] == 0.3 and details["a_chosen_by"].startswith("default")
+    assert details == {"mode": "offline", "a": 0.3,
+                       "a_chosen_by": "default (fewer than 3 reference models)"}
+    # three models, but reference model 0 trained on every record: nothing to choose on
+    in_mask = [[True, True, True], [False, True, False], [True, False, True]]
+    ctx = population_ctx([*refs, prob_logits([0.4, 0.4, 0.4])], in_mask,
+                         prob_logits([0.5, 0.5, 0.9]), [0, 0, 0], n_pop=2)
+    details = Rmia(RmiaOptions()).score(ctx).details
+    assert details["a_chosen_by"] == "default (no IN and OUT records to choose on)"
 
 
 def test_rmia_comparisons_limit_the_population_records_used():
