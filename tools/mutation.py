@@ -7,6 +7,7 @@ by the mutated copies. Slow (minutes to an hour): not part of ``make test`` or C
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import random
 import shutil
@@ -134,8 +135,12 @@ def mutants(group: str) -> dict[str, dict[str, int | None]]:
     checked yet). Read from mutmut's own ``.meta`` files."""
     found: dict[str, dict[str, int | None]] = {}
     root = STAGE / group / "mutants" / "src"
+    patterns = [pattern.removeprefix("src/") for pattern in GROUPS[group][0]]
     for meta in sorted(root.rglob("*.py.meta")) if root.is_dir() else []:
-        module = meta.relative_to(root).as_posix().removesuffix(".py.meta").replace("/", ".")
+        path = meta.relative_to(root).as_posix().removesuffix(".meta")
+        if not any(fnmatch.fnmatch(path, pattern) for pattern in patterns):
+            continue  # a module that has since moved to another group
+        module = path.removesuffix(".py").replace("/", ".")
         found[module] = json.loads(meta.read_text())["exit_code_by_key"]
     return found
 
