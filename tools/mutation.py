@@ -233,17 +233,24 @@ def summary(groups: list[str], only: set[str] | None = None) -> str:
 
 
 def main() -> int:
-    """``tools/mutation.py [--summary] [--sample N [--survivors]] [GROUP ...] [-- ARGS]``.
+    """``tools/mutation.py [--summary] [--sample N [--survivors] [--module PATTERN]...]
+    [GROUP ...] [-- MUTMUT-RUN-ARGS]``.
 
     ``--sample N`` tests N mutants of each module drawn at random instead of all of them:
     a score in minutes rather than hours (the summary then counts the sample only);
-    ``--survivors`` tests the sample's survivors again, after tests were added for them."""
+    ``--survivors`` tests the sample's survivors again, after tests were added for them;
+    ``--module`` (e.g. ``mia_core.queries``, shell-style patterns) samples those modules only."""
     args = sys.argv[1:]
     extra = args[args.index("--") + 1:] if "--" in args else []
     args = args[:args.index("--")] if "--" in args else args
     only_summary = "--summary" in args
     again = "--survivors" in args  # retest the sample's survivors (after new tests)
     args = [a for a in args if a != "--survivors"]
+    only: list[str] = []  # --module PATTERN: sample these modules of the group only
+    while "--module" in args:
+        at = args.index("--module")
+        only += args[at + 1:at + 2]
+        del args[at:at + 2]
     size = None
     if "--sample" in args:
         at = args.index("--sample")
@@ -267,7 +274,8 @@ def main() -> int:
             if size is not None:
                 generate(group)
                 codes = {n: c for per in mutants(group).values() for n, c in per.items()}
-                drawn = [n for per in sample(group, size).values() for n in per]
+                drawn = [n for module, per in sample(group, size).items() for n in per
+                         if not only or any(fnmatch.fnmatch(module, o) for o in only)]
                 wanted = SURVIVED if again else {None}  # else the rest are known already
                 names = [n for n in drawn if codes[n] in wanted]
                 print(f"   {len(drawn)} mutants drawn, {len(names)} "
@@ -279,7 +287,8 @@ def main() -> int:
             if code:
                 return code
         if chosen is not None:
-            chosen |= {n for per in sample(group, size).values() for n in per}
+            chosen |= {n for module, per in sample(group, size).items() for n in per
+                       if not only or any(fnmatch.fnmatch(module, o) for o in only)}
     print(summary(groups, chosen))
     print(f"survivors: cd {STAGE.relative_to(ROOT)}/GROUP && mutmut results; "
           "mutmut show NAME for the diff")
