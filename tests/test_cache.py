@@ -26,6 +26,8 @@ def test_rerun_loads_every_model_and_gives_identical_metrics(tmp_path):
     assert len(list(tmp_path.glob("*.pt"))) == 3
     second = json.loads(invoke(tmp_path, "--quiet").output)
     assert (second["models_trained"], second["models_from_cache"]) == (0, 3)
+    # the reference models' logits were cached beside them: the rerun queries none
+    assert (first["reference_queries"], second["reference_queries"]) == (2, 0)
     assert first["attacks"] == [{**a, "seconds": b["seconds"]} for a, b in
                                 zip(second["attacks"], first["attacks"], strict=True)]
     assert second["target_test_accuracy"] == first["target_test_accuracy"]
