@@ -231,3 +231,23 @@ def test_validator_errors_keep_their_first_line():
     with pytest.raises(ConfigError) as err:
         build_options(Picky, {"b": "2"}, "x")
     assert str(err.value) == "bad option for x: ValueError"
+
+
+def test_every_recipe_field_is_an_option_and_reaches_the_recipe():
+    """RecipeOptions and TrainRecipe name the same settings; each non-default option value
+    arrives in the recipe under its own name (no positional copy can swap two)."""
+    import attrs
+
+    from mia_core import RecipeOptions, TrainRecipe
+
+    names = {f.name for f in attrs.fields(TrainRecipe)}
+    assert names <= {f.name for f in attrs.fields(RecipeOptions)}
+    given = dict(epochs=7, batch_size=33, lr=0.02, weight_decay=0.003, precision="fp32",
+                 channels_last=False, max_grad_norm=2.5, augment="flip", optimizer="sgd",
+                 momentum=0.7, schedule="cosine")
+    recipe = RecipeOptions(**given).recipe()
+    assert {k: getattr(recipe, k) for k in given} == given
+    assert (recipe.dp_epsilon, recipe.dp_delta, recipe.noise_multiplier) == (None, None, None)
+    private = RecipeOptions(dp_epsilon=3.0, dp_delta=1e-6).recipe()
+    assert (private.dp_epsilon, private.dp_delta) == (3.0, 1e-6)
+    assert RecipeOptions(noise_multiplier=1.1).recipe().dp_delta == 1e-5  # DP on: the default

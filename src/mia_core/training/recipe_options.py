@@ -58,16 +58,15 @@ class RecipeOptions:
     max_grad_norm: float = option(1.0, "DP-SGD: per-sample gradient clipping norm", positive)
 
     def recipe(self) -> TrainRecipe:
-        """The recipe these options describe (checked: a bad DP combination raises)."""
+        """The recipe these options describe, field by field of the same name (checked: a bad
+        DP combination raises). An option of 0 for a DP setting means unset, which the
+        recipe spells ``None``."""
         dp_on = bool(self.dp_epsilon or self.noise_multiplier)
-        return TrainRecipe(self.epochs, self.batch_size, self.lr, self.weight_decay,
-                           self.precision, self.channels_last,
-                           dp_epsilon=self.dp_epsilon or None,
-                           dp_delta=self.dp_delta or (DEFAULT_DP_DELTA if dp_on else None),
-                           noise_multiplier=self.noise_multiplier or None,
-                           max_grad_norm=self.max_grad_norm, augment=self.augment,
-                           optimizer=self.optimizer, momentum=self.momentum,
-                           schedule=self.schedule)
+        same = {f.name: getattr(self, f.name) for f in attrs.fields(TrainRecipe)}
+        return TrainRecipe(**{
+            **same, "dp_epsilon": self.dp_epsilon or None,
+            "dp_delta": self.dp_delta or (DEFAULT_DP_DELTA if dp_on else None),
+            "noise_multiplier": self.noise_multiplier or None})
 
 
 class ClassifierTarget:
