@@ -480,3 +480,16 @@ def test_derived_seeds_are_wide_distinct_and_repeatable():
     assert derive_seed(3, "target") == derive_seed(3, "target") != derive_seed(4, "target")
     digest = hashlib.sha256(b"0:target").digest()  # the documented rule, recomputed
     assert derive_seed(0, "target") == int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def test_a_damaged_safetensors_file_is_named_as_one(tmp_path):
+    from mia_core import ConfigError
+    from mia_core.experiment.given import read_state_dict
+
+    good = tmp_path / "model.safetensors"
+    save_file({"w": torch.ones(3)}, str(good))
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(good.read_bytes()[:-5])  # the last tensor's bytes cut short
+    with pytest.raises(ConfigError) as error:
+        read_state_dict(damaged)
+    assert str(error.value).startswith(f"--model {damaged} is not a readable safetensors file (")

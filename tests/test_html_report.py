@@ -447,3 +447,19 @@ def test_mia_metrics_hints_at_the_direction_when_an_auc_is_below_chance(tmp_path
     results = json.loads(flipped.output)
     assert results["hints"] == []  # the loss read the right way round: AUC above 0.5
     assert next(a for a in results["attacks"] if a["name"] == "loss")["metrics"]["auc"] > 0.7
+
+
+def test_mia_metrics_reads_float_membership_and_scores_only_the_score_columns(tmp_path):
+    """Membership written as 1.0 / 0.0 (as numpy and pandas write it) is membership; where a
+    file has score columns, the other numeric columns (a weight, a loss kept for reference)
+    are not scored unless asked for."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "s.csv"
+    rows = [f"{float(m)!r},{float(rng.random())!r},{float(rng.random())!r}"
+            for m in [1] * 20 + [0] * 20]
+    path.write_text("is_member,score:a,weight\n" + "\n".join(rows) + "\n")
+    out = CliRunner().invoke(mia, ["metrics", str(path), "--json"])
+    assert out.exit_code == 0, out.output
+    assert [a["name"] for a in json.loads(out.output)["attacks"]] == ["a"]  # the score of a
+    both = CliRunner().invoke(mia, ["metrics", str(path), "--json", "--score", "weight"])
+    assert [a["name"] for a in json.loads(both.output)["attacks"]] == ["weight"]

@@ -194,3 +194,37 @@ def test_wrn_with_groupnorm_trains_under_dp_sgd():
     assert spent is not None and spent.epsilon <= 8.0 and spent.steps == 2
     with torch.no_grad():
         assert torch.isfinite(model(data.x)).all()
+
+
+def test_a_download_that_fails_before_a_byte_arrives_is_one_error_and_leaves_nothing(tmp_path):
+    """Nothing listens on the port: the connection fails before the partial file exists, and
+    the user gets the download error, not a missing-file error from the clean-up."""
+    import socket
+
+    from mia_core.downloads import fetch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free once closed: nothing listens there
+    dest = tmp_path / "data.bin"
+    with pytest.raises(MiaError, match="cannot download"):
+        fetch(f"http://127.0.0.1:{port}/data.bin", dest, sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == []
+    missing = tmp_path / "nothing-here.bin"
+    with pytest.raises(MiaError, match="cannot download"):
+        fetch(missing.as_uri(), dest, sha256="0" * 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_default_data_folder_is_under_the_users_cache(tmp_path, monkeypatch):
+    from mia_core.downloads import data_root
+
+    monkeypatch.delenv("MIA_DATA_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert data_root(None) == tmp_path / ".cache" / "mia-core" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data_root(None) == tmp_path / "xdg" / "mia-core" / "data"
+    monkeypatch.setenv("MIA_DATA_DIR", str(tmp_path / "mine"))
+    assert data_root(None) == tmp_path / "mine"
+    assert data_root(tmp_path / "given") == tmp_path / "given"
