@@ -228,3 +228,17 @@ def test_the_default_data_folder_is_under_the_users_cache(tmp_path, monkeypatch)
     monkeypatch.setenv("MIA_DATA_DIR", str(tmp_path / "mine"))
     assert data_root(None) == tmp_path / "mine"
     assert data_root(tmp_path / "given") == tmp_path / "given"
+
+
+def test_a_download_makes_every_missing_folder_of_its_destination(tmp_path):
+    """On a fresh machine none of ~/.cache/mia-core/data/NAME/raw exists yet."""
+    import hashlib
+
+    from mia_core.downloads import fetch
+
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"records")
+    dest = tmp_path / "a" / "b" / "c" / "data.bin"
+    digest = hashlib.sha256(b"records").hexdigest()
+    assert fetch(source.as_uri(), dest, sha256=digest) == dest
+    assert dest.read_bytes() == b"records" and not list(dest.parent.glob("*.part"))
