@@ -300,7 +300,9 @@ def test_the_headlines_sentences_say_what_results_json_holds(folder):
         assert (f"Any differential-privacy claim for this training must have ε ≥ {eps:.2f} "
                 f"(95 % confidence, δ = {delta:g}; from {proven['name']}).") in text
     else:
-        assert "No attack proves ε above 0 here" in text
+        assert ("No attack proves ε above 0 here, so this audit cannot rule out any "
+                "differential-privacy claim; that is not evidence that the training is "
+                "private.") in text
 
 
 def test_a_record_column_that_holds_no_ids_is_ignored_not_a_traceback(tmp_path):
@@ -463,3 +465,16 @@ def test_mia_metrics_reads_float_membership_and_scores_only_the_score_columns(tm
     assert [a["name"] for a in json.loads(out.output)["attacks"]] == ["a"]  # the score of a
     both = CliRunner().invoke(mia, ["metrics", str(path), "--json", "--score", "weight"])
     assert [a["name"] for a in json.loads(both.output)["attacks"]] == ["weight"]
+
+
+def test_an_audit_that_proves_nothing_says_so_without_calling_the_training_private():
+    from mia_core.results.report import headline
+
+    results = {"audit_delta": 1e-5, "attacks": [{"name": "coin", "metrics": {
+        "auc": 0.5, "tpr_at_01pct_fpr": 0.001, "tpr_at_1pct_fpr": 0.01, "epsilon_lb": 0.0,
+        "fpr_step": 1e-4}}]}
+    text = ["".join(p if isinstance(p, str) else p["text"] for p in sentence)
+            for sentence in headline(results, "coin")]
+    assert text[1] == ("No attack proves ε above 0 here, so this audit cannot rule out any "
+                       "differential-privacy claim; that is not evidence that the training is "
+                       "private.")

@@ -114,8 +114,9 @@ def headline(results: dict[str, Any], best: str | None) -> list[list[Any]]:
                           number(f"attacks.{j}.{where}", eps, "{:.2f}"),
                           f" (95 % confidence, δ = {delta:g}; from {top['name']})."])
     else:
-        sentences.append(["No attack proves ε above 0 here: this audit rules out no DP "
-                          "claim, which does not make the training private."])
+        sentences.append(["No attack proves ε above 0 here, so this audit cannot rule out "
+                          "any differential-privacy claim; that is not evidence that the "
+                          "training is private."])
     if "target_train_accuracy" in results:
         sentences.append(["The model classifies ",
                           number("target_train_accuracy", results["target_train_accuracy"],
