@@ -64,15 +64,14 @@ def capable(component: object, capability: type) -> bool:
     """Whether ``component`` offers ``capability``: every method of the protocol callable
     (``build = None`` is no build method), every attribute set (not ``None``), every flag
     (``Literal[...]``) set to one of its values."""
-    methods = {n for cls in _own(capability) for n, v in vars(cls).items()
+    own = _own(capability)
+    methods = {n for cls in own for n, v in vars(cls).items()
                if callable(v) and not n.startswith("_")}
     hints = get_type_hints(capability)
-    for name in {n for cls in _own(capability) for n in getattr(cls, "__annotations__", {})}:
-        value = getattr(component, name, None)
-        hint = hints[name]
-        if get_origin(hint) is Literal and not _holds(value, get_args(hint)):
-            return False
-        if value is None:
+    for name in {n for cls in own for n in getattr(cls, "__annotations__", {})}:
+        value, hint = getattr(component, name, None), hints[name]
+        if value is None or (get_origin(hint) is Literal
+                             and not _holds(value, get_args(hint))):
             return False
     return all(callable(getattr(component, n, None)) for n in methods)
 

@@ -78,15 +78,23 @@ class PythonTarget(ClassifierTarget):
 
     def __init__(self, options: PythonOptions) -> None:
         super().__init__(options)
+        self._class: type[nn.Module] | None = None
         self.model_class()  # a missing file or class is the user's error now, not mid-run
 
     def __getstate__(self) -> dict[str, Any]:
         return {"options": self.options}  # workers import the class themselves
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.options = state["options"]
+        self.options, self._class = state["options"], None
 
     def model_class(self) -> type[nn.Module]:
+        """The user's class, imported once per process (every model of a run is built from
+        the same code, even if the file is edited meanwhile)."""
+        if self._class is None:
+            self._class = self._import()
+        return self._class
+
+    def _import(self) -> type[nn.Module]:
         where, _, name = self.options.model.rpartition(":")
         module = _import_file(Path(where)) if where.endswith(".py") else _import_module(where)
         found = getattr(module, name, None)

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from mia_core.results.metrics import resolves
+
 EXPOSED = 16  # records shown in the report
 
 
@@ -58,10 +60,15 @@ def found_at(scores: np.ndarray, is_member: np.ndarray, fpr: float) -> np.ndarra
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(is_member, dtype=bool)
     negatives = np.sort(scores[~labels])[::-1]
-    allowed = int(np.floor(fpr * len(negatives) + 1e-9))
+    allowed = allowed_false_positives(fpr, len(negatives))
     if allowed >= len(negatives):
         return labels.copy()
     return labels & (scores > negatives[allowed])
+
+
+def allowed_false_positives(fpr: float, non_members: int) -> int:
+    """How many non-members a threshold at ``fpr`` may flag: floor(fpr x non-members)."""
+    return int(np.floor(fpr * non_members + 1e-9))
 
 
 def agreement(scores: Mapping[str, np.ndarray], is_member: np.ndarray) -> dict[str, Any] | None:
@@ -72,15 +79,14 @@ def agreement(scores: Mapping[str, np.ndarray], is_member: np.ndarray) -> dict[s
     negatives = int((~labels).sum())
     if len(scores) < 2 or negatives == 0 or not labels.any():
         return None
-    fpr = next((r for r in AGREEMENT_FPR if 1 / negatives <= r * (1 + 1e-9)), None)
+    fpr = next((r for r in AGREEMENT_FPR if resolves(r, 1 / negatives)), None)
     if fpr is None:
         return None
     masks = {name: found_at(s, labels, fpr) for name, s in scores.items()}
-    stacked = np.stack(list(masks.values()))
-    hits = stacked.sum(0)
+    hits = np.stack(list(masks.values())).sum(0)
     return {
         "fpr": fpr, "members": int(labels.sum()), "non_members": negatives,
-        "false_positives": int(np.floor(fpr * negatives + 1e-9)),
+        "false_positives": allowed_false_positives(fpr, negatives),
         "shared": {a: {b: int((masks[a] & masks[b]).sum()) for b in masks} for a in masks},
         "alone": {a: int((masks[a] & (hits == 1)).sum()) for a in masks},
         "any": int((hits > 0).sum()), "all": int((hits == len(masks)).sum()),

@@ -41,9 +41,14 @@ class AttackMetrics:
 RATES = {"tpr_at_1pct_fpr": 0.01, "tpr_at_01pct_fpr": 0.001}
 
 
+def resolves(rate: float, fpr_step: float) -> bool:
+    """Whether a false-positive ``rate`` is at least one false positive (``fpr_step``)."""
+    return fpr_step <= rate * (1 + 1e-9)
+
+
 def unresolved(key: str, fpr_step: float) -> bool:
     """Whether metric ``key`` asks for an FPR below one false positive (``fpr_step``)."""
-    return key in RATES and fpr_step > RATES[key] * (1 + 1e-9)
+    return key in RATES and not resolves(RATES[key], fpr_step)
 
 
 @attrs.frozen

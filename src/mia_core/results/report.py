@@ -4,9 +4,9 @@ Plain words first (built from the numbers), then the comparison table, the ROC c
 score histograms, the most exposed records, where the attacks agree, the per-class table,
 the DP spend and canary audit, the seeds' intervals, and what it takes to rerun. Several
 runs give one page with the attacks side by side and, when their DP ε differ, the
-privacy-utility picture. Every number
-shown carries its exact value and its place in results.json (``data-key``), so a test can
-hold the page to the file. The page loads nothing: pictures are inline PNGs.
+privacy-utility picture. Every number shown carries its exact value and its place in
+results.json (``data-key``), so a test can hold the page to the file. The page loads nothing:
+pictures are inline PNGs.
 """
 
 from __future__ import annotations

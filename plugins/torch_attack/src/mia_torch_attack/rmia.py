@@ -143,8 +143,8 @@ class Rmia:
 
     def _p_x(self, p_refs: torch.Tensor, in_mask: torch.Tensor, a: float) -> torch.Tensor:
         if self.options.mode == "online":
-            every = torch.ones_like(in_mask)
-            return trimmed_mean(p_refs, every, self.options.trim).clamp_min(1e-30)
+            return trimmed_mean(p_refs, torch.ones_like(in_mask),
+                                self.options.trim).clamp_min(1e-30)
         return offline_p_x(p_refs, ~in_mask, a, self.options.trim)
 
 
@@ -175,8 +175,11 @@ def probabilities(ctx: AttackContext, refs: ReferenceModels, positions: slice | 
 def trimmed_mean(values: torch.Tensor, use: torch.Tensor, cut: float) -> torch.Tensor:
     """For each record (column), the mean of ``values`` over the models (rows) in ``use``
     after dropping the lowest and the highest int(cut * count) of them, scipy.stats.trim_mean's
-    rule; 0 for a record no model may be used on."""
+    rule; 0 for a record no model may be used on. Cutting nothing is the plain mean, summed in
+    the models' order (the scores of a run without ``trim`` are those of before it existed)."""
     count = use.sum(0)
+    if cut == 0:
+        return (values * use).sum(0) / count.clamp_min(1)
     drop = (cut * count.double()).floor()
     ordered = torch.where(use, values.double(), math.inf).sort(0).values
     rank = torch.arange(values.shape[0], dtype=torch.float64).unsqueeze(1)
