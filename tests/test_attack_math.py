@@ -466,10 +466,20 @@ def test_rmia_refuses_signal_options_that_make_no_sense(bad):
 P = [0.7, 0.2, 0.1]  # softmax of the logits below; true label 1
 
 
+def statistic(signal, logits, y):
+    """A threshold attack's statistic: a function of the logits, or a core signal's name."""
+    if isinstance(signal, str):
+        from mia_core import CLASS_LOGITS, LabeledData
+
+        records = LabeledData(torch.zeros(len(y), 1), y, logits.shape[-1])
+        return CLASS_LOGITS.signal(signal, logits, records)
+    return signal(logits, y)
+
+
 def test_threshold_signals_are_oriented_higher_means_member():
     logits = torch.tensor([P]).log()
     y = torch.tensor([1])
-    value = {name: float(signal(logits, y)) for name, (signal, _) in SIGNALS.items()}
+    value = {name: float(statistic(signal, logits, y)) for name, (signal, _) in SIGNALS.items()}
     assert value["loss-threshold"] == pytest.approx(math.log(0.2))  # minus the loss
     assert value["confidence-threshold"] == pytest.approx(0.7)
     entropy = -sum(p * math.log(p) for p in P)
@@ -507,7 +517,7 @@ def test_modified_entropy_stays_finite_when_a_wrong_class_is_certain():
 @pytest.mark.parametrize("name", list(SIGNALS))
 def test_each_signal_ranks_a_confident_correct_answer_above_a_wrong_one(name):
     logits = torch.tensor([[0.05, 0.9, 0.05], [0.6, 0.3, 0.1]]).log()
-    scores = SIGNALS[name][0](logits, torch.tensor([1, 1]))
+    scores = statistic(SIGNALS[name][0], logits, torch.tensor([1, 1]))
     assert scores[0] > scores[1]
 
 

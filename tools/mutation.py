@@ -41,6 +41,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                 "src/mia_core/experiment/phases.py", "src/mia_core/experiment/scoring.py",
                 "src/mia_core/experiment/canaries.py", "src/mia_core/experiment/device.py",
                 "src/mia_core/experiment/compatibility.py", "src/mia_core/context.py",
+                "src/mia_core/answers.py",
                 "src/mia_core/queries.py", "src/mia_core/data.py", "src/mia_core/threats.py"],
                ["tests/test_cache.py", "tests/test_promises.py", "tests/test_attack_math.py",
                 "tests/test_queries.py", "tests/test_hardening.py"]),

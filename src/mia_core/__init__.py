@@ -5,7 +5,23 @@ handed to plugins, option helpers and the shared training utilities. Importing i
 plugin.
 """
 
-from mia_core.capabilities import CanaryDataset, ReferenceFreeAttack, SizedDataset, capable
+from mia_core.answers import (
+    CLASS_LOGITS,
+    SIGNALS,
+    AnsweringTarget,
+    Answers,
+    answers_of,
+    predict_logits,
+    scaled_confidence,
+    true_log_prob,
+)
+from mia_core.capabilities import (
+    CanaryDataset,
+    ReferenceFreeAttack,
+    SignalAttack,
+    SizedDataset,
+    capable,
+)
 from mia_core.context import (
     AttackContext,
     AttackOutput,
@@ -13,7 +29,7 @@ from mia_core.context import (
     LabelOracle,
     TargetOracle,
 )
-from mia_core.data import LabeledData, LoadEnv
+from mia_core.data import LabeledData, LoadEnv, Records
 from mia_core.downloads import data_root, digest_of, extract_tar, fetch
 from mia_core.errors import (
     ConfigError,
@@ -48,7 +64,7 @@ from mia_core.training.executors import (
     train_packed,
     unpack_state,
 )
-from mia_core.training.fit import accuracy, fit_classifier, predict_logits
+from mia_core.training.fit import accuracy, fit_classifier
 from mia_core.training.precision import resolve_precision
 from mia_core.training.recipe import AUGMENTATIONS, PRECISIONS, TrainEnv, TrainRecipe
 from mia_core.training.recipe_options import ClassifierTarget, RecipeOptions
@@ -63,8 +79,12 @@ from mia_core.training.targets import (
 
 __all__ = [
     "AUGMENTATIONS",
+    "CLASS_LOGITS",
     "IDENTITY",
     "PRECISIONS",
+    "SIGNALS",
+    "AnsweringTarget",
+    "Answers",
     "Attack",
     "AttackContext",
     "AttackOutput",
@@ -92,12 +112,14 @@ __all__ = [
     "QueryAugmentation",
     "RecipeOptions",
     "RecipeTarget",
+    "Records",
     "ReferenceFreeAttack",
     "ReferenceModels",
     "Register",
     "ReportEnv",
     "Reporter",
     "RunArtifacts",
+    "SignalAttack",
     "SizedDataset",
     "Stopped",
     "Target",
@@ -109,6 +131,7 @@ __all__ = [
     "TrainTask",
     "TrainlessTarget",
     "accuracy",
+    "answers_of",
     "capable",
     "data_root",
     "digest_of",
@@ -125,9 +148,11 @@ __all__ = [
     "predict_logits",
     "resolve_batch",
     "resolve_precision",
+    "scaled_confidence",
     "shifted",
     "stopped_inside",
     "train_packed",
+    "true_log_prob",
     "unpack_state",
     "write_roc",
 ]

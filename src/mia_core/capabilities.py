@@ -24,6 +24,8 @@ from typing import (
 import torch
 
 from mia_core.data import LabeledData
+from mia_core.errors import PluginError
+from mia_core.threats import ThreatModel
 
 
 @runtime_checkable
@@ -48,6 +50,28 @@ class ReferenceFreeAttack(Protocol):
     population records): a run then trains none for it."""
 
     needs_reference_models: Literal[False]
+
+
+@runtime_checkable
+class SignalAttack(Protocol):
+    """An attack that says which signals of the target's models it reads (names from
+    :data:`mia_core.SIGNALS`, e.g. ``("log_likelihood",)``), so it runs on any modality whose
+    models give them. An attack that does not say reads ``logits`` (``labels`` when it is
+    label-only): a classifier attack, refused before training for other modalities."""
+
+    needs_signals: tuple[str, ...]
+
+
+def signals_needed(attack: object) -> tuple[str, ...]:
+    """The signals ``attack`` reads: what it declares, else a classifier's default."""
+    if capable(attack, SignalAttack):
+        needs = attack.needs_signals  # type: ignore[attr-defined]
+        if not isinstance(needs, tuple | list) or not all(isinstance(n, str) for n in needs):
+            raise PluginError(f"the attack's needs_signals is {needs!r}, not a tuple of "
+                              "signal names such as ('log_likelihood',)")
+        return tuple(needs)
+    label_only = getattr(attack, "threat_model", None) == ThreatModel.LABEL_ONLY
+    return ("labels",) if label_only else ("logits",)
 
 
 def _own(capability: type) -> list[type]:

@@ -13,52 +13,73 @@ import attrs
 import torch
 from torch import nn
 
-from mia_core.data import LabeledData
+from mia_core.answers import CLASS_LOGITS, Answers
+from mia_core.data import Records
 from mia_core.errors import ConfigError, PluginError
 from mia_core.progress import QUIET, Progress
 from mia_core.queries import IDENTITY, QueryAugmentation
 from mia_core.references import ReferenceModels
-from mia_core.training.fit import predict_logits
 
 
-class LogitsMemo:
-    """The target's logits for given input tensors (matched by identity), each computed once,
-    on first use."""
+class AnswersMemo:
+    """The target's answers to given record sets (matched by identity of their inputs),
+    each computed once, on first use."""
 
-    def __init__(self, model: nn.Module, device: torch.device,
-                 inputs: list[torch.Tensor]) -> None:
-        self._model, self._device = model, device
-        self._inputs = {id(x): x for x in inputs}
-        self._logits: dict[int, torch.Tensor] = {}
+    def __init__(self, model: nn.Module, device: torch.device, records: list[Records],
+                 answers: Answers = CLASS_LOGITS) -> None:
+        self._model, self._device, self._answers = model, device, answers
+        self._records = {id(r.x): r for r in records}
+        self._found: dict[int, torch.Tensor] = {}
 
     def lookup(self, x: torch.Tensor) -> torch.Tensor | None:
         key = id(x)
-        if self._inputs.get(key) is not x:
+        records = self._records.get(key)
+        if records is None or records.x is not x:
             return None
-        if key not in self._logits:
-            self._logits[key] = predict_logits(self._model, x, self._device)
-        return self._logits[key].clone()  # a copy: one attack must not alter another's
+        if key not in self._found:
+            self._found[key] = self._answers.answer(self._model, records, self._device)
+        return self._found[key].clone()  # a copy: one attack must not alter another's
+
+
+LogitsMemo = AnswersMemo  # the name before answers were the target's
 
 
 class TargetOracle:
-    """Black-box query access to a trained model: outputs for inputs, nothing else.
+    """Black-box query access to a trained model: its answers to records, nothing else.
 
-    ``memo`` (shared by the oracles of one run) answers for the record sets the core hands
-    every attack, so several attacks do not recompute them; each oracle counts its own queries.
+    ``answers`` says how the model answers (class logits unless the target says otherwise);
+    :meth:`signal` reads any signal of them, and :meth:`logits`, :meth:`probabilities` and
+    :meth:`loss` are a classifier's. ``memo`` (shared by the oracles of one run) answers for
+    the record sets the core hands every attack, so several attacks do not recompute them;
+    each oracle counts its own queries, one per record.
     """
 
     def __init__(self, model: nn.Module, device: torch.device,
-                 memo: LogitsMemo | None = None) -> None:
+                 memo: AnswersMemo | None = None, answers: Answers = CLASS_LOGITS) -> None:
         self._model = model
         self._device = device
         self._memo = memo
+        self.answering = answers
         self.queries = 0
+
+    def answers(self, records: Records) -> torch.Tensor:
+        """The model's raw answers to ``records`` (for a classifier, its logits)."""
+        return self._answer(records)
+
+    def _answer(self, records: Records) -> torch.Tensor:
+        self.queries += len(records)
+        known = self._memo.lookup(records.x) if self._memo is not None else None
+        return known if known is not None else self.answering.answer(self._model, records,
+                                                                     self._device)
+
+    def signal(self, name: str, records: Records) -> torch.Tensor:
+        """Signal ``name`` (see :data:`mia_core.SIGNALS`) of the model on ``records``."""
+        self.answering.require(name)  # refused before any query is counted
+        return self.answering.signal(name, self._answer(records), records)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Raw outputs (N, classes), float32 on the CPU."""
-        self.queries += x.shape[0]
-        known = self._memo.lookup(x) if self._memo is not None else None
-        return known if known is not None else predict_logits(self._model, x, self._device)
+        return self.signal("logits", Records(x))
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax of the logits (N, classes)."""
@@ -71,22 +92,31 @@ class TargetOracle:
 
 class LabelOracle(TargetOracle):
     """A target behind an API that returns predicted labels only: :meth:`labels` answers,
-    every output that would leak scores (logits, probabilities, losses) is refused, naming
-    the attack that asked. Each record queried counts as one query."""
+    every output that would leak scores (logits, probabilities, losses, any other signal) is
+    refused, naming the attack that asked. Each record queried counts as one query."""
 
     def __init__(self, model: nn.Module, device: torch.device, attack: str,
-                 memo: LogitsMemo | None = None) -> None:
-        super().__init__(model, device, memo)
+                 memo: AnswersMemo | None = None, answers: Answers = CLASS_LOGITS) -> None:
+        super().__init__(model, device, memo, answers)
         self._attack = attack
 
-    def labels(self, x: torch.Tensor) -> torch.Tensor:
+    def labels(self, x: torch.Tensor | Records) -> torch.Tensor:
         """The target's predicted class of each input: int64 (N,) on the CPU."""
-        return super().logits(x).argmax(dim=1)
+        records = x if isinstance(x, Records) else Records(x)
+        return TargetOracle.signal(self, "labels", records)
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def signal(self, name: str, records: Records) -> torch.Tensor:
+        if name == "labels":
+            return self.labels(records)
         raise PluginError(f"attack '{self._attack}' is label-only: the target answers "
                           "predicted labels only (ctx.target.labels(x)), never logits, "
-                          "probabilities or losses")
+                          f"probabilities, losses or other signals ('{name}')")
+
+    def answers(self, records: Records) -> torch.Tensor:
+        return self.signal("answers", records)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.signal("logits", Records(x))
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits(x)
@@ -99,7 +129,7 @@ class LabelOracle(TargetOracle):
 class KnownRecords:
     """Records whose membership the attacker knows (``is_member[i]`` for ``data`` record i)."""
 
-    data: LabeledData
+    data: Records
     is_member: torch.Tensor
 
 
@@ -108,19 +138,20 @@ class AttackContext:
     """Everything an attack may use; built by the core for the attack's threat model."""
 
     target: TargetOracle
-    evaluation: LabeledData
+    evaluation: Records  # a LabeledData for labelled datasets
     known: KnownRecords | None
     device: torch.device
     seed: int
     progress: Progress = QUIET
-    population: LabeledData | None = None
+    population: Records | None = None
     references: Callable[[], ReferenceModels] | None = attrs.field(default=None, repr=False)
     attack: str = ""  # the attack's registered name, for messages
     # the views of a record that keep its label, the record itself first (mia_core.queries)
     augmentations: tuple[QueryAugmentation, ...] = (IDENTITY,)
 
     @property
-    def num_classes(self) -> int:
+    def num_classes(self) -> int | None:
+        """The dataset's class count (``None``: its records have no labels)."""
         return self.evaluation.num_classes
 
     def reference_models(self) -> ReferenceModels:

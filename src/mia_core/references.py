@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from mia_core.data import LabeledData
+from mia_core.answers import CLASS_LOGITS, Answers, predict_logits
+from mia_core.data import Records
 from mia_core.queries import IDENTITY, QueryAugmentation
 from mia_core.training.executors import TrainJob
-from mia_core.training.fit import predict_logits
 
 
 class ReferenceModels:
@@ -26,8 +26,8 @@ class ReferenceModels:
     ``ctx.reference_models()`` (trained on first use, shared by every attack).
 
     - ``count`` (int): number of models M.
-    - ``pool`` (:class:`LabeledData`): the P records the models were trained on halves of:
-      ``pool.x`` as the dataset gives them (e.g. float32 (P, 1, 28, 28)), ``pool.y`` int64 (P,).
+    - ``pool`` (:class:`Records`): the P records the models were trained on halves of, as the
+      dataset gives them (e.g. ``pool.x`` float32 (P, 1, 28, 28), ``pool.y`` int64 (P,)).
     - ``n_population`` (int): pool positions ``[0, n_population)`` are the attacker's
       population records, in the order of ``ctx.population``; the remaining positions are the
       evaluation records, in the order of ``ctx.evaluation``.
@@ -35,30 +35,35 @@ class ReferenceModels:
       objects (not index tensors), usable on the pool dimension of every array here.
     - ``in_mask``: bool tensor (M, P); ``in_mask[i, r]`` is True when model i trained on pool
       record r. Each record is IN for exactly ``M // 2`` models.
-    - ``pool_logits()``: float32 tensor (M, P, classes), every model on every pool record,
-      computed once and cached (on the CPU); a model's logits that came back from where it
-      was trained, or from the model cache, are used as they are (``queries`` counts the
-      models queried here instead).
-    - ``logits(i, x)``: float32 tensor (N, classes), model i on any inputs ``x``.
-    - ``view_logits(view, positions)``: (M, n, classes), every model on one query view of
-      the pool records at ``positions`` (a slice or an index tensor), computed once per view
-      and positions and shared by the attacks; the identity view is ``pool_logits()``.
+    - ``signal(name, positions, view)``: (M, n, ...) signal ``name`` (see
+      :data:`mia_core.SIGNALS`) of every model on the pool records at ``positions``, as the
+      target's models answer (``answering``); the modality-free way to read the models.
+    - ``pool_answers()``: every model's answers to every pool record, (M, P, ...), computed
+      once and cached (on the CPU); answers that came back from where a model was trained, or
+      from the model cache, are used as they are (``queries`` counts the models queried here
+      instead). For classifiers these are ``pool_logits()``, float32 (M, P, classes).
+    - ``logits(i, x)``: float32 tensor (N, classes), classifier model i on any inputs ``x``.
+    - ``view_logits(view, positions)``: (M, n, classes), every classifier on one query view
+      of the pool records at ``positions`` (a slice or an index tensor), computed once per
+      view and positions and shared by the attacks; the identity view is ``pool_logits()``.
     """
 
-    def __init__(self, pool: LabeledData, n_population: int, in_mask: torch.Tensor,
+    def __init__(self, pool: Records, n_population: int, in_mask: torch.Tensor,
                  models: list[nn.Module], device: torch.device,
                  known: Sequence[torch.Tensor | None] = (),
-                 remember: Callable[[int, torch.Tensor], None] | None = None) -> None:
+                 remember: Callable[[int, torch.Tensor], None] | None = None,
+                 answers: Answers = CLASS_LOGITS) -> None:
         self.pool = pool
         self.n_population = n_population
         self.in_mask = in_mask
+        self.answering = answers
         self._models = models
         self._device = device
         self._known = list(known) or [None] * len(models)
         self._remember = remember
-        self._logits: torch.Tensor | None = None
+        self._answers: torch.Tensor | None = None
         self._views: dict[tuple[str, object], torch.Tensor] = {}
-        self.queries = 0  # models queried on the pool here (not given their logits)
+        self.queries = 0  # models queried on the pool here (not given their answers)
 
     @property
     def count(self) -> int:
@@ -72,38 +77,68 @@ class ReferenceModels:
     def evaluation_positions(self) -> slice:
         return slice(self.n_population, len(self.pool))
 
+    def pool_answers(self) -> torch.Tensor:
+        """Answers of every reference model to every pool record: (count, pool, ...)."""
+        if self._answers is None:
+            self._answers = torch.stack([self._pool_answers(i) for i in range(self.count)])
+        return self._answers
+
     def pool_logits(self) -> torch.Tensor:
         """Logits of every reference model on every pool record: (count, pool, classes)."""
-        if self._logits is None:
-            self._logits = torch.stack([self._pool_logits(i) for i in range(self.count)])
-        return self._logits
+        self.answering.require("logits")
+        return self.pool_answers()
 
-    def _pool_logits(self, index: int) -> torch.Tensor:
+    def _pool_answers(self, index: int) -> torch.Tensor:
         known = self._known[index]
         if known is not None:
             return known
         self.queries += 1
-        logits = predict_logits(self._models[index], self.pool.x, self._device)
+        answers = self.answering.answer(self._models[index], self.pool, self._device)
         if self._remember is not None:
-            self._remember(index, logits)
-        return logits
+            self._remember(index, answers)
+        return answers
 
-    def view_logits(self, view: QueryAugmentation,
-                    positions: slice | torch.Tensor) -> torch.Tensor:
-        """Every model on ``view`` of the pool records at ``positions``: (M, n, classes)."""
+    def signal(self, name: str, positions: slice | torch.Tensor,
+               view: QueryAugmentation = IDENTITY) -> torch.Tensor:
+        """Signal ``name`` of every model on ``view`` of the pool records at ``positions``:
+        (M, n, ...)."""
+        self.answering.require(name)
+        return self.answering.signal(name, self.view_answers(view, positions),
+                                     self.pool.subset(_index(positions, len(self.pool))))
+
+    def view_answers(self, view: QueryAugmentation,
+                     positions: slice | torch.Tensor) -> torch.Tensor:
+        """Every model's answers to ``view`` of the pool records at ``positions``:
+        (M, n, ...)."""
         if view == IDENTITY:
-            return self.pool_logits()[:, positions]
+            return self.pool_answers()[:, positions]
         where = ((positions.start, positions.stop, positions.step)
                  if isinstance(positions, slice) else tuple(positions.tolist()))
         key = (view.name, where)
         if key not in self._views:
-            x = view(self.pool.x[positions])
-            self._views[key] = torch.stack([self.logits(i, x) for i in range(self.count)])
+            records = self.pool.subset(_index(positions, len(self.pool)))
+            records = records.with_inputs(view(records.x))
+            self._views[key] = torch.stack([
+                self.answering.answer(self._models[i], records, self._device)
+                for i in range(self.count)])
         return self._views[key]
+
+    def view_logits(self, view: QueryAugmentation,
+                    positions: slice | torch.Tensor) -> torch.Tensor:
+        """Every model on ``view`` of the pool records at ``positions``: (M, n, classes)."""
+        self.answering.require("logits")
+        return self.view_answers(view, positions)
 
     def logits(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """Query reference model ``index`` on arbitrary inputs: (N, classes) float32."""
+        self.answering.require("logits")
         return predict_logits(self._models[index], x, self._device)
+
+
+def _index(positions: slice | torch.Tensor, size: int) -> torch.Tensor:
+    if isinstance(positions, slice):
+        return torch.arange(size)[positions]
+    return positions
 
 
 def balanced_in_mask(count: int, records: int, generator: torch.Generator) -> torch.Tensor:

@@ -7,9 +7,11 @@ from typing import Any
 
 import click
 
+from mia_core.answers import answers_of
+from mia_core.capabilities import signals_needed
 from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.kinds import NAMES, names_text
-from mia_core.catalog.registry import qualified
+from mia_core.catalog.registry import Entry, qualified
 from mia_core.errors import ConfigError, did_you_mean
 from mia_core.options import describe_options
 
@@ -67,12 +69,29 @@ def format_listing(catalog: Catalog) -> str:
     return "\n".join(lines)
 
 
+def signals_text(entry: Entry) -> dict[str, Any]:
+    """What a target's models answer with and the signals they give, or the signals an
+    attack reads, with default options (empty for other kinds, or when it cannot be built
+    without options)."""
+    if entry.kind not in ("target", "attack"):
+        return {}
+    try:
+        instance = entry.build()
+        if entry.kind == "attack":
+            return {"reads": list(signals_needed(instance))}
+        answers = answers_of(instance)
+    except Exception:  # a component that needs options: nothing to add
+        return {}
+    return {"answers": answers.name, "signals": sorted(answers.signals)}
+
+
 def describe_data(catalog: Catalog, name: str) -> list[dict[str, Any]]:
     """Every component called ``name`` (a dataset and an attack may share a name)."""
     found = [
         {"kind": kind, "name": e.name, "description": e.description,
          "plugin": e.origin.plugin, "distribution": e.origin.distribution,
-         "version": e.origin.version, "options": describe_options(e.options)}
+         "version": e.origin.version, "options": describe_options(e.options),
+         **signals_text(e)}
         for kind in NAMES for e in catalog.registries[kind] if e.name == name
     ]
     if not found:
@@ -87,6 +106,11 @@ def format_description(found: list[dict[str, Any]]) -> str:
     for c in found:
         lines.append(f"{c['kind']} '{c['name']}': {c['description']}")
         lines.append(f"  from plugin '{c['plugin']}' ({c['distribution']} {c['version']})")
+        if "reads" in c:
+            lines.append(f"  reads the target's {', '.join(c['reads'])} (mia_core.SIGNALS)")
+        if "answers" in c:
+            lines.append(f"  its models answer with {c['answers']}, which give "
+                         f"{', '.join(c['signals'])}")
         if not c["options"]:
             lines.append("  no options")
             continue

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from mia_core.capabilities import CanaryDataset, capable
-from mia_core.context import AttackContext, TargetOracle
-from mia_core.data import LabeledData
+from mia_core.context import AttackContext, LabelOracle, TargetOracle
+from mia_core.data import LabeledData, Records
 from mia_core.errors import ConfigError, PluginError
 from mia_core.experiment.plan import Component, Plan
 from mia_core.experiment.scoring import ask
@@ -23,7 +23,7 @@ from mia_core.results.audit import CanaryAudit, canary_audit
 class Canaries:
     """The canary records and which of them the target trains on."""
 
-    data: LabeledData
+    data: Records
     included: torch.Tensor  # bool, one per canary
 
 
@@ -37,7 +37,7 @@ def check_canaries(count: int, plan: Plan) -> None:
                           "or torch-mlp, or drop --canaries")
 
 
-def make_canaries(dataset: Component, pool: LabeledData, count: int,
+def make_canaries(dataset: Component, pool: Records, count: int,
                   seed: int) -> Canaries | None:
     """``count`` canaries (``None`` for none). A dataset with the :class:`CanaryDataset`
     capability makes its own; by default they are copies of random records with a wrong
@@ -48,12 +48,17 @@ def make_canaries(dataset: Component, pool: LabeledData, count: int,
     generator = torch.Generator().manual_seed(seed)
     if capable(dataset.instance, CanaryDataset):
         data = dataset.call("canaries", pool, count, generator)
-        if (not isinstance(data, LabeledData) or len(data) != count
+        if (not isinstance(data, Records) or len(data) != count
                 or data.x.shape[1:] != pool.x.shape[1:]
-                or data.num_classes != pool.num_classes):
+                or data.num_classes != pool.num_classes
+                or (data.lengths is None) != (pool.lengths is None)):
             raise PluginError(f"dataset '{dataset.name}' canaries() must return "
-                              f"LabeledData of {count} records shaped like its own")
+                              f"{type(pool).__name__} of {count} records shaped like its own")
     else:
+        if pool.y is None or pool.num_classes is None:
+            raise ConfigError(f"--canaries {count}: the default canaries are relabelled "
+                              f"copies of records, and dataset '{dataset.name}' has no "
+                              "labels; its plugin must make its own (a canaries() method)")
         if pool.num_classes < 2 or count > len(pool):
             raise ConfigError(f"--canaries {count}: the default canaries are relabelled copies "
                               f"of distinct records; this dataset has {len(pool)} records and "
@@ -72,6 +77,10 @@ def audit_canaries(attack: Component, ctx: AttackContext, model: nn.Module,
     with the canaries, so they are not audited this way."""
     if ctx.known is None:
         return None
-    canary_ctx = attrs.evolve(ctx, target=TargetOracle(model, ctx.device))
+    answers = ctx.target.answering  # a fresh oracle: the canaries' queries are not counted
+    oracle = (LabelOracle(model, ctx.device, ctx.attack, answers=answers)
+              if isinstance(ctx.target, LabelOracle)
+              else TargetOracle(model, ctx.device, answers=answers))
+    canary_ctx = attrs.evolve(ctx, target=oracle)
     answer = ask(attack, canary_ctx, canaries.data)
     return canary_audit(canaries.included.numpy(), answer.scores.numpy(), delta)

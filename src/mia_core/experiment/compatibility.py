@@ -1,20 +1,23 @@
-"""Whether the chosen target takes the dataset's records, found before any training.
+"""Whether the chosen components fit together, found before any training: the target takes
+the dataset's records, and every attack reads only signals the target's models give.
 
 A dataset of 30 features and a target of square images is the user's choice of components,
 not a plugin's fault: it is one usage error (exit 2) naming the records and the installed
 targets that do take them. The check is a dry build: the target's ``build`` on two records
 (a target says it cannot take them by raising :class:`~mia_core.ConfigError` there), then its
-untrained model on those records, which must answer with logits, one row per record.
+untrained model on those records, whose answers must be well-formed (for a classifier:
+logits, one row per record).
 """
 
 from __future__ import annotations
 
 import torch
 
-from mia_core.capabilities import capable
+from mia_core.answers import answers_of
+from mia_core.capabilities import capable, signals_needed
 from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.registry import Entry
-from mia_core.data import LabeledData
+from mia_core.data import Records
 from mia_core.errors import ConfigError, MiaError, PluginError, describe
 from mia_core.experiment.plan import Plan, build_component
 from mia_core.training.targets import BuildableTarget, trains
@@ -22,7 +25,7 @@ from mia_core.training.targets import BuildableTarget, trains
 SAMPLE = 2  # records the dry build sees (two, so a batch norm in training mode would work)
 
 
-def check_target_takes(plan: Plan, pool: LabeledData, catalog: Catalog) -> None:
+def check_target_takes(plan: Plan, pool: Records, catalog: Catalog) -> None:
     """Raise a :class:`ConfigError` when ``plan``'s target cannot take ``pool``'s records."""
     target = plan.target
     if not capable(target.instance, BuildableTarget) or len(pool) == 0:
@@ -39,16 +42,33 @@ def check_target_takes(plan: Plan, pool: LabeledData, catalog: Catalog) -> None:
                       f"'{plan.dataset.name}' ({records_text(pool)}): {problem}; {others}")
 
 
-def records_text(data: LabeledData) -> str:
+def records_text(data: Records) -> str:
     """"records of shape (1, 28, 28), float32, 10 classes"."""
     dtype = str(data.x.dtype).removeprefix("torch.")
-    return f"records of shape {tuple(data.x.shape[1:])}, {dtype}, {data.num_classes} classes"
+    classes = f"{data.num_classes} classes" if data.labelled else "no labels"
+    lengths = ", of varying length" if data.lengths is not None else ""
+    return f"records of shape {tuple(data.x.shape[1:])}, {dtype}{lengths}, {classes}"
 
 
-def problem_with(target: object, who: str, sample: LabeledData) -> str | None:
+def check_signals(plan: Plan) -> None:
+    """Raise a :class:`ConfigError` when an attack needs a signal the target's models do
+    not give (a classifier attack on a language model, say): a wrong pairing of
+    components, said before any training."""
+    answers = answers_of(plan.target.instance)
+    for attack in plan.attacks:
+        missing = [s for s in signals_needed(attack.instance) if s not in answers.signals]
+        if missing:
+            raise ConfigError(
+                f"attack '{attack.name}' reads the target's {', '.join(missing)}, but target "
+                f"'{plan.target.name}' answers with {answers.name}, which give "
+                f"{', '.join(sorted(answers.signals))}; choose an attack that reads those "
+                "(mia describe ATTACK says what it reads)")
+
+
+def problem_with(target: object, who: str, sample: Records) -> str | None:
     """Why ``target`` cannot take ``sample`` (its ``build`` said so, or the model it built
-    fails on the records or does not answer with logits), or ``None`` when it can. The
-    global RNG is left as it was, so the run's numbers do not move."""
+    fails on the records or does not answer as the target says), or ``None`` when it can.
+    The global RNG is left as it was, so the run's numbers do not move."""
     with torch.random.fork_rng(devices=[]):
         try:
             model = target.build(sample)
@@ -58,21 +78,17 @@ def problem_with(target: object, who: str, sample: LabeledData) -> str | None:
             raise
         except Exception as exc:
             raise PluginError(f"{who} failed in build(): {describe(exc)}") from exc
+        answers = answers_of(target)
         try:
-            model.eval()
-            with torch.no_grad():
-                answer = model(sample.x)
+            answer = answers.answer(model, sample, torch.device("cpu"))
         except Exception as exc:
             return f"its model fails on them ({describe(exc)})"
-    expected = (len(sample), sample.num_classes)
-    shape = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
-    if shape != expected:
-        return (f"its model answers {len(sample)} records with {shape}, not logits of shape "
-                f"{expected}")
-    return None
+    if not isinstance(answer, torch.Tensor):
+        return f"its model answers with {type(answer).__name__}, not a tensor"
+    return answers.problem(answer, sample)
 
 
-def _takes(entry: Entry, sample: LabeledData) -> bool:
+def _takes(entry: Entry, sample: Records) -> bool:
     """Whether the target ``entry``, with its default options, takes ``sample``."""
     try:
         instance = build_component("target", entry, {}).instance

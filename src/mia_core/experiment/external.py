@@ -14,9 +14,10 @@ from pathlib import Path
 import attrs
 import torch
 
+from mia_core.answers import CLASS_LOGITS, Answers, answers_of
 from mia_core.capabilities import capable
 from mia_core.config import ExperimentConfig, derive_seed
-from mia_core.data import LabeledData
+from mia_core.data import Records
 from mia_core.downloads import digest_of
 from mia_core.errors import ConfigError
 from mia_core.experiment.given import (
@@ -26,11 +27,10 @@ from mia_core.experiment.given import (
     read_state_dict,
 )
 from mia_core.experiment.models import check_model_outputs
-from mia_core.experiment.phases import Records, Session, TrainedTarget
+from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
 from mia_core.experiment.plan import Plan
 from mia_core.results.types import GivenModel
 from mia_core.splits import draw_given_split, evaluation_order, given_members, known_count
-from mia_core.training.fit import accuracy_of, predict_logits
 from mia_core.training.targets import BuildableTarget, ModelFileTarget, trains
 
 
@@ -63,8 +63,8 @@ def check_given(config: ExperimentConfig, plan: Plan) -> None:
                               "architecture")
 
 
-def given_split(config: ExperimentConfig, plan: Plan, pool: LabeledData,
-                given: GivenRecords) -> tuple[ExperimentConfig, Records]:
+def given_split(config: ExperimentConfig, plan: Plan, pool: Records,
+                given: GivenRecords) -> tuple[ExperimentConfig, RunRecords]:
     """The split drawn from the given members and non-members (``members`` filled in)."""
     needs = bool(plan.population_attacks())
     members = config.members
@@ -79,10 +79,10 @@ def given_split(config: ExperimentConfig, plan: Plan, pool: LabeledData,
     split = draw_given_split(given.members, given.nonmembers, members, config.known_fraction,
                              population, config.seed)
     eval_index, is_member = evaluation_order(split, derive_seed(config.seed, "evaluation"))
-    return config, Records(pool, split, None, split.members, eval_index, is_member)
+    return config, RunRecords(pool, split, None, split.members, eval_index, is_member)
 
 
-def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: GivenRecords,
+def load_target(config: ExperimentConfig, plan: Plan, records: RunRecords, given: GivenRecords,
                 session: Session) -> tuple[TrainedTarget, GivenModel]:
     """The given model, loaded and checked, and what the results say about it."""
     clock = time.perf_counter()
@@ -96,8 +96,9 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
     else:
         model = load_into(target.call("build", data), read_state_dict(path), path, target.who)
     model = model.to(device).eval()
+    answers = answers_of(target.instance)
     check_model_outputs(target.who, model, data.subset(torch.arange(min(64, len(data)))),
-                        device)
+                        device, answers)
     session.timed("load_target", clock)
     if plan.reference_attacks():
         session.progress.message(
@@ -105,10 +106,10 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
             "model the real training only as far as that recipe (architecture, optimiser, "
             "epochs, augmentation) matches it")
     nonmembers = pool.subset(records.split.nonmembers)
-    on_members, on_nonmembers = (predict_logits(model, d.x, device) for d in (data, nonmembers))
-    trained = TrainedTarget(model, accuracy_of(on_members, data),
-                            accuracy_of(on_nonmembers, nonmembers), None)
-    doubts = doubts_about(on_members, data, on_nonmembers, nonmembers)
+    on_members, on_nonmembers = (answers.answer(model, d, device) for d in (data, nonmembers))
+    trained = TrainedTarget(model, _accuracy(answers, on_members, data),
+                            _accuracy(answers, on_nonmembers, nonmembers), None)
+    doubts = doubts_about(on_members, data, on_nonmembers, nonmembers, answers)
     for line in doubts:
         session.progress.message(f"WARNING: {line}")
     return trained, GivenModel(str(path), digest_of(path), str(config.train_records),
@@ -118,28 +119,38 @@ def load_target(config: ExperimentConfig, plan: Plan, records: Records, given: G
 CHANCE_MARGIN = 0.05  # members' accuracy this close to the largest class's share is chance
 
 
-def doubts_about(on_members: torch.Tensor, members: LabeledData, on_nonmembers: torch.Tensor,
-                 nonmembers: LabeledData) -> tuple[str, ...]:
-    """Why the given model does not look trained on its listed members (empty: it does).
+def _accuracy(answers: Answers, found: torch.Tensor, records: Records) -> float:
+    return answers.accuracy(found, records) if answers.accuracy is not None else float("nan")
 
-    A model trained on exactly these records classifies them better than chance, at least as
+
+def doubts_about(on_members: torch.Tensor, members: Records, on_nonmembers: torch.Tensor,
+                 nonmembers: Records, answers: Answers = CLASS_LOGITS) -> tuple[str, ...]:
+    """Why the given model does not look trained on its listed members (empty: it does);
+    ``on_members`` and ``on_nonmembers`` are its answers to each.
+
+    A model trained on exactly these records answers them better than chance, at least as
     well as the non-members, and with a lower loss. When it does not, the audit is probably
     of the wrong thing: inputs preprocessed otherwise than in training, a member list that is
-    not the training set, or ids off by one; the metrics would be silently wrong."""
-    acc_in, acc_out = accuracy_of(on_members, members), accuracy_of(on_nonmembers, nonmembers)
-    loss_in = float(torch.nn.functional.cross_entropy(on_members, members.y))
-    loss_out = float(torch.nn.functional.cross_entropy(on_nonmembers, nonmembers.y))
-    chance = float(torch.bincount(members.y, minlength=members.num_classes).max()) / len(members)
+    not the training set, or ids off by one; the metrics would be silently wrong. Accuracy
+    is tested where the answers have one and the records labels; the loss wherever the
+    answers give a ``log_likelihood``."""
     found = []
-    if acc_in < chance + CHANCE_MARGIN:
-        found.append(f"it classifies {acc_in:.1%} of its listed members correctly, about "
-                     f"chance (the largest class holds {chance:.1%} of them)")
-    if acc_in < acc_out:
-        found.append(f"it classifies its listed members worse than the non-members "
-                     f"({acc_in:.1%} against {acc_out:.1%})")
-    if loss_in >= loss_out:
-        found.append(f"its mean loss on the listed members ({loss_in:.3f}) is not lower than "
-                     f"on the non-members ({loss_out:.3f})")
+    if answers.accuracy is not None and members.y is not None:
+        acc_in = answers.accuracy(on_members, members)
+        acc_out = answers.accuracy(on_nonmembers, nonmembers)
+        chance = float(torch.bincount(members.y).max()) / len(members)
+        if acc_in < chance + CHANCE_MARGIN:
+            found.append(f"it classifies {acc_in:.1%} of its listed members correctly, about "
+                         f"chance (the largest class holds {chance:.1%} of them)")
+        if acc_in < acc_out:
+            found.append(f"it classifies its listed members worse than the non-members "
+                         f"({acc_in:.1%} against {acc_out:.1%})")
+    if "log_likelihood" in answers.signals:
+        loss_in = -float(answers.signal("log_likelihood", on_members, members).mean())
+        loss_out = -float(answers.signal("log_likelihood", on_nonmembers, nonmembers).mean())
+        if loss_in >= loss_out:
+            found.append(f"its mean loss on the listed members ({loss_in:.3f}) is not lower "
+                         f"than on the non-members ({loss_out:.3f})")
     if not found:
         return ()
     return (f"the model under audit does not look trained on its listed members: "
@@ -148,7 +159,7 @@ def doubts_about(on_members: torch.Tensor, members: LabeledData, on_nonmembers: 
             "set, or the ids are off by one. The metrics below are probably wrong",)
 
 
-def given_records(config: ExperimentConfig, pool: LabeledData) -> GivenRecords:
+def given_records(config: ExperimentConfig, pool: Records) -> GivenRecords:
     """The user's member and heldout lists, checked against the dataset's size."""
     assert config.train_records is not None
     return read_given_records(config.train_records, config.heldout_records, len(pool))

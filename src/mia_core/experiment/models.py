@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from mia_core.answers import CLASS_LOGITS, Answers, answers_of
 from mia_core.capabilities import capable
-from mia_core.data import LabeledData
+from mia_core.data import Records
 from mia_core.errors import PluginError, describe
 from mia_core.experiment.plan import Component
 from mia_core.options import as_dict
@@ -31,7 +32,6 @@ from mia_core.training.executors import (
     WithLogits,
     run_jobs,
 )
-from mia_core.training.fit import predict_logits
 from mia_core.training.formats import StepFormat, choose_format
 from mia_core.training.targets import BuildableTarget, FingerprintedTarget, RecipeTarget
 
@@ -41,9 +41,10 @@ class ModelFactory:
     model cache: :meth:`target_model` trains in this process; reference models come from
     :meth:`cached`, else an executor, each then passed to :meth:`keep`."""
 
-    def __init__(self, target: Component, dataset: Component, pool: LabeledData,
+    def __init__(self, target: Component, dataset: Component, pool: Records,
                  device: torch.device, cache: ModelCache, progress: Progress) -> None:
         self.target, self.pool, self.device = target, pool, device
+        self.answers = answers_of(target.instance)
         self.cache, self.progress = cache, progress
         self.who = target.who
         self._whole = TrainTask(target.instance, self.who, pool)
@@ -51,9 +52,9 @@ class ModelFactory:
         self._base = {**model_key_parts(dataset, target, pool, device),
                       "step_format": self.step_format.name if self.step_format else None}
 
-    def task(self, data: LabeledData) -> TrainTask:
+    def task(self, data: Records) -> TrainTask:
         """The executors' task: the target and only ``data``, the reference pool, so no more
-        data than needed travels to workers; each model comes back with its logits on it."""
+        data than needed travels to workers; each model comes back with its answers to it."""
         return TrainTask(self.target.instance, self.who, data, query=True)
 
     def target_model(self, indices: torch.Tensor, seed: int) -> nn.Module:
@@ -76,26 +77,29 @@ class ModelFactory:
     def keep(self, records: torch.Tensor, seed: int, trained: Trained,
              what: str) -> tuple[nn.Module, torch.Tensor | None]:
         """A model an executor trained on ``records`` (a module, or a state dict to load into
-        ``build()``, with or without its pool logits): checked, then cached at once. Returns
-        the model and the logits that came with it."""
-        logits = trained.logits if isinstance(trained, WithLogits) else None
+        ``build()``, with or without its answers to the pool): checked, then cached at once.
+        Returns the model and the answers that came with it."""
+        answers = trained.logits if isinstance(trained, WithLogits) else None
         weights = trained.weights if isinstance(trained, WithLogits) else trained
         model = weights if isinstance(weights, nn.Module) else self._load(records, weights, what)
         model = model.to(self.device).eval()
         self._check(model, records)
         self.cache.store(self._parts(records, seed), model, self._buildable())
-        return model, logits
+        return model, answers
 
-    def store_logits(self, records: torch.Tensor, seed: int, queried: torch.Tensor,
-                     logits: torch.Tensor) -> None:
-        """Cache the model's logits on the ``queried`` dataset records."""
+    def store_answers(self, records: torch.Tensor, seed: int, queried: torch.Tensor,
+                      answers: torch.Tensor) -> None:
+        """Cache the model's answers to the ``queried`` dataset records."""
         if self._buildable():
-            self.cache.store_logits(self._parts(records, seed), queried, logits)
+            self.cache.store_answers(self._parts(records, seed), queried, answers)
 
-    def cached_logits(self, records: torch.Tensor, seed: int,
-                      queried: torch.Tensor) -> torch.Tensor | None:
-        shape = (len(queried), self.pool.num_classes)
-        return self.cache.load_logits(self._parts(records, seed), queried, shape)
+    def cached_answers(self, records: torch.Tensor, seed: int,
+                       queried: torch.Tensor) -> torch.Tensor | None:
+        """The model's cached answers to the ``queried`` records, if well-formed."""
+        found = self.cache.load_answers(self._parts(records, seed), queried)
+        if found is None or self.answers.problem(found, self.pool.subset(queried)) is not None:
+            return None
+        return found
 
     def _load(self, records: torch.Tensor, state: Mapping[str, torch.Tensor],
               what: str) -> nn.Module:
@@ -109,7 +113,8 @@ class ModelFactory:
                               f"build(): {describe(exc)}") from None
 
     def _check(self, model: nn.Module, records: torch.Tensor) -> None:
-        check_model_outputs(self.who, model, self.pool.subset(records[:64]), self.device)
+        check_model_outputs(self.who, model, self.pool.subset(records[:64]), self.device,
+                            self.answers)
 
     def _parts(self, indices: torch.Tensor, seed: int) -> dict[str, Any]:
         return {**self._base, "seed": seed, "records": indices}
@@ -144,7 +149,7 @@ class ReferenceTrainer:
 
     @property
     def queries(self) -> int:
-        """Reference models the driver queried on the pool (none when their logits came
+        """Reference models the driver queried on the pool (none when their answers came
         with them or from the cache)."""
         return self._trained.queries if self._trained is not None else 0
 
@@ -152,8 +157,8 @@ class ReferenceTrainer:
         mask, jobs = reference_jobs(self.count, len(self._index), self._seed)
         models: list[nn.Module | None] = [
             self._models.cached(self._index[job.records], job.seed) for job in jobs]
-        logits: list[torch.Tensor | None] = [
-            self._models.cached_logits(self._index[job.records], job.seed, self._index)
+        answers: list[torch.Tensor | None] = [
+            self._models.cached_answers(self._index[job.records], job.seed, self._index)
             if model is not None else None for job, model in zip(jobs, models, strict=True)]
         missing = [job for job, model in zip(jobs, models, strict=True) if model is None]
         progress = self._env.progress
@@ -165,31 +170,31 @@ class ReferenceTrainer:
             progress.message(f"reference models: training {len(missing)} on executor "
                              f"'{self._executor.name}', about {len(missing[0].records)} pool "
                              "records each")
-            self._train_missing(missing, models, logits, pool)
+            self._train_missing(missing, models, answers, pool)
         ready = [m for m in models if m is not None]
-        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device, logits,
-                               self._remember(jobs, logits))
+        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device, answers,
+                               self._remember(jobs, answers), self._models.answers)
 
     def _remember(self, jobs: list[TrainJob],
-                  logits: list[torch.Tensor | None]) -> Callable[[int, torch.Tensor], None]:
-        """What ReferenceModels calls with the logits it had to compute: cache them."""
+                  answers: list[torch.Tensor | None]) -> Callable[[int, torch.Tensor], None]:
+        """What ReferenceModels calls with the answers it had to compute: cache them."""
         def remember(number: int, computed: torch.Tensor) -> None:
             job = jobs[number]
-            self._models.store_logits(self._index[job.records], job.seed, self._index, computed)
+            self._models.store_answers(self._index[job.records], job.seed, self._index, computed)
         return remember
 
     def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None],
-                       logits: list[torch.Tensor | None], pool: LabeledData) -> None:
+                       answers: list[torch.Tensor | None], pool: Records) -> None:
         """Hand ``missing`` to the executor; cache and place each model as it comes back."""
         start = time.perf_counter()
         finished = run_jobs(self._executor.instance, self._executor.name,
                             self._models.task(pool), missing, self._env)
         for done, (job, trained) in enumerate(finished, start=1):
             records = self._index[job.records]
-            models[job.number], logits[job.number] = self._models.keep(
+            models[job.number], answers[job.number] = self._models.keep(
                 records, job.seed, trained, f"reference model {job.number + 1}")
-            if logits[job.number] is not None:
-                self._models.store_logits(records, job.seed, self._index, logits[job.number])
+            if answers[job.number] is not None:
+                self._models.store_answers(records, job.seed, self._index, answers[job.number])
             self._env.progress.message(f"reference model {job.number + 1} done: {done}/"
                                        f"{len(missing)}" + _pace(done, len(missing),
                                                                  time.perf_counter() - start))
@@ -208,24 +213,23 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def check_model_outputs(who: str, model: nn.Module, data: LabeledData,
-                        device: torch.device) -> None:
-    """Logits of shape (N, classes), all finite, on a few training records: a broken model is
-    the target plugin's fault, found here rather than as an attack's crash later."""
+def check_model_outputs(who: str, model: nn.Module, data: Records, device: torch.device,
+                        answers: Answers = CLASS_LOGITS) -> None:
+    """The model's answers to a few training records, well-formed as ``answers`` says
+    (classifiers: finite logits of shape (N, classes)): a broken model is the target plugin's
+    fault, found here rather than as an attack's crash later."""
     try:
-        logits = predict_logits(model, data.x, device)
+        found = answers.answer(model, data, device)
     except Exception as exc:
         raise PluginError(f"{who}: its trained model fails on the training records: "
                           f"{describe(exc)}") from exc
-    expected = (len(data), data.num_classes)
-    if tuple(logits.shape) != expected:
-        raise PluginError(f"{who}: its model returns outputs of shape {tuple(logits.shape)} for "
-                          f"{expected[0]} records; expected logits of shape {expected}")
-    if not torch.isfinite(logits).all():
-        raise PluginError(f"{who}: its trained model outputs NaN or infinite logits")
+    problem = (answers.problem(found, data) if isinstance(found, torch.Tensor)
+               else f"its model answers with {type(found).__name__}, not a tensor")
+    if problem is not None:
+        raise PluginError(f"{who}: {problem}")
 
 
-def target_step_format(target: Component, pool: LabeledData, device: torch.device,
+def target_step_format(target: Component, pool: Records, device: torch.device,
                        progress: Progress) -> StepFormat | None:
     """The precision and layout the target's ``fit_classifier`` trains with on this machine
     (measured once per machine and model shape; see mia_core.training.formats), for targets
@@ -241,7 +245,7 @@ def target_step_format(target: Component, pool: LabeledData, device: torch.devic
     return choose_format(model, sample.x, sample.y, recipe, device, progress)
 
 
-def model_key_parts(dataset: Component, target: Component, pool: LabeledData,
+def model_key_parts(dataset: Component, target: Component, pool: Records,
                     device: torch.device) -> dict[str, Any]:
     """Everything besides records and seed that determines a trained model's weights (the
     model-cache key): the data itself, the dataset and target with their options, torch and the

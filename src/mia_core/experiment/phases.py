@@ -8,7 +8,7 @@ import attrs
 import torch
 from torch import nn
 
-from mia_core.data import LabeledData
+from mia_core.data import Records
 from mia_core.experiment.canaries import Canaries
 from mia_core.progress import Progress
 from mia_core.results.audit import DEFAULT_DELTA
@@ -18,23 +18,21 @@ from mia_core.training.dp import PrivacySpent
 
 
 @attrs.frozen(eq=False)
-class Records:
+class RunRecords:
     """The data of a run and who is what: the split, the canaries, the evaluation order."""
 
-    pool: LabeledData
+    pool: Records
     split: MembershipSplit
     canaries: Canaries | None
     trained_index: torch.Tensor  # the target's records in the pool (members, or decoys)
     eval_index: torch.Tensor  # evaluation records, in the order the attacks see them
     is_member: torch.Tensor
 
-    def training_pool(self) -> LabeledData:
+    def training_pool(self) -> Records:
         """The pool with the canaries after its records."""
         if self.canaries is None:
             return self.pool
-        c = self.canaries.data
-        return LabeledData(torch.cat([self.pool.x, c.x]), torch.cat([self.pool.y, c.y]),
-                           self.pool.num_classes)
+        return self.pool.then(self.canaries.data)
 
     def target_index(self) -> torch.Tensor:
         """Indices into :meth:`training_pool` the target trains on: its records, then the
@@ -50,7 +48,7 @@ class TrainedTarget:
     """The model under audit and what is known about its training."""
 
     model: nn.Module
-    train_accuracy: float
+    train_accuracy: float  # NaN where the target's answers have no accuracy
     test_accuracy: float
     privacy: PrivacySpent | None
 

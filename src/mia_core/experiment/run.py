@@ -9,24 +9,25 @@ from pathlib import Path
 import attrs
 import torch
 
+from mia_core.answers import answers_of
 from mia_core.capabilities import SizedDataset, capable
 from mia_core.catalog.catalog import Catalog
 from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.context import (
+    AnswersMemo,
     AttackContext,
     KnownRecords,
     LabelOracle,
-    LogitsMemo,
     TargetOracle,
 )
-from mia_core.data import LabeledData, LoadEnv
+from mia_core.data import LoadEnv, Records
 from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
 from mia_core.experiment.canaries import audit_canaries, check_canaries, make_canaries
-from mia_core.experiment.compatibility import check_target_takes
+from mia_core.experiment.compatibility import check_signals, check_target_takes
 from mia_core.experiment.device import resolve_device
 from mia_core.experiment.external import check_given, given_records, given_split, load_target
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
-from mia_core.experiment.phases import Records, Session, TrainedTarget
+from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
 from mia_core.experiment.plan import Component, Plan, make_plan
 from mia_core.experiment.scoring import score
 from mia_core.progress import QUIET, Progress
@@ -51,6 +52,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     and return the result and the per-record artefacts."""
     plan = make_plan(config, catalog)
     check_given(config, plan)
+    check_signals(plan)
     check_canaries(config.canaries, plan)
     session = Session(resolve_device(config.device), cache or ModelCache(None), progress)
     pool = load_data(plan.dataset, LoadEnv(data_dir, progress), session)
@@ -81,15 +83,17 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         reference_queries=references.queries, step_format=models.step_format)
     state = {k: v.detach().cpu() for k, v in target.model.state_dict().items()}
     exposed = exposed_records(reports, scores, records)
+    labels = (pool.y[records.eval_index] if pool.y is not None
+              else torch.full((len(records.eval_index),), -1, dtype=torch.int64))
     artifacts = RunArtifacts(records.split, records.eval_index, records.is_member,
-                             pool.y[records.eval_index], scores, state, exposed,
+                             labels, scores, state, exposed,
                              pool.x[exposed].detach().cpu())
     deliver(plan.reporters, result, artifacts, ReportEnv(output, progress))
     return result, artifacts
 
 
 def exposed_records(reports: tuple[AttackReport, ...], scores: dict[str, torch.Tensor],
-                    records: Records) -> torch.Tensor:
+                    records: RunRecords) -> torch.Tensor:
     """Dataset ids of the evaluation members the strongest attack ranks highest."""
     name = strongest([attrs.asdict(r) for r in reports])
     if name is None:
@@ -98,12 +102,13 @@ def exposed_records(reports: tuple[AttackReport, ...], scores: dict[str, torch.T
     return records.eval_index[torch.from_numpy(positions)]
 
 
-def load_data(dataset: Component, env: LoadEnv, session: Session) -> LabeledData:
-    """The dataset plugin's records, checked: LabeledData, finite inputs."""
+def load_data(dataset: Component, env: LoadEnv, session: Session) -> Records:
+    """The dataset plugin's records, checked: Records (LabeledData), finite inputs."""
     clock = time.perf_counter()
     data = dataset.call("load", env)
-    if not isinstance(data, LabeledData):
-        raise PluginError(f"{dataset.who} load() returned {type(data).__name__}, not LabeledData")
+    if not isinstance(data, Records):
+        raise PluginError(f"{dataset.who} load() returned {type(data).__name__}, not "
+                          "LabeledData or Records")
     if data.x.is_floating_point() and not torch.isfinite(data.x).all():
         bad = int((~torch.isfinite(data.x)).flatten(1).any(1).sum())
         raise PluginError(f"{dataset.who} returned {bad} record(s) with NaN or infinite inputs")
@@ -111,7 +116,7 @@ def load_data(dataset: Component, env: LoadEnv, session: Session) -> LabeledData
     return data
 
 
-def split_records(config: ExperimentConfig, plan: Plan, pool: LabeledData) -> Records:
+def split_records(config: ExperimentConfig, plan: Plan, pool: Records) -> RunRecords:
     """The balanced, disjoint split, the canaries and the evaluation order."""
     assert config.members is not None
     split = draw_split(len(pool), config.members, config.known_fraction,
@@ -120,10 +125,10 @@ def split_records(config: ExperimentConfig, plan: Plan, pool: LabeledData) -> Re
                              derive_seed(config.seed, "canaries"))
     eval_index, is_member = evaluation_order(split, derive_seed(config.seed, "evaluation"))
     trained = split.decoys if config.control else split.members
-    return Records(pool, split, canaries, trained, eval_index, is_member)
+    return RunRecords(pool, split, canaries, trained, eval_index, is_member)
 
 
-def train_target(config: ExperimentConfig, plan: Plan, records: Records,
+def train_target(config: ExperimentConfig, plan: Plan, records: RunRecords,
                  models: ModelFactory, session: Session) -> TrainedTarget:
     """The target, trained on its records (or loaded from the cache), and its accuracies."""
     clock = time.perf_counter()
@@ -136,12 +141,14 @@ def train_target(config: ExperimentConfig, plan: Plan, records: Records,
     model = models.target_model(index, derive_seed(config.seed, "target"))
     session.timed("train_target", clock)
     spent = privacy_spent(plan.target, models.pool.subset(index))
-    pool, device = records.pool, session.device
-    return TrainedTarget(model, accuracy(model, pool.subset(records.trained_index), device),
-                         accuracy(model, pool.subset(records.split.nonmembers), device), spent)
+    pool, device, answers = records.pool, session.device, models.answers
+    return TrainedTarget(model, accuracy(model, pool.subset(records.trained_index), device,
+                                         answers),
+                         accuracy(model, pool.subset(records.split.nonmembers), device,
+                                  answers), spent)
 
 
-def reference_trainer(config: ExperimentConfig, plan: Plan, records: Records,
+def reference_trainer(config: ExperimentConfig, plan: Plan, records: RunRecords,
                       models: ModelFactory, session: Session) -> ReferenceTrainer:
     """The reference models' trainer; trained now when a population attack needs them."""
     split = records.split
@@ -157,7 +164,7 @@ def reference_trainer(config: ExperimentConfig, plan: Plan, records: Records,
     return trainer
 
 
-def attack_all(plan: Plan, records: Records, target: TrainedTarget,
+def attack_all(plan: Plan, records: RunRecords, target: TrainedTarget,
                references: ReferenceTrainer, seed: int,
                session: Session) -> tuple[tuple[AttackReport, ...], dict[str, torch.Tensor]]:
     """Every attack in its threat model's context, measured; canary audits where they fit."""
@@ -166,15 +173,17 @@ def attack_all(plan: Plan, records: Records, target: TrainedTarget,
     known = KnownRecords(pool.subset(known_index),
                          torch.arange(len(known_index)) < len(split.known_members))
     evaluation, population = pool.subset(records.eval_index), pool.subset(split.population)
-    memo = LogitsMemo(target.model, session.device, [evaluation.x, known.data.x, population.x])
+    answers = answers_of(plan.target.instance)
+    memo = AnswersMemo(target.model, session.device, [evaluation, known.data, population],
+                       answers)
     views = augmentations_for(plan.target.instance, plan.dataset.instance, evaluation,
                               (plan.target.who, plan.dataset.who))
     reports, scores = [], {}
     for attack in plan.attacks:
         threat = ThreatModel(attack.instance.threat_model)
-        oracle = (LabelOracle(target.model, session.device, attack.name, memo)
+        oracle = (LabelOracle(target.model, session.device, attack.name, memo, answers)
                   if threat == ThreatModel.LABEL_ONLY
-                  else TargetOracle(target.model, session.device, memo))
+                  else TargetOracle(target.model, session.device, memo, answers))
         common = {"target": oracle, "evaluation": evaluation, "device": session.device,
                   "seed": audit_seed(seed, attack.name),
                   "progress": session.progress, "attack": attack.name, "augmentations": views}
@@ -208,7 +217,7 @@ def deliver(reporters: tuple[Component, ...], result: ExperimentResult,
         raise ReportError("; ".join(failures), result)
 
 
-def privacy_spent(target: Component, data: LabeledData) -> PrivacySpent | None:
+def privacy_spent(target: Component, data: Records) -> PrivacySpent | None:
     """The DP-SGD accounting of the target plugin's recipe on ``data``, if it trains with DP."""
     if not capable(target.instance, PrivateTarget):
         return None

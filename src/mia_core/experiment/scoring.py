@@ -8,7 +8,7 @@ import attrs
 import torch
 
 from mia_core.context import AttackContext, AttackOutput, normalise_output
-from mia_core.data import LabeledData
+from mia_core.data import Records
 from mia_core.experiment.plan import Component
 from mia_core.results.measure import measure
 from mia_core.results.metrics import per_class_metrics
@@ -17,7 +17,7 @@ from mia_core.threats import ThreatModel
 from mia_core.training.fit import seeded
 
 
-def ask(attack: Component, ctx: AttackContext, records: LabeledData) -> AttackOutput:
+def ask(attack: Component, ctx: AttackContext, records: Records) -> AttackOutput:
     """The attack's scores for ``records`` (the context's evaluation records, or others such
     as canaries), drawn under the attack's own seed and checked."""
     if records is not ctx.evaluation:
@@ -36,7 +36,9 @@ def score(attack: Component, ctx: AttackContext, is_member: torch.Tensor,
     seconds = time.perf_counter() - clock
     truth, scores = is_member.numpy(), answer.scores.numpy()
     metrics = measure(truth, scores, answer.threshold, delta, ctx.seed)
-    per_class = per_class_metrics(truth, ctx.evaluation.y.numpy(), scores, answer.threshold)
+    labels = ctx.evaluation.y
+    per_class = ({} if labels is None  # records without classes have no per-class table
+                 else per_class_metrics(truth, labels.numpy(), scores, answer.threshold))
     threat = ThreatModel(attack.instance.threat_model).value
     report = AttackReport(attack.name, metrics, seconds, ctx.target.queries, per_class, threat,
                           details=answer.details)

@@ -106,22 +106,23 @@ class ModelCache:
         if self.root is not None and cacheable:
             self._store(self._path(parts), model, parts)
 
-    def store_logits(self, parts: Mapping[str, Any], queried: torch.Tensor,
-                     logits: torch.Tensor) -> None:
-        """Keep a model's logits on the ``queried`` records beside the model, so a rerun
-        queries nothing (caching on only)."""
+    def store_answers(self, parts: Mapping[str, Any], queried: torch.Tensor,
+                      answers: torch.Tensor) -> None:
+        """Keep a model's answers to the ``queried`` records (for classifiers, its logits)
+        beside the model, so a rerun queries nothing (caching on only)."""
         if self.root is None:
             return
         path = self._logits_path(parts, queried)
         try:
-            atomic_write(path, lambda tmp: torch.save(logits.detach().cpu(), tmp))
+            atomic_write(path, lambda tmp: torch.save(answers.detach().cpu(), tmp))
         except OSError as exc:
             self.progress.message(f"warning: cannot write model cache {path.parent} "
                                   f"({exc.strerror or exc}); continuing without caching")
 
-    def load_logits(self, parts: Mapping[str, Any], queried: torch.Tensor,
-                    shape: tuple[int, ...]) -> torch.Tensor | None:
-        """The cached logits of the model ``parts`` on ``queried``, if of ``shape``."""
+    def load_answers(self, parts: Mapping[str, Any],
+                     queried: torch.Tensor) -> torch.Tensor | None:
+        """The cached answers of the model ``parts`` to ``queried``, one row per record (the
+        caller checks them further)."""
         if self.root is None:
             return None
         path = self._logits_path(parts, queried)
@@ -131,7 +132,7 @@ class ModelCache:
             logits = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:
             return None  # damaged: the driver queries the model instead
-        ok = isinstance(logits, torch.Tensor) and tuple(logits.shape) == shape
+        ok = isinstance(logits, torch.Tensor) and logits.dim() > 0 and len(logits) == len(queried)
         return logits.float() if ok else None
 
     def _logits_path(self, parts: Mapping[str, Any], queried: torch.Tensor) -> Path:

@@ -18,11 +18,12 @@ import attrs
 import torch
 from torch import nn
 
+from mia_core.answers import answers_of
 from mia_core.capabilities import capable
-from mia_core.data import LabeledData
+from mia_core.data import Records
 from mia_core.errors import MiaError, PluginError, call_plugin, describe, stopped_inside
 from mia_core.progress import QUIET, Progress
-from mia_core.training.fit import predict_logits, seeded
+from mia_core.training.fit import seeded
 from mia_core.training.recipe import TrainEnv, TrainRecipe
 from mia_core.training.targets import BuildableTarget, RecipeTarget
 
@@ -50,8 +51,8 @@ class TrainTask:
 
     target: Any
     who: str
-    data: LabeledData
-    query: bool = False  # also return each model's logits on all of ``data`` (see WithLogits)
+    data: Records
+    query: bool = False  # also return each model's answers to all of ``data`` (WithLogits)
 
     def portable(self) -> bool:
         """Whether the driver can rebuild this target's models from state dicts (``build``),
@@ -132,19 +133,21 @@ class ExecEnv:
 
 @attrs.frozen(eq=False)
 class WithLogits:
-    """A model's weights and its logits on every record of the task's data, computed where
-    the model was trained (for a :attr:`TrainTask.query` task): the driver then queries
-    nothing, and the logits are cached beside the model."""
+    """A model's weights and its answers to every record of the task's data (for a
+    classifier, its logits), computed where the model was trained (for a
+    :attr:`TrainTask.query` task): the driver then queries nothing, and the answers are
+    cached beside the model."""
 
     weights: Mapping[str, torch.Tensor]
-    logits: torch.Tensor  # float32 (records, classes), on the CPU
+    logits: torch.Tensor  # its answers: float32, one row per record, on the CPU
 
 
 Trained = nn.Module | Mapping[str, torch.Tensor] | WithLogits
 
 
 def pack_state(model: nn.Module, logits: torch.Tensor | None = None) -> bytes:
-    """A model's weights (and its pool logits) as bytes: plain tensors, no pickled objects."""
+    """A model's weights (and its answers to the pool) as bytes: plain tensors, no pickled
+    objects."""
     buffer = io.BytesIO()
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save(weights if logits is None else {"weights": weights, "logits": logits}, buffer)
@@ -163,12 +166,13 @@ def train_packed(task: TrainTask, jobs: Sequence[TrainJob], device: torch.device
                  threads: int) -> list[bytes]:
     """Worker side, for any executor: train a group of jobs with ``threads`` torch threads and
     return their weights as bytes, in the jobs' order; for a ``query`` task with each
-    model's logits on the task's data too, computed here with the same threads."""
+    model's answers to the task's data too, computed here with the same threads."""
     torch.set_num_threads(threads)
     models = task.train_group(jobs, device)
     if not task.query:
         return [pack_state(m) for m in models]
-    return [pack_state(m, predict_logits(m, task.data.x, device)) for m in models]
+    answers = answers_of(task.target)
+    return [pack_state(m, answers.answer(m, task.data, device)) for m in models]
 
 
 def groups(jobs: Sequence[TrainJob], size: int) -> list[list[TrainJob]]:

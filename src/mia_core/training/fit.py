@@ -19,7 +19,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from mia_core.data import LabeledData
+from mia_core.answers import CLASS_LOGITS, Answers
+from mia_core.data import LabeledData, Records
 from mia_core.errors import ConfigError
 from mia_core.training.augment import augment_batch, augment_generator
 from mia_core.training.divergence import stop_if_diverged
@@ -89,21 +90,13 @@ def _fit_private(model: nn.Module, data: LabeledData, recipe: TrainRecipe, env: 
         return fit_dp(model, x, y, recipe, plan, env.seed, advance)
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, device: torch.device,
-                   batch_size: int = 2048) -> torch.Tensor:
-    """Logits for ``x`` (float32, on the CPU), computed in chunks in fp32 and eval mode."""
-    model.eval()
-    chunks = [model(x[i:i + batch_size].to(device)).float().cpu()
-              for i in range(0, x.shape[0], batch_size)]
-    return torch.cat(chunks) if chunks else torch.empty(0)
-
-
-def accuracy(model: nn.Module, data: LabeledData, device: torch.device) -> float:
-    """Fraction of ``data`` the model classifies correctly."""
-    if len(data) == 0:
+def accuracy(model: nn.Module, data: Records, device: torch.device,
+             answers: Answers = CLASS_LOGITS) -> float:
+    """Fraction of ``data`` the model answers right (classifiers: classifies correctly);
+    NaN for no records, or where ``answers`` have no accuracy."""
+    if len(data) == 0 or answers.accuracy is None:
         return float("nan")
-    return accuracy_of(predict_logits(model, data.x, device), data)
+    return answers.accuracy(answers.answer(model, data, device), data)
 
 
 def accuracy_of(logits: torch.Tensor, data: LabeledData) -> float:

@@ -1,8 +1,10 @@
 """LiRA (Carlini et al. 2022, "Membership Inference Attacks From First Principles").
 
-For each evaluation record, fit Gaussians to the logit-scaled confidence of reference models
-trained with it (IN) and without it (OUT), then score the target's confidence by likelihood
-ratio (online) or by how far above the OUT distribution it lies (offline). With ``queries``
+For each evaluation record, fit Gaussians to the ``confidence`` signal (for classifiers the
+logit-scaled confidence of the true class) of reference models trained with it (IN) and
+without it (OUT), then score the target's confidence by likelihood ratio (online) or by how
+far above the OUT distribution it lies (offline). It reads that signal only, so it works on
+any modality whose models give it. With ``queries``
 > 1 every record is also queried as its declared views (images: mirrored, shifted); each view
 gets its own Gaussians and the score is the mean of the per-view scores, as in the paper.
 """
@@ -14,8 +16,6 @@ import torch
 from torch.distributions import Normal
 
 from mia_core import AttackContext, ThreatModel, option, positive
-
-from .signals import scaled_confidence
 
 QUERIES_HELP = ("queries per record: 1 is the record alone; more add the data's views "
                 "(images: mirror, then shifts; up to 18), their scores averaged")
@@ -40,6 +40,7 @@ class LiraOfflineOptions:
 
 class Lira:
     threat_model = ThreatModel.POPULATION
+    needs_signals = ("confidence",)  # any modality whose models give it
 
     def __init__(self, options: LiraOptions) -> None:
         self.options = options
@@ -47,13 +48,13 @@ class Lira:
     def score(self, ctx: AttackContext) -> torch.Tensor:
         refs = ctx.reference_models()
         ev = refs.evaluation_positions
-        x, y = ctx.evaluation.x, ctx.evaluation.y
+        records = ctx.evaluation
         views = ctx.query_views(self.options.queries)
         # (models, eval, views) and (eval, views): one statistic per model, record and view
-        ref_conf = torch.stack([scaled_confidence(refs.view_logits(v, ev), y) for v in views],
-                               -1)
-        target_conf = torch.stack([scaled_confidence(ctx.target.logits(v(x)), y)
-                                   for v in views], -1)
+        ref_conf = torch.stack([refs.signal("confidence", ev, v) for v in views], -1)
+        target_conf = torch.stack([
+            ctx.target.signal("confidence", records.with_inputs(v(records.x))) for v in views],
+            -1)
         in_mask = refs.in_mask[:, ev]
         out_mean, out_std = self._fit(ref_conf, ~in_mask)
         if self.options.mode == "offline":  # one-sided: higher = more member-like

@@ -1,15 +1,15 @@
-"""Per-record signals computed from a model's logits and the true labels."""
+"""Per-record statistics computed from a classifier's logits and the true labels (the
+log-likelihood and LiRA's confidence are the core's signals, re-exported here)."""
 
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
+from mia_core import scaled_confidence, true_log_prob
 
-def true_log_prob(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """log p(y | x) for each record; works on (..., N, C) logits."""
-    log_probs = F.log_softmax(logits.double(), dim=-1)
-    return log_probs.gather(-1, y.expand(*logits.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+__all__ = ["best_threshold", "entropy", "modified_entropy", "rank_auc", "scaled_confidence",
+           "taylor_exp", "taylor_soft_margin", "true_log_prob"]
 
 
 def taylor_exp(u: torch.Tensor, terms: int) -> torch.Tensor:
@@ -33,16 +33,6 @@ def taylor_soft_margin(logits: torch.Tensor, y: torch.Tensor, temperature: float
     true = taylor_exp(z.gather(-1, index).squeeze(-1) - margin, terms)
     others = taylor_exp(z, terms).scatter(-1, index, 0.0).sum(-1)
     return true / (true + others)
-
-
-def scaled_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """LiRA's statistic log(p / (1 - p)) for the true class, computed stably from logits:
-    z_y - logsumexp_{j != y} z_j (no saturation at p = 1 in float)."""
-    z = logits.double()
-    index = y.expand(*z.shape[:-1]).unsqueeze(-1)
-    true = z.gather(-1, index).squeeze(-1)
-    others = z.scatter(-1, index, float("-inf")).logsumexp(-1)
-    return true - others
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
