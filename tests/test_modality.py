@@ -37,11 +37,12 @@ def audited(tmp_path_factory):
     """loss-threshold and LiRA (4 reference models) on the sequences, through mia-run, with
     a model cache; then the same command again."""
     folder = tmp_path_factory.mktemp("sequences")
-    args = ["--attack", "loss-threshold", "--attack", "lira", "--reference-models", "4",
-            "--cache-dir", folder / "cache"]
-    first = invoke(*args, "--output", folder / "first")
-    again = invoke(*args, "--output", folder / "again")
-    return folder, first, again
+    args = ["--attack", "loss-threshold", "--attack", "lira", "--attack", "rmia",
+            "--reference-models", "4"]
+    first = invoke(*args, "--cache-dir", folder / "cache", "--output", folder / "first")
+    again = invoke(*args, "--cache-dir", folder / "cache", "--output", folder / "again")
+    workers = invoke(*args, "--no-cache", "--workers", "2", "--output", folder / "workers")
+    return folder, first, again, workers
 
 
 def rows(path):
@@ -50,12 +51,12 @@ def rows(path):
 
 
 def test_a_new_modality_runs_through_mia_run_and_its_attacks_find_members(audited):
-    folder, first, _ = audited
+    folder, first, *_ = audited
     assert first.exit_code == 0, first.output
     results = json.loads((folder / "first" / "results.json").read_text())
     auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
     # random sequences: a model predicts a record's tokens only if it trained on it
-    assert auc["loss-threshold"] > 0.8 and auc["lira"] > 0.75, auc
+    assert auc["loss-threshold"] > 0.8 and auc["lira"] > 0.75 and auc["rmia"] > 0.75, auc
     evaluation = rows(folder / "first" / "evaluation.csv")
     truth = [int(r["is_member"]) for r in evaluation]
     for name in auc:  # the core's AUC is scikit-learn's on the scores it wrote
@@ -74,10 +75,20 @@ def test_a_new_modality_runs_through_mia_run_and_its_attacks_find_members(audite
 
 
 def test_a_rerun_of_the_new_modality_comes_from_the_cache_bit_for_bit(audited):
-    folder, _, again = audited
+    folder, _, again, _ = audited
     assert again.exit_code == 0, again.output
     assert "models: 5 loaded from cache, 0 trained" in again.output
     assert rows(folder / "first" / "evaluation.csv") == rows(folder / "again" / "evaluation.csv")
+
+
+def test_reference_models_of_the_new_modality_train_and_answer_in_worker_processes(audited):
+    """Two worker processes train the reference models and answer the pool where they
+    trained (the driver queries none of them): the same scores as in this process."""
+    folder, *_, workers = audited
+    assert workers.exit_code == 0, workers.output
+    results = json.loads((folder / "workers" / "results.json").read_text())
+    assert results["reference_queries"] == 0
+    assert rows(folder / "first" / "evaluation.csv") == rows(folder / "workers" / "evaluation.csv")
 
 
 def test_the_loss_attack_scores_are_each_records_mean_token_log_likelihood():
@@ -103,10 +114,13 @@ def test_the_loss_attack_scores_are_each_records_mean_token_log_likelihood():
     assert result.attacks[0].metrics.auc > 0.8
 
 
-@pytest.mark.parametrize(("attack", "reads"), [("torch-mlp", "logits"), ("gap", "labels"),
-                                               ("rmia", "logits")])
+@pytest.mark.parametrize(("attack", "reads"), [
+    ("torch-mlp", "logits"), ("gap", "labels"), ("confidence-threshold", "logits"),
+    ("rmia -o rmia.signal=taylor-soft-margin", "logits"), ("rmia -o rmia.temperature=2", "logits"),
+])
 def test_an_attack_that_needs_class_logits_is_refused_before_any_training(attack, reads):
-    result = invoke("--attack", attack, "--no-cache")
+    attack, *options = attack.split()
+    result = invoke("--attack", attack, *options, "--no-cache")
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines() == [
         f"Error: attack '{attack}' reads the target's {reads}, but target 'tiny-lm' answers "

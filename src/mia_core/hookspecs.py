@@ -32,8 +32,9 @@ class Register(Protocol):
 def register_datasets(register: Register) -> None:
     """Register datasets: ``register(name, factory, description=..., options=...)``.
 
-    ``factory(options)`` returns an object with ``load(env: LoadEnv) -> LabeledData``; the core
-    draws members and non-members from the records it returns.
+    ``factory(options)`` returns an object with ``load(env: LoadEnv) -> LabeledData |
+    Records``: ``Records`` for records without classes or of varying length (``lengths``).
+    The core draws members and non-members from the records it returns, by row.
     """
 
 
@@ -41,8 +42,11 @@ def register_datasets(register: Register) -> None:
 def register_targets(register: Register) -> None:
     """Register target models: ``register(name, factory, description=..., options=...)``.
 
-    ``factory(options)`` returns an object with ``fit(data: LabeledData, env: TrainEnv) ->
-    torch.nn.Module``: build the model and train it on exactly the records given (the members).
+    ``factory(options)`` returns an object with ``fit(data: LabeledData | Records, env:
+    TrainEnv) -> torch.nn.Module``: build the model and train it on exactly the records given
+    (the members). Its models answer with logits over classes unless it says otherwise with
+    ``answers = mia_core.Answers(...)`` (say, a language model's per-token log-probabilities);
+    the core checks every model's answers to a few of its records.
     """
 
 
@@ -51,8 +55,11 @@ def register_attacks(register: Register) -> None:
     """Register attacks: ``register(name, factory, description=..., options=...)``.
 
     ``factory(options)`` returns an object with ``threat_model`` (a :class:`ThreatModel`) and
-    ``score(ctx: AttackContext) -> AttackOutput``: one membership score per evaluation record,
-    higher meaning "more likely a member".
+    ``score(ctx: AttackContext) -> AttackOutput`` (or a tensor of scores): one membership
+    score per evaluation record, higher meaning "more likely a member". ``needs_signals``
+    (optional) names the signals of the target's models it reads (``mia_core.SIGNALS``);
+    without it an attack reads class logits (labels when label-only), and a target whose
+    models give no such signal is refused before training.
     """
 
 

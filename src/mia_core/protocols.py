@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mia_core.context import AttackContext, AttackOutput
-from mia_core.data import LabeledData, LoadEnv
+from mia_core.data import LabeledData, LoadEnv, Records
 from mia_core.results.types import ExperimentResult, ReportEnv, RunArtifacts
 from mia_core.threats import ThreatModel
 from mia_core.training.executors import ExecEnv, Trained, TrainJob, TrainTask
@@ -23,9 +23,10 @@ from mia_core.training.recipe import TrainEnv
 
 @runtime_checkable
 class Dataset(Protocol):
-    """Supplies the records; the core draws members, non-members and population from them."""
+    """Supplies the records; the core draws members, non-members and population from them
+    (``LabeledData`` for classes, ``Records`` for anything else)."""
 
-    def load(self, env: LoadEnv) -> LabeledData: ...
+    def load(self, env: LoadEnv) -> LabeledData | Records: ...
 
 
 @runtime_checkable
@@ -35,16 +36,18 @@ class Target(Protocol):
     optional; with it, trained models are cached and reference models can be trained in other
     processes. With ``build`` and ``recipe() -> TrainRecipe`` too, ``fit`` must equal
     ``fit_classifier(build(data), data, recipe(), env)``: executors may then train several
-    models at once (``torch.func``)."""
+    models at once (``torch.func``). Its models answer with logits over classes unless it
+    declares ``answers`` (:class:`~mia_core.AnsweringTarget`)."""
 
-    def fit(self, data: LabeledData, env: TrainEnv) -> nn.Module: ...
+    def fit(self, data: LabeledData | Records, env: TrainEnv) -> nn.Module: ...
 
 
 @runtime_checkable
 class Attack(Protocol):
     """Scores evaluation records, higher meaning "more likely a member". A population attack
     that never calls ``ctx.reference_models()`` says ``needs_reference_models = False``, so
-    none are trained for it alone."""
+    none are trained for it alone; ``needs_signals`` names the signals it reads
+    (:class:`~mia_core.SignalAttack`; default: class logits)."""
 
     threat_model: ThreatModel | str
 
@@ -63,7 +66,7 @@ class Reporter(Protocol):
 class Executor(Protocol):
     """Trains reference models wherever it likes and yields each ``(job, trained)`` as it
     finishes, in any order: a module, a state dict, or ``unpack_state(train_packed(...))``
-    (with a ``task.query`` task, the weights and the model's logits on the task's data)."""
+    (with a ``task.query`` task, the weights and the model's answers to the task's data)."""
 
     def run(self, task: TrainTask, jobs: Sequence[TrainJob],
             env: ExecEnv) -> Iterable[tuple[TrainJob, Trained]]: ...

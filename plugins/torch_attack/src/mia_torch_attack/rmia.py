@@ -27,7 +27,7 @@ import torch
 from mia_core import (
     AttackContext,
     AttackOutput,
-    LabeledData,
+    Records,
     ReferenceModels,
     ThreatModel,
     option,
@@ -111,6 +111,10 @@ class Rmia:
 
     def __init__(self, options: RmiaOptions) -> None:
         self.options = options
+        # the plain softmax is exp(log_likelihood), a signal of any modality; the rest are
+        # functions of a classifier's logits
+        signal = signal_of(options)
+        self.needs_signals = (signal,) if isinstance(signal, str) else ("logits",)
 
     def score(self, ctx: AttackContext) -> AttackOutput:
         refs = ctx.reference_models()
@@ -151,24 +155,34 @@ class Rmia:
 Signal = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def signal_of(options: RmiaSignalOptions) -> Signal:
-    """p(x | model) from (..., N, C) logits and the true labels, as the options choose."""
+def signal_of(options: RmiaSignalOptions) -> Signal | str:
+    """p(x | model) as the options choose: a function of (..., N, C) logits and the true
+    labels, or, for the plain softmax, the name of the core signal whose exp it is."""
     t = options.temperature
     if options.signal == "taylor-soft-margin":
         return lambda logits, y: taylor_soft_margin(logits, y, t, options.taylor_m,
                                                     options.taylor_n)
+    if t == 1.0:
+        return "log_likelihood"  # exp(log p(y | x)): the softmax of the true class
     return lambda logits, y: true_log_prob(logits / t, y).exp()
 
 
 def probabilities(ctx: AttackContext, refs: ReferenceModels, positions: slice | torch.Tensor,
-                  records: LabeledData, queries: int, signal: Signal) -> Probabilities:
+                  records: Records, queries: int, signal: Signal | str) -> Probabilities:
     """The target's and every reference model's p(x | model) for pool records at
     ``positions`` (``records`` are those records), each the mean over the first ``queries``
     views."""
     views = ctx.query_views(queries)
-    y = records.y
-    target = torch.stack([signal(ctx.target.logits(v(records.x)), y) for v in views]).mean(0)
-    p_refs = torch.stack([signal(refs.view_logits(v, positions), y) for v in views]).mean(0)
+    if isinstance(signal, str):
+        target = torch.stack([ctx.target.signal(signal, records.with_inputs(v(records.x)))
+                              for v in views]).exp().mean(0)
+        p_refs = torch.stack([refs.signal(signal, positions, v) for v in views]).exp().mean(0)
+    else:
+        y = records.y
+        target = torch.stack([signal(ctx.target.logits(v(records.x)), y)
+                              for v in views]).mean(0)
+        p_refs = torch.stack([signal(refs.view_logits(v, positions), y)
+                              for v in views]).mean(0)
     return Probabilities(target, p_refs, refs.in_mask[:, positions])
 
 
