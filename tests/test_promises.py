@@ -154,10 +154,10 @@ def test_reference_model_i_trains_on_exactly_the_records_its_in_mask_names(spies
     refs = spies.CONTEXTS["spy-population"].reference_models()
     announced = [line for line in progress.lines if line.startswith("reference model")]
     assert announced[0] == (f"reference models: training 4 on executor 'local', about "
-                            f"{int(refs.in_mask[0].sum())} pool records each")
+                            f"{int(refs.in_mask[0].sum())} reference records each")
     assert all(re.fullmatch(rf"reference model {i} done: {i}/4, \d+s elapsed, about \d+s left",
                             announced[i]) for i in range(1, 5))
-    pool_ids = refs.pool.x[:, 0].long()
+    pool_ids = refs.records.x[:, 0].long()
     assert pool_ids.tolist() == torch.cat([art.split.population, art.eval_index]).tolist()
     assert len(spies.FITS) == 1 + 4 == result.models_trained
     for i, received in enumerate(spies.FITS[1:]):
@@ -185,7 +185,7 @@ def test_reference_model_i_is_the_model_trained_on_in_mask_row_i(spies):
     remembered = refs.pool_logits()[:, :, 0] > 5  # (models, pool): which records each knows
     assert torch.equal(remembered, refs.in_mask)
     for i in range(refs.count):
-        assert torch.equal(refs.logits(i, refs.pool.x)[:, 0] > 5, refs.in_mask[i])
+        assert torch.equal(refs.logits(i, refs.records.x)[:, 0] > 5, refs.in_mask[i])
 
 
 def test_control_trains_on_decoys_disjoint_from_every_other_set(spies):

@@ -195,7 +195,7 @@ def test_a_dead_driver_leaves_no_ray_process_and_no_socket(tmp_path, how):
     import subprocess
 
     from mia_ray_executor.watchdog import start_time
-    from tests.test_signals import wait_for
+    from tests.test_interrupts import wait_for
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MIA_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("RAY_ADDRESS", None)

@@ -72,7 +72,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "cli": (["src/mia_core/cli/*.py", "src/mia_core/errors.py", "src/mia_core/progress.py",
              "src/mia_core/atomic.py"],
             ["tests/test_cli.py", "tests/test_hardening.py", "tests/test_group.py",
-             "tests/test_signals.py", "tests/test_configfile.py"]),
+             "tests/test_interrupts.py", "tests/test_configfile.py"]),
 }
 
 

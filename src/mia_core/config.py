@@ -14,6 +14,7 @@ import attrs
 
 from mia_core.errors import ConfigError
 from mia_core.fieldmap import FieldMap
+from mia_core.options import option
 
 DEFAULT_MEMBERS = 12_000
 DEFAULT_KNOWN_FRACTION = 0.5
@@ -45,11 +46,11 @@ class Setting:
 
 
 def setting(default: Any, help: str, kind: str, **how: Any) -> Any:
-    """An attrs field declared as a setting (``validator``/``converter`` go to attrs)."""
+    """A run setting: declared with :func:`mia_core.option` like a component's option
+    (``validator``, ``converter``, ``factory`` as there), plus how the command line and
+    config files spell it (:class:`Setting`)."""
     field_args = {k: how.pop(k) for k in ("validator", "converter", "factory") if k in how}
-    if "factory" not in field_args:
-        field_args["default"] = default
-    return attrs.field(metadata={"setting": Setting(help, kind, **how)}, **field_args)
+    return option(default, help, **field_args, extra={"setting": Setting(help, kind, **how)})
 
 
 def settings_of(cls: type) -> list[tuple[str, Setting, Any]]:

@@ -22,19 +22,24 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def option(default: Any, help: str = "", validator: Any = None, choices: Any = None,
-           allow_nonfinite: bool = False, converter: Any = None) -> Any:
-    """Declare one option field: ``epochs: int = option(30, "training epochs", positive)``.
+           allow_nonfinite: bool = False, converter: Any = None, *, factory: Any = None,
+           extra: dict[str, Any] | None = None) -> Any:
+    """Declare one typed field: ``epochs: int = option(30, "training epochs", positive)``.
 
-    A float option rejects nan and ±inf unless ``allow_nonfinite`` says otherwise;
-    ``converter`` normalises a given value before validation (e.g. a path made absolute).
+    The one declaration of every option of a component and every setting of a run
+    (:func:`mia_core.config.setting` adds how a setting is spelt on the command line, in
+    ``extra``). A float option rejects nan and ±inf unless ``allow_nonfinite`` says
+    otherwise; ``converter`` normalises a given value before validation (e.g. a path made
+    absolute); ``factory`` makes a mutable default.
     """
     validators = [v for v in (validator, attrs.validators.in_(choices) if choices else None) if v]
+    default_args = {"factory": factory} if factory is not None else {"default": default}
     return attrs.field(
-        default=default,
+        **default_args,
         validator=validators or None,
         converter=converter,
         metadata={"help": help, "choices": tuple(choices) if choices else None,
-                  **({"allow_nonfinite": True} if allow_nonfinite else {})},
+                  **({"allow_nonfinite": True} if allow_nonfinite else {}), **(extra or {})},
     )
 
 

@@ -13,14 +13,22 @@ from mia_core.training.targets import TrainlessTarget
 class Kind:
     """One kind of component: ``name`` (as in ``--list-plugins``), the collector ``hook`` a
     plugin implements to provide it, the ``method`` every instance must have, the
-    ``protocol`` that describes it for type checkers, and the capabilities whose flags
-    (``Literal`` attributes, such as ``trains = False``) are checked when one registers."""
+    ``protocol`` that describes it for type checkers, the capabilities whose flags
+    (``Literal`` attributes, such as ``trains = False``) are checked when one registers, and
+    whether a run chooses ``many`` of it (attacks, reporters: the run's setting is the plural,
+    a list of names) or exactly one (the setting is the kind's name)."""
 
     name: str
     hook: str
     method: str
     protocol: type
     flags: tuple[type, ...] = ()
+    many: bool = False
+
+    @property
+    def setting(self) -> str:
+        """The run setting (``ExperimentConfig`` field) that names the chosen ones."""
+        return self.plural if self.many else self.name
 
     @property
     def plural(self) -> str:
@@ -30,8 +38,8 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("dataset", "register_datasets", "load", Dataset),
     Kind("target", "register_targets", "fit", Target, (TrainlessTarget,)),
-    Kind("attack", "register_attacks", "score", Attack, (ReferenceFreeAttack,)),
-    Kind("reporter", "register_reporters", "report", Reporter),
+    Kind("attack", "register_attacks", "score", Attack, (ReferenceFreeAttack,), many=True),
+    Kind("reporter", "register_reporters", "report", Reporter, many=True),
     Kind("executor", "register_executors", "run", Executor),
 )
 BY_NAME: dict[str, Kind] = {k.name: k for k in KINDS}

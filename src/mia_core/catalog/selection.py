@@ -3,7 +3,7 @@
 - ``MIA_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry-point plugin unless named with ``-p NAME``.
 - ``MIA_PLUGINS=a,b``: load only these entry-point plugins (plus ``-p NAME``).
 - ``-p NAME``: load plugin NAME for this run (an entry-point name, else an importable module).
-- ``-p no:NAME``: block plugin NAME for this run (built-in seed plugins included).
+- ``-p no:NAME``: block plugin NAME for this run (built-in plugins included).
 """
 
 from __future__ import annotations

@@ -12,7 +12,13 @@ import click
 
 from mia_core.cli.cache import cache
 from mia_core.cli.errors import OneLineGroup, stop_on_signals, user_errors
-from mia_core.cli.mia_run import experiment_config, merge_config_file, run, run_options
+from mia_core.cli.mia_run import (
+    experiment_config,
+    merge_config_file,
+    run,
+    run_options,
+    run_settings,
+)
 from mia_core.cli.plugins import cache_folder, open_catalog
 from mia_core.cli.report import metrics, report
 from mia_core.cli.settings import experiment_keys
@@ -118,10 +124,10 @@ def config(config_path: Path, **settings: Any) -> None:
         from mia_core.cli.configfile import to_toml
         from mia_core.experiment.plan import make_plan
 
-        config = experiment_config(settings, options)
-        catalog = open_catalog(settings["plugins"],
-                               cache_folder(settings["cache_dir"], settings["no_cache"]),
-                               settings["strict_plugins"])
+        how = run_settings(settings)
+        config = experiment_config(settings, options, how)
+        catalog = open_catalog(how.plugins, cache_folder(how.cache_dir, how.no_cache),
+                               how.strict_plugins)
         make_plan(config, catalog)  # unknown names, bad options: the run would fail here
         click.echo(to_toml({k: settings[k] for k in experiment_keys()}, options), nl=False)
 

@@ -14,11 +14,12 @@ from click.core import ParameterSource
 
 from mia_core.cli.errors import OneLineCommand, stop_on_signals, user_errors
 from mia_core.cli.plugins import cache_folder, open_catalog
-from mia_core.cli.settings import experiment_keys, non_empty_path, setting_options
+from mia_core.cli.settings import RunSettings, experiment_keys, non_empty_path, setting_options
 from mia_core.config import MAX_SEED, ExperimentConfig, settings_of
 from mia_core.errors import ConfigError, MiaError, ReportError, Stopped, stopped_inside
 
 EXPERIMENT_FIELDS = [name for name, _, _ in settings_of(ExperimentConfig)]
+RUN_FIELDS = [name for name, _, _ in settings_of(RunSettings)]
 
 
 def parse_option_pairs(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -64,8 +65,9 @@ def run(**settings: Any) -> None:
     """
     with user_errors(settings["debug"]):
         settings, options = merge_config_file(settings)
-        cache = cache_folder(settings["cache_dir"], settings["no_cache"])
-        catalog = open_catalog(settings["plugins"], cache, settings["strict_plugins"])
+        how = run_settings(settings)
+        cache = cache_folder(how.cache_dir, how.no_cache)
+        catalog = open_catalog(how.plugins, cache, how.strict_plugins)
         if settings["list_plugins"] or settings["describe"]:
             from mia_core.cli.listing import print_description, print_listing
 
@@ -74,31 +76,37 @@ def run(**settings: Any) -> None:
             else:
                 print_listing(catalog, settings["as_json"])
             return
-        config = experiment_config(settings, options)
+        config = experiment_config(settings, options, how)
         if settings["print_config"]:
             from mia_core.cli.configfile import to_toml
 
             click.echo(to_toml({k: settings[k] for k in experiment_keys()}, options), nl=False)
             return
-        if settings["threads"]:
+        if how.threads:
             import torch
 
-            torch.set_num_threads(settings["threads"])
-        run_seeds(config, catalog, settings, cache)
+            torch.set_num_threads(how.threads)
+        run_seeds(config, catalog, how, settings["as_json"], cache)
 
 
-def experiment_config(settings: dict[str, Any], options: dict[str, Any]) -> ExperimentConfig:
+def run_settings(settings: dict[str, Any]) -> RunSettings:
+    """How this run goes besides the experiment, typed, from the parsed flags."""
+    return RunSettings(**{k: settings[k] for k in RUN_FIELDS})
+
+
+def experiment_config(settings: dict[str, Any], options: dict[str, Any],
+                      how: RunSettings) -> ExperimentConfig:
     """The experiment the settings describe, checked before any plugin is asked anything."""
     if not settings["dataset"] or not settings["attacks"]:
         raise ConfigError("--dataset and --attack are required (or use --list-plugins); "
                           "try: mia-run --dataset mnist --attack torch-mlp")
-    if not settings["reporters"] and settings["output"] is not None:
+    if not settings["reporters"] and how.output is not None:
         settings["reporters"] = ("json",)
     config = ExperimentConfig(**{k: settings[k] for k in EXPERIMENT_FIELDS}, options=options)
-    if "json" in config.reporters and settings["output"] is None:  # not after hours of work
+    if "json" in config.reporters and how.output is None:  # not after hours of work
         raise ConfigError("--reporter json writes its files into a folder: add --output DIR")
-    if config.seed + settings["seeds"] - 1 > MAX_SEED:
-        raise ConfigError(f"--seed {config.seed} with --seeds {settings['seeds']} goes past "
+    if config.seed + how.seeds - 1 > MAX_SEED:
+        raise ConfigError(f"--seed {config.seed} with --seeds {how.seeds} goes past "
                           "the largest seed, 2**63 - 1")
     return config
 
@@ -128,7 +136,7 @@ def merge_config_file(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     return merged, options
 
 
-def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
+def run_seeds(config: ExperimentConfig, catalog: Any, how: RunSettings, as_json: bool,
               cache_dir: Path | None) -> None:
     """Run the experiment for ``--seeds`` consecutive seeds and print the summary."""
     import attrs
@@ -137,11 +145,11 @@ def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
     from mia_core.progress import Progress
     from mia_core.training.cache import ModelCache
 
-    output, seeds = settings["output"], settings["seeds"]
+    output, seeds = how.output, how.seeds
     if output is not None:
         refuse_existing(output)
         check_writable(output)
-    progress = Progress(enabled=not settings["quiet"])
+    progress = Progress(enabled=not how.quiet)
     results = []
     for k in range(seeds):
         run_config = attrs.evolve(config, seed=config.seed + k)
@@ -150,10 +158,10 @@ def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
         folder = output if seeds == 1 or output is None else output / f"seed-{run_config.seed}"
         cache = ModelCache(cache_dir, progress)
         try:
-            result, _ = run_experiment(run_config, catalog, data_dir=settings["data_dir"],
+            result, _ = run_experiment(run_config, catalog, data_dir=how.data_dir,
                                        progress=progress, cache=cache, output=folder)
         except ReportError as exc:  # the work is done: show it before saying what failed
-            click.echo(_shown(exc.result, settings["as_json"]))
+            click.echo(_shown(exc.result, as_json))
             raise
         except (Stopped, KeyboardInterrupt) as stop:
             raise _what_was_kept(stop, cache, cache_dir) from None
@@ -163,9 +171,9 @@ def run_seeds(config: ExperimentConfig, catalog: Any, settings: dict[str, Any],
                 raise
             raise _what_was_kept(stop, cache, cache_dir) from None
         results.append(result)
-    click.echo(_summarise(results, settings["as_json"], output))
+    click.echo(_summarise(results, as_json, output))
     if output is not None and "json" in config.reporters:
-        _report_path(output, seeds, settings["as_json"])
+        _report_path(output, seeds, as_json)
 
 
 def _what_was_kept(stop: BaseException, cache: Any, folder: Path | None) -> Stopped:

@@ -18,6 +18,10 @@ import click
 from mia_core.config import ExperimentConfig, Setting, setting, settings_of
 
 
+def _path(value: Any) -> Path | None:
+    return None if value is None else Path(value)
+
+
 @attrs.frozen
 class RunSettings:
     """How one command-line run goes, besides the experiment."""
@@ -25,11 +29,14 @@ class RunSettings:
     seeds: int = setting(1, "Repeat with this many consecutive seeds; report mean and 95% "
                          "interval.", "int", minimum=1)
     data_dir: Path | None = setting(None, "Data folder (default: $MIA_DATA_DIR, else a "
-                                    "per-user cache folder).", "path", printed=False)
+                                    "per-user cache folder).", "path", printed=False,
+                                    converter=_path)
     output: Path | None = setting(None, "Write results.json, evaluation.csv, split.json and ROC "
-                                  "files here.", "path", metavar="DIR", printed=False)
+                                  "files here.", "path", metavar="DIR", printed=False,
+                                  converter=_path)
     cache_dir: Path | None = setting(None, "Trained-model cache (default: $MIA_CACHE_DIR, else "
-                                     "~/.cache/mia-core/models).", "path", printed=False)
+                                     "~/.cache/mia-core/models).", "path", printed=False,
+                                     converter=_path)
     no_cache: bool = setting(False, "Train every model afresh; no model cache.", "bool",
                              printed=False)
     threads: int | None = setting(

@@ -26,7 +26,7 @@ from mia_core.experiment.given import (
     read_given_records,
     read_state_dict,
 )
-from mia_core.experiment.models import check_model_outputs
+from mia_core.experiment.models import ModelFactory, check_model_outputs
 from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
 from mia_core.experiment.plan import Plan
 from mia_core.results.types import GivenModel
@@ -163,3 +163,24 @@ def given_records(config: ExperimentConfig, pool: Records) -> GivenRecords:
     """The user's member and heldout lists, checked against the dataset's size."""
     assert config.train_records is not None
     return read_given_records(config.train_records, config.heldout_records, len(pool))
+
+
+@attrs.frozen
+class GivenSource:
+    """The model under audit given by the user (``--model``) with its members
+    (``--train-records``): the split is drawn from those lists, the target is loaded."""
+
+    given: GivenRecords
+
+    def split(self, config: ExperimentConfig, plan: Plan,
+              pool: Records) -> tuple[ExperimentConfig, RunRecords]:
+        return given_split(config, plan, pool, self.given)
+
+    def target(self, config: ExperimentConfig, plan: Plan, records: RunRecords,
+               models: ModelFactory, session: Session) -> tuple[TrainedTarget, GivenModel]:
+        return load_target(config, plan, records, self.given, session)
+
+
+def given_source(config: ExperimentConfig, pool: Records) -> GivenSource:
+    """The given-model source of a run with ``--model``, its id lists read and checked."""
+    return GivenSource(given_records(config, pool))

@@ -53,7 +53,7 @@ class ModelFactory:
                       "step_format": self.step_format.name if self.step_format else None}
 
     def task(self, data: Records) -> TrainTask:
-        """The executors' task: the target and only ``data``, the reference pool, so no more
+        """The executors' task: the target and only ``data``, the reference records, so no more
         data than needed travels to workers; each model comes back with its answers to it."""
         return TrainTask(self.target.instance, self.who, data, query=True)
 
@@ -77,8 +77,8 @@ class ModelFactory:
     def keep(self, records: torch.Tensor, seed: int, trained: Trained,
              what: str) -> tuple[nn.Module, torch.Tensor | None]:
         """A model an executor trained on ``records`` (a module, or a state dict to load into
-        ``build()``, with or without its answers to the pool): checked, then cached at once.
-        Returns the model and the answers that came with it."""
+        ``build()``, with or without its answers to the reference records): checked, then
+        cached at once. Returns the model and the answers that came with it."""
         answers = trained.logits if isinstance(trained, WithLogits) else None
         weights = trained.weights if isinstance(trained, WithLogits) else trained
         model = weights if isinstance(weights, nn.Module) else self._load(records, weights, what)
@@ -149,7 +149,7 @@ class ReferenceTrainer:
 
     @property
     def queries(self) -> int:
-        """Reference models the driver queried on the pool (none when their answers came
+        """Reference models the driver queried on their records (none when their answers came
         with them or from the cache)."""
         return self._trained.queries if self._trained is not None else 0
 
@@ -165,15 +165,15 @@ class ReferenceTrainer:
         if len(missing) < len(jobs):
             progress.message(f"reference models: {len(jobs) - len(missing)} of {len(jobs)} "
                              "from the model cache")
-        pool = self._models.pool.subset(self._index)  # job records are positions in it
+        reference = self._models.pool.subset(self._index)  # job records are positions in it
         if missing:  # an executor (say, a Ray instance) starts only when there is work
             progress.message(f"reference models: training {len(missing)} on executor "
-                             f"'{self._executor.name}', about {len(missing[0].records)} pool "
-                             "records each")
-            self._train_missing(missing, models, answers, pool)
+                             f"'{self._executor.name}', about {len(missing[0].records)} "
+                             "reference records each")
+            self._train_missing(missing, models, answers, reference)
         ready = [m for m in models if m is not None]
-        return ReferenceModels(pool, self._n_population, mask, ready, self._env.device, answers,
-                               self._remember(jobs, answers), self._models.answers)
+        return ReferenceModels(reference, self._n_population, mask, ready, self._env.device,
+                               answers, self._remember(jobs, answers), self._models.answers)
 
     def _remember(self, jobs: list[TrainJob],
                   answers: list[torch.Tensor | None]) -> Callable[[int, torch.Tensor], None]:
@@ -184,11 +184,11 @@ class ReferenceTrainer:
         return remember
 
     def _train_missing(self, missing: list[TrainJob], models: list[nn.Module | None],
-                       answers: list[torch.Tensor | None], pool: Records) -> None:
+                       answers: list[torch.Tensor | None], reference: Records) -> None:
         """Hand ``missing`` to the executor; cache and place each model as it comes back."""
         start = time.perf_counter()
         finished = run_jobs(self._executor.instance, self._executor.name,
-                            self._models.task(pool), missing, self._env)
+                            self._models.task(reference), missing, self._env)
         for done, (job, trained) in enumerate(finished, start=1):
             records = self._index[job.records]
             models[job.number], answers[job.number] = self._models.keep(

@@ -16,7 +16,7 @@ import torch
 
 from mia_core.capabilities import ReferenceFreeAttack, capable
 from mia_core.catalog.catalog import Catalog
-from mia_core.catalog.kinds import NAMES
+from mia_core.catalog.kinds import KINDS, NAMES
 from mia_core.catalog.registry import Entry, interface_problem
 from mia_core.config import ExperimentConfig
 from mia_core.errors import ConfigError, MiaError, PluginError, call_plugin, describe
@@ -26,9 +26,12 @@ from mia_core.threats import ThreatModel
 
 @attrs.frozen
 class Component:
-    """A selected plugin component, built with its validated options."""
+    """A selected plugin component, built with its validated options. ``label`` is the key of
+    its options in ``-o KEY.NAME=VALUE`` and in results.json: its kind for a component a run
+    has one of (``dataset``, ``target``, ``executor``), its name for one of several (each
+    attack and reporter)."""
 
-    label: str  # "dataset", "target", "executor" or the attack's / reporter's name
+    label: str
     entry: Entry
     options: Any
     instance: Any
@@ -48,17 +51,38 @@ class Component:
 
 @attrs.frozen
 class Plan:
-    """The components of one run, by role."""
+    """The components of one run, by kind (in the order of the kinds table)."""
 
-    dataset: Component
-    target: Component
-    attacks: tuple[Component, ...]
-    reporters: tuple[Component, ...]
-    executor: Component
+    chosen: Mapping[str, tuple[Component, ...]]
+
+    def one(self, kind: str) -> Component:
+        """The run's component of a kind it has exactly one of."""
+        (component,) = self.chosen[kind]
+        return component
+
+    @property
+    def dataset(self) -> Component:
+        return self.one("dataset")
+
+    @property
+    def target(self) -> Component:
+        return self.one("target")
+
+    @property
+    def executor(self) -> Component:
+        return self.one("executor")
+
+    @property
+    def attacks(self) -> tuple[Component, ...]:
+        return self.chosen["attack"]
+
+    @property
+    def reporters(self) -> tuple[Component, ...]:
+        return self.chosen["reporter"]
 
     @property
     def components(self) -> tuple[Component, ...]:
-        return (self.dataset, self.target, *self.attacks, *self.reporters, self.executor)
+        return tuple(c for kind in KINDS for c in self.chosen[kind.name])
 
     def population_attacks(self) -> list[str]:
         return [a.name for a in self.attacks
@@ -84,17 +108,18 @@ class Plan:
 
 
 def make_plan(config: ExperimentConfig, catalog: Catalog) -> Plan:
-    """Look up and build every component, validating options, before any work is done."""
-    roles = [("dataset", "dataset", config.dataset), ("target", "target", config.target)]
-    roles += [("attack", name, name) for name in config.attacks]
-    roles += [("reporter", name, name) for name in config.reporters]
-    roles += [("executor", "executor", config.executor)]
+    """Look up and build every component, validating options, before any work is done: for
+    each kind of the kinds table, the names its run setting chooses."""
+    roles = []
+    for kind in KINDS:
+        chosen = getattr(config, kind.setting)
+        names = tuple(chosen) if kind.many else (chosen,)
+        roles += [(kind.name, name if kind.many else kind.name, name) for name in names]
     entries = [(label, catalog.get(kind, name)) for kind, label, name in roles]
     routed = route_options(config.options, entries)
     built = [build_component(label, entry, routed[label]) for label, entry in entries]
-    attacks = tuple(c for c in built if c.entry.kind == "attack")
-    reporters = tuple(c for c in built if c.entry.kind == "reporter")
-    return Plan(built[0], built[1], attacks, reporters, built[-1])
+    return Plan({kind.name: tuple(c for c in built if c.entry.kind == kind.name)
+                 for kind in KINDS})
 
 
 def build_component(label: str, entry: Entry, values: Mapping[str, Any]) -> Component:

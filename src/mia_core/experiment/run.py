@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import torch
@@ -25,7 +26,7 @@ from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
 from mia_core.experiment.canaries import audit_canaries, check_canaries, make_canaries
 from mia_core.experiment.compatibility import check_signals, check_target_takes
 from mia_core.experiment.device import resolve_device
-from mia_core.experiment.external import check_given, given_records, given_split, load_target
+from mia_core.experiment.external import check_given, given_source
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
 from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
 from mia_core.experiment.plan import Component, Plan, make_plan
@@ -34,7 +35,13 @@ from mia_core.progress import QUIET, Progress
 from mia_core.queries import augmentations_for
 from mia_core.results.exposure import most_exposed, strongest
 from mia_core.results.measure import audit_seed
-from mia_core.results.types import AttackReport, ExperimentResult, ReportEnv, RunArtifacts
+from mia_core.results.types import (
+    AttackReport,
+    ExperimentResult,
+    GivenModel,
+    ReportEnv,
+    RunArtifacts,
+)
 from mia_core.splits import draw_split, evaluation_order, known_count
 from mia_core.threats import ThreatModel
 from mia_core.training.cache import ModelCache
@@ -57,20 +64,11 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     session = Session(resolve_device(config.device), cache or ModelCache(None), progress)
     pool = load_data(plan.dataset, LoadEnv(data_dir, progress), session)
     check_target_takes(plan, pool, catalog)
-    given = given_records(config, pool) if config.given_model else None
-    if given is not None:
-        config, records = given_split(config, plan, pool, given)
-    else:
-        if config.members is None:  # the results record the number used, so a rerun matches
-            config = attrs.evolve(config, members=default_members(plan.dataset, len(pool)))
-        records = split_records(config, plan, pool)
+    source: TargetSource = given_source(config, pool) if config.given_model else TRAINED_HERE
+    config, records = source.split(config, plan, pool)
     models = ModelFactory(plan.target, plan.dataset, records.training_pool(), session.device,
                           session.cache, progress)
-    about = None
-    if given is not None:
-        target, about = load_target(config, plan, records, given, session)
-    else:
-        target = train_target(config, plan, records, models, session)
+    target, about = source.target(config, plan, records, models, session)
     references = reference_trainer(config, plan, records, models, session)
     reports, scores = attack_all(plan, records, target, references, config.seed, session)
     result = ExperimentResult(
@@ -114,6 +112,40 @@ def load_data(dataset: Component, env: LoadEnv, session: Session) -> Records:
         raise PluginError(f"{dataset.who} returned {bad} record(s) with NaN or infinite inputs")
     session.timed("load_data", clock)
     return data
+
+
+class TargetSource(Protocol):
+    """Where the model under audit comes from: trained here on members the core draws, or
+    given by the user with its members (:class:`~mia_core.experiment.external.GivenSource`).
+    A run asks it for the split, then for the target; nothing else differs."""
+
+    def split(self, config: ExperimentConfig, plan: Plan,
+              pool: Records) -> tuple[ExperimentConfig, RunRecords]:
+        """Who is what (``config`` with the number of members it chose filled in)."""
+        ...
+
+    def target(self, config: ExperimentConfig, plan: Plan, records: RunRecords,
+               models: ModelFactory, session: Session
+               ) -> tuple[TrainedTarget, GivenModel | None]:
+        """The model under audit, and what results.json says about a given one."""
+        ...
+
+
+class TrainedHere:
+    """The target trained here, by the target plugin, on members drawn by the core."""
+
+    def split(self, config: ExperimentConfig, plan: Plan,
+              pool: Records) -> tuple[ExperimentConfig, RunRecords]:
+        if config.members is None:  # the results record the number used, so a rerun matches
+            config = attrs.evolve(config, members=default_members(plan.dataset, len(pool)))
+        return config, split_records(config, plan, pool)
+
+    def target(self, config: ExperimentConfig, plan: Plan, records: RunRecords,
+               models: ModelFactory, session: Session) -> tuple[TrainedTarget, None]:
+        return train_target(config, plan, records, models, session), None
+
+
+TRAINED_HERE = TrainedHere()
 
 
 def split_records(config: ExperimentConfig, plan: Plan, pool: Records) -> RunRecords:

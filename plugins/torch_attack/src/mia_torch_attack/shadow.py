@@ -39,7 +39,7 @@ class ShadowMlp:
     def score(self, ctx: AttackContext) -> AttackOutput:
         refs = ctx.reference_models()
         pop = refs.population_positions
-        y_pop = refs.pool.y[pop]
+        y_pop = refs.records.y[pop]
         logits = refs.pool_logits()[:, pop]  # (models, population, classes)
         n_models = logits.shape[0]
         train_y = y_pop.repeat(n_models)
