@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PLUGINS := plugins/mnist_data plugins/cnn_target plugins/torch_attack plugins/tabular_data \
-	plugins/mlp_target plugins/wrn_target plugins/image_data
+	plugins/mlp_target plugins/wrn_target plugins/image_data plugins/text
 EXAMPLES := tests/example_plugin examples/dataset examples/target examples/attack \
 	examples/population_attack
 
@@ -19,12 +19,26 @@ endif
 INSTALL_FLAGS := --no-build-isolation $(PIP_FLAGS)
 PROJECT_FILES := pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 
-.PHONY: demo test bench docs mutation install install-test clean
+.PHONY: demo demo-text test bench docs mutation install install-test clean
 
 # Each demo writes a new folder under runs/ (results are never overwritten); its report.html
 # path is printed last.
 demo: $(VENV)/.installed
 	$(BIN)/mia-run --dataset mnist --attack torch-mlp --output runs/demo-$$(date +%Y%m%d-%H%M%S) $(ARGS)
+
+# The text modality's demo: a small GPT trained on 1,000 of 4,000 WordNet glosses (offline:
+# Debian's wordnet-base), audited by loss, zlib, Min-K%++, the blind baseline and LiRA with 4
+# reference models.
+demo-text: $(VENV)/.installed $(VENV)/.wordnet
+	$(BIN)/mia-run --dataset wordnet-glosses --target gpt --attack loss-threshold --attack zlib \
+		--attack min-k-plus-plus --attack blind-ngram --attack lira --reference-models 4 \
+		--output runs/demo-text-$$(date +%Y%m%d-%H%M%S) $(ARGS)
+
+# WordNet 3.0 (the text demo's and tests' corpus), from Debian's package registry when missing.
+$(VENV)/.wordnet: $(BIN)/python
+	test -f /usr/share/wordnet/data.noun || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; }
+	touch $@
 
 # Two pytest workers (one torch thread each, set in tests/conftest.py), one test file per
 # worker at a time so module fixtures are built once: about 35 s instead of 50 on 2 cores.
@@ -63,7 +77,8 @@ $(VENV)/.installed: $(BIN)/python $(PROJECT_FILES)
 # The Ray executor (and Ray) is part of the test install: its tests start a local instance.
 # The report's browser test needs Debian's chromium and its driver: installed with apt-get
 # when missing (CI machines start without them; about 25 s).
-$(VENV)/.installed-test: $(VENV)/.installed $(foreach e,$(EXAMPLES),$(e)/pyproject.toml) \
+$(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.wordnet \
+		$(foreach e,$(EXAMPLES),$(e)/pyproject.toml) \
 		plugins/mlflow_tracking/pyproject.toml plugins/ray_executor/pyproject.toml
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

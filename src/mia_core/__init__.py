@@ -28,6 +28,7 @@ from mia_core.context import (
     KnownRecords,
     LabelOracle,
     TargetOracle,
+    best_threshold,
 )
 from mia_core.data import LabeledData, LoadEnv, Records
 from mia_core.downloads import data_root, digest_of, extract_tar, fetch
@@ -132,6 +133,7 @@ __all__ = [
     "TrainlessTarget",
     "accuracy",
     "answers_of",
+    "best_threshold",
     "capable",
     "data_root",
     "digest_of",

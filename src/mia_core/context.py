@@ -191,6 +191,20 @@ class AttackOutput:
     details: dict[str, float | int | str | bool] = attrs.field(factory=dict)
 
 
+def best_threshold(scores: torch.Tensor, is_member: torch.Tensor) -> float:
+    """The threshold t maximising balanced accuracy of ``score >= t`` on the attacker's data
+    (known members and non-members): what an attack that calibrates a threshold returns."""
+    s = scores.double()
+    order = s.argsort(descending=True)
+    s, m = s[order], is_member[order].double()
+    tpr = m.cumsum(0) / m.sum().clamp_min(1)
+    fpr = (1 - m).cumsum(0) / (1 - m).sum().clamp_min(1)
+    last = torch.ones_like(s, dtype=torch.bool)
+    last[:-1] = s[1:] != s[:-1]  # only cut between distinct scores
+    gain = torch.where(last, tpr - fpr, torch.tensor(-2.0, dtype=torch.float64))
+    return float(s[int(gain.argmax())])
+
+
 def normalise_output(result: object, expected: int, attack: str) -> AttackOutput:
     """Accept an AttackOutput or a bare tensor of scores; check shape and values."""
     output = result if isinstance(result, AttackOutput) else AttackOutput(result)  # type: ignore[arg-type]

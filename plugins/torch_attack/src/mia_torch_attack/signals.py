@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from mia_core import scaled_confidence, true_log_prob
+from mia_core import best_threshold, scaled_confidence, true_log_prob
 
 __all__ = ["best_threshold", "entropy", "modified_entropy", "rank_auc", "scaled_confidence",
            "taylor_exp", "taylor_soft_margin", "true_log_prob"]
@@ -51,19 +51,6 @@ def modified_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     true_term = -(1 - p) * log_p
     wrong_term = -p * log_1mp
     return torch.where(onehot, true_term, wrong_term).sum(-1)
-
-
-def best_threshold(scores: torch.Tensor, is_member: torch.Tensor) -> float:
-    """The threshold t maximising balanced accuracy of ``score >= t`` on the attacker's data."""
-    s = scores.double()
-    order = s.argsort(descending=True)
-    s, m = s[order], is_member[order].double()
-    tpr = m.cumsum(0) / m.sum().clamp_min(1)
-    fpr = (1 - m).cumsum(0) / (1 - m).sum().clamp_min(1)
-    last = torch.ones_like(s, dtype=torch.bool)
-    last[:-1] = s[1:] != s[:-1]  # only cut between distinct scores
-    gain = torch.where(last, tpr - fpr, torch.tensor(-2.0, dtype=torch.float64))
-    return float(s[int(gain.argmax())])
 
 
 def rank_auc(scores: torch.Tensor, is_member: torch.Tensor) -> float:

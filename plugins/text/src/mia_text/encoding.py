@@ -1,0 +1,65 @@
+"""Text records as tensors: UTF-8 bytes, one token each, after a start token.
+
+Bytes are the one encoding every tokenizer can start from, so a text record loses nothing: a
+model with a tokenizer of its own decodes the bytes and encodes them its way. Record ``i`` is
+``x[i, :lengths[i]]``: ``BOS`` then at most ``max_bytes`` bytes of the text (then ``EOS`` when
+the text fitted); the rest of the row is ``PAD``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from mia_core import DataFileError, Records
+
+BOS, EOS, PAD = 256, 257, 258
+VOCAB = 259  # byte values, then the three special tokens
+
+
+def encode(texts: Sequence[str], max_bytes: int) -> Records:
+    """``texts`` as byte-token records of at most ``1 + max_bytes + 1`` tokens; texts cut at a
+    character boundary (never in the middle of a UTF-8 sequence)."""
+    rows = [_tokens(text, max_bytes) for text in texts]
+    width = max((len(r) for r in rows), default=1)
+    x = torch.full((len(rows), width), PAD, dtype=torch.int64)
+    for i, row in enumerate(rows):
+        x[i, :len(row)] = torch.tensor(row, dtype=torch.int64)
+    return Records(x, lengths=torch.tensor([len(r) for r in rows], dtype=torch.int64))
+
+
+def _tokens(text: str, max_bytes: int) -> list[int]:
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return [BOS, *data, EOS]
+    cut = data[:max_bytes].decode("utf-8", errors="ignore").encode("utf-8")
+    return [BOS, *cut]
+
+
+def text_of(records: Records, i: int) -> str:
+    """The text of record ``i`` (the bytes between the special tokens)."""
+    assert records.lengths is not None
+    row = records.x[i, :int(records.lengths[i])].tolist()
+    return bytes(t for t in row if t < 256).decode("utf-8", errors="replace")
+
+
+def texts_of(records: Records) -> list[str]:
+    return [text_of(records, i) for i in range(len(records))]
+
+
+def bytes_of(records: Records, i: int) -> bytes:
+    """Record ``i``'s UTF-8 bytes, as stored."""
+    assert records.lengths is not None
+    return bytes(t for t in records.x[i, :int(records.lengths[i])].tolist() if t < 256)
+
+
+def check_texts(texts: Sequence[str], where: str, needed: int = 8) -> None:
+    """A corpus a run can use: enough records, none empty."""
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise DataFileError(f"{where}: record {empty[0] + 1} is empty ({len(empty)} empty in "
+                            "all); remove empty records or choose another field")
+    if len(texts) < needed:
+        raise DataFileError(f"{where} holds {len(texts)} records; a run needs at least "
+                            f"{needed} (members, non-members and the attacker's)")
