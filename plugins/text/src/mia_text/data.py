@@ -68,7 +68,7 @@ class TextFile:
 class GlossOptions:
     records: int = option(4000, "glosses drawn (a fixed sample, the same in every run)",
                           positive)
-    max_bytes: int = option(96, "longer glosses are cut to this many UTF-8 bytes", positive)
+    max_bytes: int = option(64, "longer glosses are cut to this many UTF-8 bytes", positive)
     folder: str = option(str(WORDNET), "the WordNet 3.0 dict folder (Debian's wordnet-base)")
 
 

@@ -30,8 +30,8 @@ def _non_negative(instance: object, attribute: attrs.Attribute, value: float) ->
 @attrs.frozen
 class GptOptions:
     layers: int = option(2, "transformer blocks", positive)
-    width: int = option(128, "embedding width (n_embd)", positive)
-    heads: int = option(4, "attention heads (must divide width)", positive)
+    width: int = option(64, "embedding width (n_embd)", positive)
+    heads: int = option(2, "attention heads (must divide width)", positive)
     dropout: float = option(0.0, "dropout of embeddings, attention and residuals (GPT-2: "
                             "0.1; 0 lets the model memorise, as an audit should assume)",
                             _non_negative)

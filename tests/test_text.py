@@ -1,0 +1,261 @@
+"""The text modality (plugins/text): text files read as records, byte tokens, a GPT's
+next-token answers, the language-model attacks against worked examples, and a real audit of
+a GPT through mia-run."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+
+import pytest
+import torch
+from click.testing import CliRunner
+from mia_text.answers import NEXT_TOKENS, next_token_answers
+from mia_text.attacks import (
+    BlindNgram,
+    BlindOptions,
+    MinK,
+    MinKOptions,
+    MinKPlusPlus,
+    Zlib,
+    lowest_mean,
+)
+from mia_text.encoding import BOS, EOS, PAD, encode, text_of
+from mia_text.sources import csv_records, jsonl_records, plain_records, wordnet_glosses
+from sklearn.metrics import roc_auc_score
+
+from mia_core import AttackContext, DataFileError, KnownRecords, MiaError, Records, TargetOracle
+from mia_core.cli.mia_run import run
+
+
+# --- records -----------------------------------------------------------------------------------
+def test_texts_become_byte_tokens_and_come_back_whole():
+    records = encode(["héllo", "a", "naïve café"], max_bytes=64)
+    assert records.lengths.tolist() == [2 + 6, 2 + 1, 2 + 12]
+    assert records.x[1].tolist()[:3] == [BOS, ord("a"), EOS]
+    assert set(records.x[1, 3:].tolist()) == {PAD}
+    assert [text_of(records, i) for i in range(3)] == ["héllo", "a", "naïve café"]
+
+
+def test_a_long_text_is_cut_at_a_character_boundary_without_an_end_token():
+    records = encode(["ab\u00e9cd"], max_bytes=3)  # "é" is two bytes: cut before it
+    assert records.x[0, :int(records.lengths[0])].tolist() == [BOS, ord("a"), ord("b")]
+    assert text_of(records, 0) == "ab"
+
+
+def test_plain_files_give_a_record_per_line_or_paragraph(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("first line\n\nsecond\nstill second\n\n\nthird\n")
+    assert plain_records(path, "line") == ["first line", "second", "still second", "third"]
+    assert plain_records(path, "paragraph") == ["first line", "second still second", "third"]
+
+
+def test_json_lines_and_csv_give_the_chosen_field(tmp_path):
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text('{"text": "one", "label": 1}\n\n{"text": "two", "label": 0}\n')
+    assert jsonl_records(jsonl, "text") == ["one", "two"]
+    table = tmp_path / "a.csv"
+    table.write_text('id,body\n1,"hello, world"\n2,bye\n')
+    assert csv_records(table, "body") == ["hello, world", "bye"]
+
+
+@pytest.mark.parametrize(("name", "content", "field", "message"), [
+    ("a.jsonl", '{"text": "x"}\n{"body": "y"}\n', "text",
+     "a.jsonl: line 2 has no field 'text' (it has: body); choose one with -o text.field=NAME"),
+    ("a.jsonl", '{"text": "x"}\nnot json\n', "text", "a.jsonl: line 2 is not JSON"),
+    ("a.jsonl", '{"text": 3}\n', "text", "a.jsonl: line 1: field 'text' is int, not text"),
+    ("a.csv", "id,body\n1,x\n", "text", "a.csv: no column 'text' (it has: id, body)"),
+])
+def test_a_bad_text_file_is_one_line_naming_the_file_and_what_to_do(tmp_path, name, content,
+                                                                    field, message):
+    path = tmp_path / name
+    path.write_text(content)
+    reader = jsonl_records if name.endswith("jsonl") else csv_records
+    with pytest.raises(DataFileError) as caught:
+        reader(path, field)
+    assert str(caught.value).startswith(f"{tmp_path / message.split(':')[0]}:"
+                                        + message.split(":", 1)[1])
+
+
+def test_undecodable_bytes_name_their_line(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"fine\nalso fine\ncaf\xe9\n")
+    with pytest.raises(DataFileError, match=r"latin1.txt: line 3 is not UTF-8 text"):
+        plain_records(path, "line")
+
+
+WORDNET_HEAD = ("  1 This software and database is being provided to you, the LICENSEE, by  \n"
+                "  2 Princeton University under the following license.  \n")
+
+
+def test_wordnet_glosses_are_read_from_the_real_file_format(tmp_path):
+    lines = {"data.noun": "00001740 03 n 01 entity 0 003 ~ 00001930 n 0000 | that which is "
+                          "perceived  \n",
+             "data.verb": "00001740 29 v 04 breathe 0 take_a_breath 0 | draw air into, and "
+                          "expel out of, the lungs; \"I can breathe better now\"  \n",
+             "data.adj": "00001740 00 a 01 able 0 | (usually followed by `to') having the "
+                         "necessary means  \n",
+             "data.adv": "00001740 02 r 01 barely 0 | only just  \n"}
+    for name, line in lines.items():
+        (tmp_path / name).write_text(WORDNET_HEAD + line)
+    assert wordnet_glosses(tmp_path) == [
+        "that which is perceived",
+        'draw air into, and expel out of, the lungs; "I can breathe better now"',
+        "(usually followed by `to') having the necessary means", "only just"]
+
+
+def test_missing_wordnet_says_how_to_install_it(tmp_path):
+    with pytest.raises(MiaError, match="install Debian's wordnet-base"):
+        wordnet_glosses(tmp_path)
+
+
+def test_the_text_dataset_drops_duplicates_and_refuses_too_few_records(tmp_path):
+    path = tmp_path / "few.txt"
+    path.write_text("\n".join(["same", "same", *map(str, range(6))]))
+    result = CliRunner().invoke(run, ["--dataset", "text", "-o", f"text.path={path}",
+                                      "--target", "gpt", "--attack", "loss-threshold", "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"Error: {path} holds 7 records; a run needs at least 8 "
+                                     "(members, non-members and the attacker's)")
+
+
+# --- answers -----------------------------------------------------------------------------------
+class FixedLM(torch.nn.Module):
+    """Next-token logits that do not depend on the context: ``logits`` at every position."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, tokens):
+        return self.logits.expand(*tokens.shape, -1)
+
+
+def test_answers_hold_each_tokens_log_probability_and_the_distributions_mean_and_spread():
+    # three tokens with p = 1/2, 1/4, 1/4 (vocabulary of 3: token ids 0, 1, 2)
+    model = FixedLM([math.log(0.5), math.log(0.25), math.log(0.25)])
+    records = Records(torch.tensor([[0, 1, 2, 0], [0, 0, 2, 2]]),
+                      lengths=torch.tensor([4, 2]))
+    answers = next_token_answers(model, records, torch.device("cpu"))
+    assert answers.shape == (2, 3, 3)
+    mu = 0.5 * math.log(0.5) + 0.5 * math.log(0.25)
+    sigma = math.sqrt(0.5 * math.log(0.5) ** 2 + 0.5 * math.log(0.25) ** 2 - mu ** 2)
+    own = [math.log(0.25), math.log(0.25), math.log(0.5)]  # tokens 1, 2, 0
+    torch.testing.assert_close(answers[0, :, 0], torch.tensor(own), atol=1e-6, rtol=0)
+    torch.testing.assert_close(answers[0, :, 1], torch.full((3,), mu), atol=1e-6, rtol=0)
+    torch.testing.assert_close(answers[0, :, 2], torch.full((3,), sigma), atol=1e-6, rtol=0)
+    assert answers[1, 1:].abs().sum() == 0  # record 2 has one next token
+    z = NEXT_TOKENS.signal("token_zscores", answers, records)
+    assert z[0].tolist() == pytest.approx([(o - mu) / sigma for o in own])
+    assert z[0, 0].item() == pytest.approx(-1.0)  # p = 1/4 is one spread below the mean
+    assert math.isnan(z[1, 1]) and math.isnan(z[1, 2])
+    ll = NEXT_TOKENS.signal("log_likelihood", answers, records)
+    assert ll.tolist() == pytest.approx([sum(own) / 3, math.log(0.5)])
+    assert NEXT_TOKENS.problem(answers, records) is None
+    assert "not log-probabilities" in NEXT_TOKENS.problem(answers.abs() + 1e-3, records)
+
+
+# --- attacks against worked examples -----------------------------------------------------------
+def test_lowest_mean_takes_the_floor_of_k_of_each_records_tokens_and_at_least_one():
+    nan = float("nan")
+    values = torch.tensor([[-1.0, -5.0, -2.0, -4.0, -3.0], [-2.0, -7.0, nan, nan, nan]],
+                          dtype=torch.float64)
+    assert lowest_mean(values, 0.4).tolist() == [-4.5, -7.0]  # 2 of 5; 1 of 2 (floor 0.8)
+    assert lowest_mean(values, 1.0).tolist() == [-3.0, -4.5]
+    assert lowest_mean(values, 0.1).tolist() == [-5.0, -7.0]
+
+
+class StubOracle(TargetOracle):
+    """A target whose answers are given: counts queries, computes nothing."""
+
+    def __init__(self, answers_by_records):
+        super().__init__(None, torch.device("cpu"), answers=NEXT_TOKENS)
+        self.by = answers_by_records
+
+    def _answer(self, records):
+        self.queries += len(records)
+        return self.by[id(records)]
+
+
+def context(known, known_answers, evaluation, eval_answers, is_member):
+    oracle = StubOracle({id(known): known_answers, id(evaluation): eval_answers})
+    return AttackContext(oracle, evaluation, KnownRecords(known, is_member),
+                         torch.device("cpu"), seed=0)
+
+
+def test_zlib_divides_the_log_likelihood_by_the_compressed_length():
+    texts = ["aaaaaaaaaaaaaaaaaaaaaaaa", "the quick brown fox jumps"]
+    records = encode(texts, 64)
+    answers = torch.zeros(2, records.x.shape[1] - 1, 3)
+    answers[:, :, 0] = -2.0
+    ctx = context(records, answers, records, answers, torch.tensor([True, False]))
+    got = Zlib().score(ctx).scores
+    expected = [-2.0 / len(zlib.compress(t.encode())) for t in texts]
+    assert got.tolist() == pytest.approx(expected)
+    assert len(zlib.compress(texts[0].encode())) < len(zlib.compress(texts[1].encode()))
+
+
+def test_min_k_and_min_k_plus_plus_score_the_least_likely_tokens():
+    records = encode(["abcdefghi"], 64)  # 10 next tokens (9 bytes and the end)
+    answers = torch.zeros(1, records.x.shape[1] - 1, 3)
+    own = torch.tensor([-0.1, -3.0, -0.2, -2.0, -0.1, -0.3, -0.1, -0.2, -0.1, -0.4])
+    answers[0, :10, 0], answers[0, :10, 1], answers[0, :10, 2] = own, -1.0, 0.5
+    ctx = context(records, answers, records, answers, torch.tensor([True]))
+    assert MinK(MinKOptions(k=0.2)).score(ctx).scores.item() == pytest.approx(-2.5)
+    plus = MinKPlusPlus(MinKOptions(k=0.2)).score(ctx).scores.item()
+    assert plus == pytest.approx(((-3.0 + 1) / 0.5 + (-2.0 + 1) / 0.5) / 2)
+
+
+def test_the_blind_baseline_never_queries_and_wins_where_members_differ_as_texts():
+    """Members written in 2024, non-members earlier (a benchmark split by date): telling them
+    apart needs no model at all."""
+    generator = torch.Generator().manual_seed(0)
+    words = ["river", "stone", "market", "signal", "garden", "lamp", "harbour", "violin"]
+
+    def text(year):
+        picked = torch.randint(0, len(words), (6,), generator=generator).tolist()
+        return " ".join(words[i] for i in picked) + f" in {year}"
+
+    known = encode([text(2024) for _ in range(40)] + [text(2019) for _ in range(40)], 64)
+    evaluation = encode([text(2024) for _ in range(30)] + [text(2019) for _ in range(30)], 64)
+    truth = torch.arange(60) < 30
+    oracle = TargetOracle(None, torch.device("cpu"), answers=NEXT_TOKENS)
+    ctx = AttackContext(oracle, evaluation, KnownRecords(known, torch.arange(80) < 40),
+                        torch.device("cpu"), seed=0)
+    out = BlindNgram(BlindOptions()).score(ctx)
+    assert roc_auc_score(truth.numpy(), out.scores.numpy()) > 0.95
+    assert oracle.queries == 0
+
+
+# --- a real audit ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpt")
+    args = ["--dataset", "wordnet-glosses", "-o", "wordnet-glosses.records=800",
+            "-o", "wordnet-glosses.max_bytes=64", "--members", "200", "--target", "gpt",
+            "-o", "gpt.epochs=45", "--attack", "loss-threshold",
+            "--attack", "zlib", "--attack", "min-k-plus-plus", "--attack", "blind-ngram",
+            "--no-cache", "-q", "--output", str(folder)]
+    result = CliRunner().invoke(run, args)
+    return folder, result
+
+
+def test_a_gpt_trained_on_its_members_is_caught_and_the_blind_baseline_is_not(audit):
+    folder, result = audit
+    assert result.exit_code == 0, result.output
+    results = json.loads((folder / "results.json").read_text())
+    auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
+    assert auc["loss-threshold"] > 0.65 and auc["min-k-plus-plus"] > 0.6, auc
+    assert abs(auc["blind-ngram"] - 0.5) < 0.1, auc  # a random split: texts alike
+    queries = {a["name"]: a["queries"] for a in results["attacks"]}
+    assert queries["blind-ngram"] == 0 and queries["loss-threshold"] == 200 + 200
+
+
+def test_the_text_audits_ground_truth_is_a_random_disjoint_balanced_split(audit):
+    folder, _ = audit
+    split = json.loads((folder / "split.json").read_text())
+    members = set(split["known_members"]) | set(split["eval_members"])
+    nonmembers = set(split["known_nonmembers"]) | set(split["eval_nonmembers"])
+    assert len(members) == len(nonmembers) == 200 and not members & nonmembers
+    assert max(members | nonmembers) < 800
