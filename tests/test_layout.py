@@ -122,10 +122,10 @@ def test_the_core_never_imports_a_plugin():
 
 
 def test_the_guard_knows_every_plugin_package():
-    assert len(list(ROOT.glob("plugins/*/pyproject.toml"))) == 9
+    assert len(list(ROOT.glob("plugins/*/pyproject.toml"))) == 10
     assert {"mia_mnist_data", "mia_image_data", "mia_tabular_data", "mia_cnn_target",
             "mia_mlp_target", "mia_wrn_target", "mia_torch_attack", "mia_ray_executor",
-            "mia_mlflow_tracking"} <= set(PLUGIN_PACKAGES)
+            "mia_mlflow_tracking", "mia_text"} <= set(PLUGIN_PACKAGES)
 
 
 def test_one_table_of_kinds_matches_hooks_and_protocols():

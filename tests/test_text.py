@@ -11,6 +11,10 @@ import zlib
 import pytest
 import torch
 from click.testing import CliRunner
+from sklearn.metrics import roc_auc_score
+
+from mia_core import AttackContext, DataFileError, KnownRecords, MiaError, Records, TargetOracle
+from mia_core.cli.mia_run import run
 from mia_text.answers import NEXT_TOKENS, next_token_answers
 from mia_text.attacks import (
     BlindNgram,
@@ -23,10 +27,6 @@ from mia_text.attacks import (
 )
 from mia_text.encoding import BOS, EOS, PAD, encode, text_of
 from mia_text.sources import csv_records, jsonl_records, plain_records, wordnet_glosses
-from sklearn.metrics import roc_auc_score
-
-from mia_core import AttackContext, DataFileError, KnownRecords, MiaError, Records, TargetOracle
-from mia_core.cli.mia_run import run
 
 
 # --- records -----------------------------------------------------------------------------------
@@ -259,3 +259,64 @@ def test_the_text_audits_ground_truth_is_a_random_disjoint_balanced_split(audit)
     nonmembers = set(split["known_nonmembers"]) | set(split["eval_nonmembers"])
     assert len(members) == len(nonmembers) == 200 and not members & nonmembers
     assert max(members | nonmembers) < 800
+
+
+# --- a benchmark that fixes its members by label -----------------------------------------------
+def benchmark_file(path):
+    """WikiMIA's format (JSON lines of input and label) with its flaw built in: members are
+    events of 2024, non-members of 2019, so the texts alone give the labels away."""
+    generator = torch.Generator().manual_seed(1)
+    words = ["council", "river", "festival", "election", "bridge", "museum", "storm", "league"]
+    rows = []
+    for i in range(240):
+        member = i % 2 == 0
+        picked = torch.randint(0, len(words), (5,), generator=generator).tolist()
+        text = f"In {2024 if member else 2019} the " + " ".join(words[j] for j in picked)
+        rows.append(json.dumps({"input": f"{text} ({i})", "label": int(member)}))
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+BENCH = ["--dataset", "wikimia", "--target", "gpt", "-o", "gpt.epochs=5", "--no-cache", "-q"]
+
+
+def test_a_benchmark_split_by_date_is_caught_by_the_blind_baseline_and_the_run_says_so(tmp_path):
+    path = benchmark_file(tmp_path / "wikimia.jsonl")
+    result = CliRunner().invoke(run, [*BENCH, "-o", f"wikimia.path={path}", "--attack",
+                                      "blind-ngram", "--attack", "loss-threshold",
+                                      "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
+    assert auc["blind-ngram"] > 0.95, auc  # no model needed: the labels are in the texts
+    assert [w for w in results["warnings"] if "names its members" in w] == [
+        "dataset 'wikimia' names its members (the benchmark's labels): they are not a random "
+        "draw from one pool, so an attack may tell members from non-members by how the records "
+        "differ (dates, sources, topics) rather than by what the model memorised; blind-ngram, "
+        "which never queries the model, measures how far. --control cannot check this"]
+    assert "WARNING: dataset 'wikimia' names its members" in result.output
+    # the members are the benchmark's: every evaluation member is labelled 1 in the file
+    labels = [json.loads(line)["label"] for line in path.read_text().splitlines()]
+    split = json.loads((tmp_path / "out" / "split.json").read_text())
+    assert {labels[i] for i in split["eval_members"] + split["known_members"]} == {1}
+    assert {labels[i] for i in split["eval_nonmembers"] + split["known_nonmembers"]} == {0}
+
+
+def test_a_benchmark_with_fixed_members_refuses_a_control_run(tmp_path):
+    path = benchmark_file(tmp_path / "wikimia.jsonl")
+    result = CliRunner().invoke(run, [*BENCH, "-o", f"wikimia.path={path}", "--attack",
+                                      "blind-ngram", "--control"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: --control trains on records drawn like the "
+                                    "members, but dataset 'wikimia' fixes its members by label")
+
+
+def test_a_text_labelled_both_ways_is_refused(tmp_path):
+    path = tmp_path / "both.jsonl"
+    rows = [{"input": f"text {i}", "label": i % 2} for i in range(10)]
+    rows.append({"input": "text 0", "label": 1})
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    result = CliRunner().invoke(run, [*BENCH, "-o", f"wikimia.path={path}", "--attack",
+                                      "blind-ngram"])
+    assert result.exit_code == 2, result.output
+    assert "the text 'text 0'... is labelled both member and non-member" in result.output

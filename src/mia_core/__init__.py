@@ -17,6 +17,7 @@ from mia_core.answers import (
 )
 from mia_core.capabilities import (
     CanaryDataset,
+    MembershipDataset,
     ReferenceFreeAttack,
     SignalAttack,
     SizedDataset,
@@ -104,6 +105,7 @@ __all__ = [
     "LabelOracle",
     "LabeledData",
     "LoadEnv",
+    "MembershipDataset",
     "MiaError",
     "ModelFileTarget",
     "PluginError",

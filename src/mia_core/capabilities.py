@@ -23,7 +23,7 @@ from typing import (
 
 import torch
 
-from mia_core.data import LabeledData
+from mia_core.data import LabeledData, Records
 from mia_core.errors import PluginError
 from mia_core.threats import ThreatModel
 
@@ -35,6 +35,16 @@ class CanaryDataset(Protocol):
 
     def canaries(self, pool: LabeledData, count: int,
                  generator: torch.Generator) -> LabeledData: ...
+
+
+@runtime_checkable
+class MembershipDataset(Protocol):
+    """A benchmark that says which of its records are members: ``membership(data)`` is a
+    bool tensor, one per record of what ``load`` returned (its published labels). A run then
+    draws members and non-members from those labels instead of at random, trains the target on
+    the drawn members, and warns that such ground truth may be told apart without the model."""
+
+    def membership(self, data: Records) -> torch.Tensor: ...
 
 
 @runtime_checkable

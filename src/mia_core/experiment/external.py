@@ -171,6 +171,7 @@ class GivenSource:
     (``--train-records``): the split is drawn from those lists, the target is loaded."""
 
     given: GivenRecords
+    claim = None  # the user's claim is checked by doubts_about, after loading
 
     def split(self, config: ExperimentConfig, plan: Plan,
               pool: Records) -> tuple[ExperimentConfig, RunRecords]:

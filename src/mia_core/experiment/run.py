@@ -11,7 +11,7 @@ import attrs
 import torch
 
 from mia_core.answers import answers_of
-from mia_core.capabilities import SizedDataset, capable
+from mia_core.capabilities import MembershipDataset, SizedDataset, capable
 from mia_core.catalog.catalog import Catalog
 from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.context import (
@@ -26,7 +26,8 @@ from mia_core.errors import ConfigError, MiaError, PluginError, ReportError
 from mia_core.experiment.canaries import audit_canaries, check_canaries, make_canaries
 from mia_core.experiment.compatibility import check_signals, check_target_takes
 from mia_core.experiment.device import resolve_device
-from mia_core.experiment.external import check_given, given_source
+from mia_core.experiment.external import check_given, given_source, given_split
+from mia_core.experiment.given import GivenRecords
 from mia_core.experiment.models import ModelFactory, ReferenceTrainer
 from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
 from mia_core.experiment.plan import Component, Plan, make_plan
@@ -60,11 +61,12 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
     plan = make_plan(config, catalog)
     check_given(config, plan)
     check_signals(plan)
+    check_benchmark(config, plan)
     check_canaries(config.canaries, plan)
     session = Session(resolve_device(config.device), cache or ModelCache(None), progress)
     pool = load_data(plan.dataset, LoadEnv(data_dir, progress), session)
     check_target_takes(plan, pool, catalog)
-    source: TargetSource = given_source(config, pool) if config.given_model else TRAINED_HERE
+    source = target_source(config, plan, pool)
     config, records = source.split(config, plan, pool)
     models = ModelFactory(plan.target, plan.dataset, records.training_pool(), session.device,
                           session.cache, progress)
@@ -78,7 +80,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         attacks=reports, timings=session.timings, models_trained=session.cache.trained,
         models_from_cache=session.cache.hits, threads=torch.get_num_threads(),
         privacy=target.privacy, audit_delta=target.audit_delta, given_model=about,
-        reference_queries=references.queries, step_format=models.step_format)
+        reference_queries=references.queries, step_format=models.step_format,
+        benchmark_labels=source.claim)
     state = {k: v.detach().cpu() for k, v in target.model.state_dict().items()}
     exposed = exposed_records(reports, scores, records)
     labels = (pool.y[records.eval_index] if pool.y is not None
@@ -115,9 +118,13 @@ def load_data(dataset: Component, env: LoadEnv, session: Session) -> Records:
 
 
 class TargetSource(Protocol):
-    """Where the model under audit comes from: trained here on members the core draws, or
-    given by the user with its members (:class:`~mia_core.experiment.external.GivenSource`).
-    A run asks it for the split, then for the target; nothing else differs."""
+    """Where the model under audit comes from: trained here on members the core draws at
+    random, trained here on the members a benchmark names (:class:`BenchmarkSplit`), or given
+    by the user with its members (:class:`~mia_core.experiment.external.GivenSource`). A run
+    asks it for the split, then for the target; nothing else differs. ``claim``: a warning
+    about its ground truth, or ``None``."""
+
+    claim: str | None
 
     def split(self, config: ExperimentConfig, plan: Plan,
               pool: Records) -> tuple[ExperimentConfig, RunRecords]:
@@ -131,8 +138,20 @@ class TargetSource(Protocol):
         ...
 
 
+def target_source(config: ExperimentConfig, plan: Plan, pool: Records) -> TargetSource:
+    """The run's source of its target, chosen once: ``--model``, a benchmark's labels, or a
+    random draw."""
+    if config.given_model:
+        return given_source(config, pool)
+    if capable(plan.dataset.instance, MembershipDataset):
+        return BenchmarkSplit.of(plan.dataset, pool)
+    return TRAINED_HERE
+
+
 class TrainedHere:
     """The target trained here, by the target plugin, on members drawn by the core."""
+
+    claim = None
 
     def split(self, config: ExperimentConfig, plan: Plan,
               pool: Records) -> tuple[ExperimentConfig, RunRecords]:
@@ -146,6 +165,59 @@ class TrainedHere:
 
 
 TRAINED_HERE = TrainedHere()
+
+
+@attrs.frozen
+class BenchmarkSplit:
+    """A benchmark whose dataset names its members (:class:`~mia_core.MembershipDataset`):
+    members and non-members are drawn from its labels, balanced and disjoint, and the target
+    is trained here on the drawn members, so they are its members for certain. Whether the
+    labels split the texts at random is the benchmark's claim, which ``claim`` doubts."""
+
+    given: GivenRecords
+    claim: str
+
+    @classmethod
+    def of(cls, dataset: Component, pool: Records) -> BenchmarkSplit:
+        labels = dataset.call("membership", pool)
+        if (not isinstance(labels, torch.Tensor) or labels.dtype != torch.bool
+                or tuple(labels.shape) != (len(pool),)):
+            raise PluginError(f"{dataset.who} membership() must return a bool tensor of "
+                              f"{len(pool)} labels, one per record")
+        index = torch.arange(len(pool))
+        given = GivenRecords(index[labels], index[~labels], f"dataset '{dataset.name}'", None)
+        return cls(given, benchmark_claim(dataset.name))
+
+    def split(self, config: ExperimentConfig, plan: Plan,
+              pool: Records) -> tuple[ExperimentConfig, RunRecords]:
+        return given_split(config, plan, pool, self.given)
+
+    def target(self, config: ExperimentConfig, plan: Plan, records: RunRecords,
+               models: ModelFactory, session: Session) -> tuple[TrainedTarget, None]:
+        return train_target(config, plan, records, models, session), None
+
+
+def benchmark_claim(name: str) -> str:
+    return (f"dataset '{name}' names its members (the benchmark's labels): they are not a "
+            "random draw from one pool, so an attack may tell members from non-members by how "
+            "the records differ (dates, sources, topics) rather than by what the model "
+            "memorised; blind-ngram, which never queries the model, measures how far. "
+            "--control cannot check this")
+
+
+def check_benchmark(config: ExperimentConfig, plan: Plan) -> None:
+    """What a benchmark with fixed members cannot do: a control run (its non-members are not
+    drawn like its members) or canaries."""
+    if not capable(plan.dataset.instance, MembershipDataset) or config.given_model:
+        return
+    if config.control:
+        raise ConfigError(f"--control trains on records drawn like the members, but dataset "
+                          f"'{plan.dataset.name}' fixes its members by label, so a control "
+                          "says nothing about it; drop --control (blind-ngram checks its "
+                          "ground truth instead)")
+    if config.canaries:
+        raise ConfigError(f"--canaries with dataset '{plan.dataset.name}', whose members are "
+                          "fixed by label, is not supported; drop --canaries")
 
 
 def split_records(config: ExperimentConfig, plan: Plan, pool: Records) -> RunRecords:

@@ -73,6 +73,7 @@ class ExperimentResult:
     privacy: PrivacySpent | None = None  # DP-SGD accounting of the target
     audit_delta: float = 1e-5  # the delta every attack's epsilon_lb is stated at
     given_model: GivenModel | None = None  # set when the target was trained elsewhere
+    benchmark_labels: str | None = None  # why a benchmark's fixed members are doubtful
     reference_queries: int = 0  # reference models queried on the pool in the driver
     step_format: StepFormat | None = None  # the target's training precision and layout
 
@@ -89,7 +90,8 @@ class ExperimentResult:
     def warnings(self) -> list[str]:
         """What makes this run's numbers probably wrong, each one sentence (results.json
         ``warnings``, the summary, the report's first paragraph)."""
-        return list(self.given_model.doubts) if self.given_model is not None else []
+        found = list(self.given_model.doubts) if self.given_model is not None else []
+        return found + ([self.benchmark_labels] if self.benchmark_labels else [])
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "privacy_violations": self.privacy_violations,

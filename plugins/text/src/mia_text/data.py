@@ -12,10 +12,17 @@ from pathlib import Path
 import attrs
 import torch
 
-from mia_core import ConfigError, LoadEnv, Records, option, positive
+from mia_core import ConfigError, DataFileError, LoadEnv, Records, option, positive
 
 from .encoding import check_texts, encode
-from .sources import WORDNET, csv_records, jsonl_records, plain_records, wordnet_glosses
+from .sources import (
+    WORDNET,
+    csv_records,
+    jsonl_records,
+    labelled_records,
+    plain_records,
+    wordnet_glosses,
+)
 
 FORMATS = ("auto", "lines", "paragraphs", "jsonl", "csv")
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -90,3 +97,52 @@ class WordnetGlosses:
                               f"at most that many with -o wordnet-glosses.records=N")
         picked = torch.randperm(len(glosses), generator=torch.Generator().manual_seed(2006))
         return encode([glosses[i] for i in picked[:o.records].tolist()], o.max_bytes)
+
+
+@attrs.frozen
+class BenchmarkOptions:
+    path: str = option("", "the benchmark file: JSON lines (or a JSON array) of objects with "
+                       "the text and its 0/1 member label, as its authors publish it (WikiMIA: "
+                       "datasets' to_json of swj0419/WikiMIA, fields input and label)")
+    text_field: str = option("input", "the field holding each text")
+    label_field: str = option("label", "the field holding each text's member label (1: member)")
+    max_bytes: int = option(256, "longer texts are cut to this many UTF-8 bytes", positive)
+
+
+class LabelledBenchmark:
+    """An LM membership benchmark whose members are fixed by its labels (WikiMIA: Wikipedia
+    events before and after a model's training cut-off). The run trains the target on its
+    members, and warns: members and non-members differ in date, so an attack that never looks
+    at the model can tell them apart (``blind-ngram`` shows how far)."""
+
+    def __init__(self, options: BenchmarkOptions) -> None:
+        self.options = options
+        self._labels: dict[str, torch.Tensor] = {}
+
+    def load(self, env: LoadEnv) -> Records:
+        o = self.options
+        if not o.path:
+            raise ConfigError("dataset 'wikimia' needs the benchmark's file: -o wikimia.path=FILE "
+                              "(JSON lines with input and label, e.g. datasets' to_json of "
+                              "swj0419/WikiMIA)")
+        path = Path(o.path).expanduser()
+        texts, labels = labelled_records(path, o.text_field, o.label_field)
+        check_texts(texts, str(path))
+        first: dict[str, int] = {}
+        for text, label in zip(texts, labels, strict=True):
+            if first.setdefault(text, label) != label:
+                raise DataFileError(f"{path}: the text {text[:40]!r}... is labelled both "
+                                    "member and non-member; fix the file")
+        kept = list(first)
+        member = torch.tensor([first[t] == 1 for t in kept])
+        if int(member.sum()) < 4 or int((~member).sum()) < 4:
+            raise DataFileError(f"{path}: {int(member.sum())} members and "
+                                f"{int((~member).sum())} non-members; a run needs at least 4 "
+                                "of each")
+        records = encode(kept, o.max_bytes)
+        self._labels[records.fingerprint()] = member
+        return records
+
+    def membership(self, data: Records) -> torch.Tensor:
+        """The benchmark's member labels of the records ``load`` returned."""
+        return self._labels[data.fingerprint()]

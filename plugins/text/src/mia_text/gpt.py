@@ -92,7 +92,7 @@ class GptTarget:
         lengths = data.lengths.to(env.device)
         steps = o.epochs * -(-len(data) // o.batch_size)
         model.train()
-        with env.progress.bar("target (gpt)", steps) as advance:
+        with env.progress.bar("training (gpt)", steps) as advance:
             for _ in range(o.epochs):
                 for batch in torch.randperm(len(data), generator=generator).split(o.batch_size):
                     batch = batch.to(env.device)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from mia_core import hookimpl
 
 from .attacks import BlindNgram, BlindOptions, MinK, MinKOptions, MinKPlusPlus, Zlib
-from .data import GlossOptions, TextFile, TextFileOptions, WordnetGlosses
+from .data import (
+    BenchmarkOptions,
+    GlossOptions,
+    LabelledBenchmark,
+    TextFile,
+    TextFileOptions,
+    WordnetGlosses,
+)
 from .gpt import GptOptions, GptTarget
 
 
@@ -16,6 +23,9 @@ def register_datasets(register):
     register("wordnet-glosses", WordnetGlosses, description="WordNet 3.0's English glosses "
              "(offline, Debian's wordnet-base): a fixed sample of short texts",
              options=GlossOptions)
+    register("wikimia", LabelledBenchmark, description="An LM membership benchmark with "
+             "member labels (WikiMIA's format: JSON lines of input and label); its members are "
+             "fixed by date, not drawn at random, and the run says so", options=BenchmarkOptions)
 
 
 @hookimpl

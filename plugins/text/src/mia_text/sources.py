@@ -88,3 +88,38 @@ def wordnet_glosses(folder: Path = WORDNET) -> list[str]:
                 continue  # the licence header, or a line without a gloss
             glosses.append(line.split(" | ", 1)[1].strip())
     return glosses
+
+
+def labelled_records(path: Path, text_field: str = "input",
+                     label_field: str = "label") -> tuple[list[str], list[int]]:
+    """A membership benchmark in the format its authors publish it (WikiMIA, and MIMIR's
+    exports through Hugging Face ``datasets``' ``to_json``): JSON lines, or one JSON array, of
+    objects with the text and a 0/1 member label."""
+    text = read_text(path)
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            items = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+        rows = list(enumerate(items, start=1))
+    else:
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    rows.append((number, json.loads(line)))
+                except json.JSONDecodeError as exc:
+                    raise DataFileError(f"{path}: line {number} is not JSON ({exc.msg}); give "
+                                        "one JSON object per line") from None
+    texts, labels = [], []
+    for number, item in rows:
+        if not isinstance(item, dict) or text_field not in item or label_field not in item:
+            raise DataFileError(f"{path}: record {number} lacks '{text_field}' or "
+                                f"'{label_field}'; a benchmark file holds both for each text")
+        if not isinstance(item[text_field], str) or item[label_field] not in (0, 1):
+            raise DataFileError(f"{path}: record {number}: '{text_field}' must be text and "
+                                f"'{label_field}' 0 or 1, got {item[label_field]!r}")
+        texts.append(item[text_field])
+        labels.append(int(item[label_field]))
+    return texts, labels
