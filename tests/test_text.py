@@ -236,7 +236,7 @@ def audit(tmp_path_factory):
             "-o", "wordnet-glosses.max_bytes=64", "--members", "200", "--target", "gpt",
             "-o", "gpt.epochs=45", "--attack", "loss-threshold",
             "--attack", "zlib", "--attack", "min-k-plus-plus", "--attack", "blind-ngram",
-            "--no-cache", "-q", "--output", str(folder)]
+            "--canaries", "40", "--no-cache", "-q", "--output", str(folder)]
     result = CliRunner().invoke(run, args)
     return folder, result
 
@@ -250,6 +250,27 @@ def test_a_gpt_trained_on_its_members_is_caught_and_the_blind_baseline_is_not(au
     assert abs(auc["blind-ngram"] - 0.5) < 0.1, auc  # a random split: texts alike
     queries = {a["name"]: a["queries"] for a in results["attacks"]}
     assert queries["blind-ngram"] == 0 and queries["loss-threshold"] == 200 + 200
+
+
+def test_secret_sharer_canaries_are_inserted_and_audited_like_images_canaries(audit):
+    """40 secrets ("my secret number is" and 9 random digits), each trained on with
+    probability 1/2; the loss attack's scores on them give the one-run epsilon bound."""
+    folder, _ = audit
+    results = json.loads((folder / "results.json").read_text())
+    audit = next(a for a in results["attacks"] if a["name"] == "loss-threshold")["canary_audit"]
+    assert audit["canaries"] == 40 and 0 < audit["guesses"] <= 40
+    assert audit["correct"] <= audit["guesses"] and audit["epsilon"] >= 0.0
+    from mia_text.encoding import secrets, text_of
+
+    made = secrets(encode(["x" * 40], 64), 3, torch.Generator().manual_seed(0))
+    assert made.x.shape[1] == 42 and all(
+        re_secret(text_of(made, i)) for i in range(3))
+
+
+def re_secret(text):
+    import re
+
+    return re.fullmatch(r"my secret number is \d{9}", text) is not None
 
 
 def test_the_text_audits_ground_truth_is_a_random_disjoint_balanced_split(audit):

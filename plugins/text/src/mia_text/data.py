@@ -14,7 +14,7 @@ import torch
 
 from mia_core import ConfigError, DataFileError, LoadEnv, Records, option, positive
 
-from .encoding import check_texts, encode
+from .encoding import check_texts, encode, secrets
 from .sources import (
     WORDNET,
     csv_records,
@@ -70,6 +70,10 @@ class TextFile:
         check_texts(kept, str(path))
         return encode(kept, o.max_bytes)
 
+    def canaries(self, pool: Records, count: int, generator: torch.Generator) -> Records:
+        """Secret-sharer canaries for ``--canaries``."""
+        return secrets(pool, count, generator)
+
 
 @attrs.frozen
 class GlossOptions:
@@ -97,6 +101,10 @@ class WordnetGlosses:
                               f"at most that many with -o wordnet-glosses.records=N")
         picked = torch.randperm(len(glosses), generator=torch.Generator().manual_seed(2006))
         return encode([glosses[i] for i in picked[:o.records].tolist()], o.max_bytes)
+
+    def canaries(self, pool: Records, count: int, generator: torch.Generator) -> Records:
+        """Secret-sharer canaries for ``--canaries``."""
+        return secrets(pool, count, generator)
 
 
 @attrs.frozen

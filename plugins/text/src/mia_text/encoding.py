@@ -12,17 +12,21 @@ from collections.abc import Sequence
 
 import torch
 
-from mia_core import DataFileError, Records
+from mia_core import ConfigError, DataFileError, Records
 
 BOS, EOS, PAD = 256, 257, 258
 VOCAB = 259  # byte values, then the three special tokens
 
 
-def encode(texts: Sequence[str], max_bytes: int) -> Records:
+def encode(texts: Sequence[str], max_bytes: int, width: int | None = None) -> Records:
     """``texts`` as byte-token records of at most ``1 + max_bytes + 1`` tokens; texts cut at a
-    character boundary (never in the middle of a UTF-8 sequence)."""
+    character boundary (never in the middle of a UTF-8 sequence). ``width``: pad the rows to
+    it (so records made later line up with a pool's), else to the longest."""
     rows = [_tokens(text, max_bytes) for text in texts]
-    width = max((len(r) for r in rows), default=1)
+    longest = max((len(r) for r in rows), default=1)
+    if width is not None and width < longest:
+        raise ValueError(f"records of {longest} tokens do not fit a width of {width}")
+    width = width or longest
     x = torch.full((len(rows), width), PAD, dtype=torch.int64)
     for i, row in enumerate(rows):
         x[i, :len(row)] = torch.tensor(row, dtype=torch.int64)
@@ -35,6 +39,19 @@ def _tokens(text: str, max_bytes: int) -> list[int]:
         return [BOS, *data, EOS]
     cut = data[:max_bytes].decode("utf-8", errors="ignore").encode("utf-8")
     return [BOS, *cut]
+
+
+def secrets(pool: Records, count: int, generator: torch.Generator) -> Records:
+    """The secret sharer's canaries (Carlini et al. 2019): ``count`` texts "my secret number
+    is " + 9 random digits, each a secret the model can only know by memorising it, padded to
+    the pool's width."""
+    digits = torch.randint(0, 10, (count, 9), generator=generator).tolist()
+    texts = ["my secret number is " + "".join(map(str, row)) for row in digits]
+    needed = len(texts[0]) + 2 if texts else 0
+    if needed > pool.x.shape[1]:
+        raise ConfigError(f"the canaries are {needed} tokens long, longer than these records "
+                          f"({pool.x.shape[1]}); raise the dataset's max_bytes")
+    return encode(texts, needed, width=pool.x.shape[1])
 
 
 def text_of(records: Records, i: int) -> str:
