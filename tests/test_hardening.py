@@ -286,13 +286,12 @@ def test_records_the_target_cannot_take_are_a_usage_error_before_training(tmp_pa
     """Tabular records for LeNet (or 8x8 images) are the user's choice of components: one
     line, exit 2, naming the records and the targets that take them, before any training;
     the same with a model trained elsewhere."""
-    from mia_core.experiment import external
-    from mia_core.experiment import run as run_module
+    from mia_core.experiment import external, sources
 
     def never(*args, **kwargs):
         raise AssertionError("a model was trained or loaded: the check came too late")
 
-    monkeypatch.setattr(run_module, "train_target", never)
+    monkeypatch.setattr(sources, "train_target", never)
     monkeypatch.setattr(external, "load_target", never)
     line = one_line(invoke("--dataset", "breast-cancer", "--target", "cnn", "--attack",
                            "loss-threshold", "-q", "--no-cache"), 2)

@@ -57,9 +57,9 @@ def test_only_listed_plugins_load():
 def test_block_a_builtin_plugin_for_one_run():
     line = one_line(invoke("-p", "no:mia-mnist-data", *RUN), 2)  # never loaded: names unknown
     assert line == ("Error: unknown dataset 'mnist' (available: blobs, breast-cancer, cifar10, "
-                    "cifar100, csv, digits, image-folder, purchase100, texas100, "
-                    "tiny-gaussians; see mia-run --list-plugins); plugins not loaded: "
-                    "mia-mnist-data [blocked (-p no:mia-mnist-data)]")
+                    "cifar100, csv, digits, image-folder, purchase100, texas100, text, "
+                    "tiny-gaussians, wikimia, wordnet-glosses; see mia-run --list-plugins); "
+                    "plugins not loaded: mia-mnist-data [blocked (-p no:mia-mnist-data)]")
     invoke("--list-plugins")  # a normal run remembers what each plugin provides
     line = one_line(invoke("-p", "no:mia-mnist-data", *RUN), 2)
     assert line == ("Error: dataset 'mnist' comes from plugin 'mia-mnist-data' (mia-mnist-data "
@@ -164,9 +164,13 @@ def test_describe_shows_typed_options():
     assert "target 'cnn': LeNet CNN" in result.output
     assert "    epochs (int, default 30)  training epochs" in result.output
     assert "    precision (str, default 'auto', one of auto|fp32|bf16)" in result.output
+    assert ("  its models answer with logits over classes, which give confidence, labels, "
+            "log_likelihood, logits") in result.output
+    reads = invoke("--describe", "min-k-plus-plus").output
+    assert "  reads the target's token_zscores (mia_core.SIGNALS)" in reads
     line = one_line(invoke("--describe", "lirq"), 2)
     assert line == ("Error: no dataset, target, attack, reporter or executor called 'lirq'; did "
-                    "you mean 'lira'? (see mia-run --list-plugins)")
+                    "you mean 'lira' or 'zlib'? (see mia-run --list-plugins)")
 
 
 def test_usage_errors_are_one_line():

@@ -38,6 +38,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                 "tests/test_privacy.py", "tests/test_report.py"]),
     "models": (["src/mia_core/training/cache.py", "src/mia_core/references.py",
                 "src/mia_core/experiment/models.py", "src/mia_core/experiment/run.py",
+                "src/mia_core/experiment/sources.py",
                 "src/mia_core/experiment/phases.py", "src/mia_core/experiment/scoring.py",
                 "src/mia_core/experiment/canaries.py", "src/mia_core/experiment/device.py",
                 "src/mia_core/experiment/compatibility.py", "src/mia_core/context.py",
