@@ -123,6 +123,22 @@ def test_lira_online_per_example_is_the_gaussian_likelihood_ratio():
     assert e1 == pytest.approx(-3.125 - LN2, abs=1e-6)  # log N(1.5;4,1) - log N(1.5;1.5,0.5)
 
 
+def test_the_reference_ratio_is_the_targets_log_likelihood_minus_the_out_models_mean():
+    """log p(y | x) = -softplus(-c) for a binary model of log-odds c. e0: target 3, OUT
+    models (2, 3) at 0 and 1; e1: target 1.5, OUT models (0, 3) at 1 and 2."""
+    from mia_torch_attack.reference import ReferenceRatio
+
+    def ll(c):
+        return -math.log1p(math.exp(-c))
+
+    ctx = population_ctx([binary_logits(c, LIRA_Y) for c in LIRA_CONF], LIRA_IN,
+                         binary_logits(LIRA_TARGET, LIRA_Y), LIRA_Y, n_pop=2)
+    e0, e1 = ReferenceRatio().score(ctx).tolist()
+    assert e0 == pytest.approx(ll(3) - (ll(0) + ll(1)) / 2, abs=1e-6)
+    assert e1 == pytest.approx(ll(1.5) - (ll(1) + ll(2)) / 2, abs=1e-6)
+    assert ReferenceRatio.needs_signals == ("log_likelihood",)
+
+
 def test_lira_offline_per_example_is_the_one_sided_z_score():
     assert lira_scores("offline", "per-example") == pytest.approx([5.0, 0.0], abs=1e-6)
 

@@ -38,7 +38,7 @@ def audited(tmp_path_factory):
     a model cache; then the same command again."""
     folder = tmp_path_factory.mktemp("sequences")
     args = ["--attack", "loss-threshold", "--attack", "lira", "--attack", "rmia",
-            "--reference-models", "4"]
+            "--attack", "reference-ratio", "--reference-models", "4"]
     first = invoke(*args, "--cache-dir", folder / "cache", "--output", folder / "first")
     again = invoke(*args, "--cache-dir", folder / "cache", "--output", folder / "again")
     workers = invoke(*args, "--no-cache", "--workers", "2", "--output", folder / "workers")
@@ -57,6 +57,7 @@ def test_a_new_modality_runs_through_mia_run_and_its_attacks_find_members(audite
     auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
     # random sequences: a model predicts a record's tokens only if it trained on it
     assert auc["loss-threshold"] > 0.8 and auc["lira"] > 0.75 and auc["rmia"] > 0.75, auc
+    assert auc["reference-ratio"] > 0.75, auc
     evaluation = rows(folder / "first" / "evaluation.csv")
     truth = [int(r["is_member"]) for r in evaluation]
     for name in auc:  # the core's AUC is scikit-learn's on the scores it wrote

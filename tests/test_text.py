@@ -273,6 +273,22 @@ def re_secret(text):
     return re.fullmatch(r"my secret number is \d{9}", text) is not None
 
 
+def test_the_report_shows_the_most_exposed_records_as_escaped_text(audit):
+    from markupsafe import escape
+
+    from mia_core.results.runfiles import load_run
+    from mia_text.data import GlossOptions, WordnetGlosses
+
+    folder, _ = audit
+    run_files = load_run(folder)
+    assert len(run_files.exposed_text) >= 3
+    pool = WordnetGlosses(GlossOptions(records=800)).load(None)
+    page = (folder / "report.html").read_text()
+    for record, text in run_files.exposed_text.items():
+        assert text == text_of(pool, record)  # the record's own words, as the dataset has them
+        assert f"<code>{escape(text)}</code>" in page  # escaped as the template escapes
+
+
 def test_the_text_audits_ground_truth_is_a_random_disjoint_balanced_split(audit):
     folder, _ = audit
     split = json.loads((folder / "split.json").read_text())

@@ -18,6 +18,7 @@ from mia_core.answers import (
 from mia_core.capabilities import (
     CanaryDataset,
     MembershipDataset,
+    ReadableDataset,
     ReferenceFreeAttack,
     SignalAttack,
     SizedDataset,
@@ -113,6 +114,7 @@ __all__ = [
     "PrivateTarget",
     "Progress",
     "QueryAugmentation",
+    "ReadableDataset",
     "RecipeOptions",
     "RecipeTarget",
     "Records",

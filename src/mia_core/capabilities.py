@@ -48,6 +48,15 @@ class MembershipDataset(Protocol):
 
 
 @runtime_checkable
+class ReadableDataset(Protocol):
+    """A dataset whose records a person reads as text (a language model's documents):
+    ``readable(records)`` gives each record as that text, which the report shows (escaped)
+    for the most exposed records instead of raw values."""
+
+    def readable(self, records: Records) -> list[str]: ...
+
+
+@runtime_checkable
 class SizedDataset(Protocol):
     """A dataset that suggests how many members a run should have by default."""
 

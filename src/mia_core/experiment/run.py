@@ -10,6 +10,7 @@ import attrs
 import torch
 
 from mia_core.answers import answers_of
+from mia_core.capabilities import ReadableDataset, capable
 from mia_core.catalog.catalog import Catalog
 from mia_core.config import ExperimentConfig, derive_seed
 from mia_core.context import (
@@ -81,7 +82,8 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
               else torch.full((len(records.eval_index),), -1, dtype=torch.int64))
     artifacts = RunArtifacts(records.split, records.eval_index, records.is_member,
                              labels, scores, state, exposed,
-                             pool.x[exposed].detach().cpu())
+                             pool.x[exposed].detach().cpu(),
+                             readable(plan.dataset, pool.subset(exposed)))
     deliver(plan.reporters, result, artifacts, ReportEnv(output, progress))
     return result, artifacts
 
@@ -94,6 +96,17 @@ def exposed_records(reports: tuple[AttackReport, ...], scores: dict[str, torch.T
         return torch.empty(0, dtype=torch.int64)
     positions = most_exposed(scores[name].numpy(), records.is_member.numpy())
     return records.eval_index[torch.from_numpy(positions)]
+
+
+def readable(dataset: Component, records: Records) -> tuple[str, ...]:
+    """``records`` as text, where the dataset can say (:class:`~mia_core.ReadableDataset`)."""
+    if not capable(dataset.instance, ReadableDataset) or not len(records):
+        return ()
+    texts = dataset.call("readable", records)
+    if not isinstance(texts, list | tuple) or len(texts) != len(records) or not all(
+            isinstance(t, str) for t in texts):
+        raise PluginError(f"{dataset.who} readable() must return one string per record")
+    return tuple(texts)
 
 
 def load_data(dataset: Component, env: LoadEnv, session: Session) -> Records:

@@ -82,8 +82,10 @@ def _write_exposed(path: Path, artifacts: RunArtifacts) -> list[Path]:
         return []
     from safetensors.torch import save_file
 
+    texts = {"texts": json.dumps(list(artifacts.exposed_text))} if artifacts.exposed_text else None
     save_file({"records": artifacts.exposed_records.contiguous(),
-               "inputs": artifacts.exposed_inputs.float().contiguous()}, str(path))
+               "inputs": artifacts.exposed_inputs.float().contiguous()}, str(path),
+              metadata=texts)
     return [path]
 
 

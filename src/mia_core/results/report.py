@@ -30,6 +30,7 @@ METRICS = (("auc", "AUC", "{:.4f}"), ("advantage", "adv", "{:.4f}"),
            ("tpr_at_01pct_fpr", "TPR @ 0.1 % FPR", "{:.2%}"),
            ("tpr_at_0_fpr", "TPR @ 0 FPR", "{:.2%}"), ("epsilon_lb", "ε_lb", "{:.3f}"))
 SHOWN_FEATURES = 12
+SHOWN_TEXT = 300  # characters of a text record shown
 
 
 def write_report(folders: Sequence[Path], path: Path) -> Path:
@@ -196,9 +197,13 @@ def exposed_rows(run: RunFiles, best: str | None) -> list[dict[str, Any]]:
     for rank, pos in enumerate(most_exposed(scores, run.is_member), start=1):
         record = int(run.records[pos])
         inputs = run.exposed.get(record)
-        image = plots.thumbnail(inputs) if inputs is not None and plots else None
+        text = run.exposed_text.get(record)
+        image = (plots.thumbnail(inputs) if inputs is not None and plots and text is None
+                 else None)
         values: str | None = None
-        if inputs is not None and image is None:
+        if text is not None:  # escaped by the template
+            values = text if len(text) <= SHOWN_TEXT else text[:SHOWN_TEXT] + " …"
+        elif inputs is not None and image is None:
             flat = np.asarray(inputs).ravel()
             values = " ".join(f"{v:.4g}" for v in flat[:SHOWN_FEATURES])
             values += f" … ({flat.size} values)" if flat.size > SHOWN_FEATURES else ""

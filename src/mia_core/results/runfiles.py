@@ -35,6 +35,7 @@ class RunFiles:
     scores: dict[str, np.ndarray]
     risks: dict[str, np.ndarray]
     exposed: dict[int, np.ndarray] = attrs.field(factory=dict)  # record id -> its input
+    exposed_text: dict[int, str] = attrs.field(factory=dict)  # record id -> it as text
 
     @property
     def name(self) -> str:
@@ -64,7 +65,7 @@ def load_run(folder: Path) -> RunFiles:
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"{scores_path} is not an evaluation.csv of mia-core ({exc})") from None
     return RunFiles(folder, results, records, labels, truth, scores, risks,
-                    _exposed(folder / EXPOSED_FILE))
+                    *_exposed(folder / EXPOSED_FILE))
 
 
 def read_columns(path: Path) -> dict[str, list[str]]:
@@ -81,16 +82,24 @@ def read_columns(path: Path) -> dict[str, list[str]]:
     return {name: [row[i] for row in rows[1:]] for i, name in enumerate(header)}
 
 
-def _exposed(path: Path) -> dict[int, np.ndarray]:
+def _exposed(path: Path) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    """The most exposed records' inputs, and their texts where the run saved them."""
     if not path.is_file():
-        return {}
+        return {}, {}
+    from safetensors import safe_open
     from safetensors.numpy import load_file
 
     try:
         tensors = load_file(str(path))
+        with safe_open(str(path), framework="numpy") as opened:
+            meta = opened.metadata() or {}
+        texts = json.loads(meta["texts"]) if "texts" in meta else []
     except Exception:  # a damaged file costs the thumbnails, not the report
-        return {}
-    return {int(r): x for r, x in zip(tensors["records"], tensors["inputs"], strict=True)}
+        return {}, {}
+    ids = [int(r) for r in tensors["records"]]
+    inputs = dict(zip(ids, tensors["inputs"], strict=True))
+    readable = dict(zip(ids, texts, strict=True)) if len(texts) == len(ids) else {}
+    return inputs, {k: v for k, v in readable.items() if isinstance(v, str)}
 
 
 def load_seeds(folder: Path) -> tuple[list[RunFiles], dict[str, Any] | None]:

@@ -119,6 +119,7 @@ class RunArtifacts:
     # the strongest attack's most exposed evaluation members: dataset ids and their inputs
     exposed_records: torch.Tensor = attrs.field(factory=lambda: torch.empty(0, dtype=torch.int64))
     exposed_inputs: torch.Tensor | None = None
+    exposed_text: tuple[str, ...] = ()  # the same records as text (ReadableDataset), if any
 
 
 @attrs.frozen

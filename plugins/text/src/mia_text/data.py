@@ -14,7 +14,7 @@ import torch
 
 from mia_core import ConfigError, DataFileError, LoadEnv, Records, option, positive
 
-from .encoding import check_texts, encode, secrets
+from .encoding import check_texts, encode, secrets, texts_of
 from .sources import (
     WORDNET,
     csv_records,
@@ -74,6 +74,10 @@ class TextFile:
         """Secret-sharer canaries for ``--canaries``."""
         return secrets(pool, count, generator)
 
+    def readable(self, records: Records) -> list[str]:
+        """The records' texts, for the report."""
+        return texts_of(records)
+
 
 @attrs.frozen
 class GlossOptions:
@@ -105,6 +109,10 @@ class WordnetGlosses:
     def canaries(self, pool: Records, count: int, generator: torch.Generator) -> Records:
         """Secret-sharer canaries for ``--canaries``."""
         return secrets(pool, count, generator)
+
+    def readable(self, records: Records) -> list[str]:
+        """The records' texts, for the report."""
+        return texts_of(records)
 
 
 @attrs.frozen
@@ -150,6 +158,10 @@ class LabelledBenchmark:
         records = encode(kept, o.max_bytes)
         self._labels[records.fingerprint()] = member
         return records
+
+    def readable(self, records: Records) -> list[str]:
+        """The records' texts, for the report."""
+        return texts_of(records)
 
     def membership(self, data: Records) -> torch.Tensor:
         """The benchmark's member labels of the records ``load`` returned."""

@@ -10,6 +10,7 @@ from .boundary import BoundaryAttack, BoundaryOptions
 from .label_only import AugmentationAttack, AugmentationOptions, GapAttack
 from .lira import Lira, LiraOfflineOptions, LiraOptions, lira_offline
 from .qmia import Qmia, QmiaOptions
+from .reference import ReferenceRatio
 from .rmia import Rmia, RmiaOptions, RmiaSignalOptions, rmia_online
 from .shadow import ShadowMlp, ShadowOptions
 
@@ -31,6 +32,9 @@ def register_attacks(register):
              "offline, with reference models and population comparisons", options=RmiaOptions)
     register("rmia-online", rmia_online, description="RMIA with reference models trained with "
              "and without each record", options=RmiaSignalOptions)
+    register("reference-ratio", ReferenceRatio, description="Carlini et al. 2021 reference "
+             "model: the target's log-likelihood minus that of reference models trained without "
+             "the record (any modality)")
     register("qmia", Qmia, description="Bertran et al. 2023 quantile regression: a regressor "
              "on population records predicts each record's non-member score; no reference "
              "models", options=QmiaOptions)
