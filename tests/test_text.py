@@ -357,3 +357,89 @@ def test_a_text_labelled_both_ways_is_refused(tmp_path):
                                       "blind-ngram"])
     assert result.exit_code == 2, result.output
     assert "the text 'text 0'... is labelled both member and non-member" in result.output
+
+
+# --- a Hugging Face model folder you have ------------------------------------------------------
+def hf_folder(folder, members, others):
+    """A real Hugging Face folder made here: a byte-level BPE tokenizer trained with
+    ``tokenizers`` and a small GPT-2 trained (plainly, outside mia-core) on ``members``,
+    saved with ``save_pretrained`` (safetensors)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(members + others, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                        pad_token="<|endoftext|>")
+    torch.manual_seed(0)
+    end = tokenizer.eos_token_id
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=64,
+                                       n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,
+                                       attn_pdrop=0.0, bos_token_id=end, eos_token_id=end))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = tokenizer(members, padding=True, truncation=True, max_length=64,
+                      return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    model.train()
+    for _ in range(25):
+        for rows in torch.randperm(len(members)).split(16):
+            loss = model(input_ids=batch["input_ids"][rows],
+                         attention_mask=batch["attention_mask"][rows],
+                         labels=labels[rows]).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_hugging_face_folder_is_audited_from_local_files_with_its_own_tokenizer(tmp_path):
+    from mia_text.sources import wordnet_glosses
+
+    texts = list(dict.fromkeys(wordnet_glosses()))[:240]
+    members, others = texts[0::2], texts[1::2]
+    folder = hf_folder(tmp_path / "model", members, others)
+    assert (folder / "model.safetensors").is_file()
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(texts) + "\n")
+    ids = tmp_path / "members.txt"
+    ids.write_text("\n".join(str(i) for i in range(0, 240, 2)) + "\n")
+    result = CliRunner().invoke(run, [
+        "--dataset", "text", "-o", f"text.path={corpus}", "--target", "hf-lm",
+        "--model", str(folder), "--train-records", str(ids), "--attack", "loss-threshold",
+        "--attack", "min-k-plus-plus", "--attack", "zlib", "-q", "--output",
+        str(tmp_path / "audit")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "audit" / "results.json").read_text())
+    auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
+    assert auc["loss-threshold"] > 0.8 and auc["min-k-plus-plus"] > 0.7, auc
+    from mia_core.experiment.external import model_digest
+
+    assert results["given_model"]["file"] == str(folder)
+    assert results["given_model"]["sha256"] == model_digest(folder)  # every file of it
+    assert not any("does not look trained" in w for w in results["warnings"])
+
+
+def test_a_hugging_face_folder_with_pickled_weights_is_refused(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "pytorch_model.bin").write_bytes(b"not read")
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(f"text number {i}" for i in range(20)))
+    ids = tmp_path / "members.txt"
+    ids.write_text("0\n2\n4\n6\n")
+    result = CliRunner().invoke(run, [
+        "--dataset", "text", "-o", f"text.path={corpus}", "--target", "hf-lm",
+        "--model", str(folder), "--train-records", str(ids), "--attack", "loss-threshold",
+        "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"Error: --model {folder} has no safetensors weights (it holds pytorch_model.bin, "
+        "which is read by unpickling); mia-core never unpickles a model: save it with "
+        "save_pretrained(safe_serialization=True)")

@@ -8,6 +8,7 @@ population attacks need a target that can train reference models.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -34,13 +35,26 @@ from mia_core.splits import draw_given_split, evaluation_order, given_members, k
 from mia_core.training.targets import BuildableTarget, ModelFileTarget, trains
 
 
+def model_digest(path: Path) -> str:
+    """SHA-256 of the model file, or of a model folder (every file's name and digest, in
+    order: a Hugging Face folder), so results.json names exactly what was audited."""
+    if path.is_file():
+        return digest_of(path)
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(f"{item.relative_to(path).as_posix()}:{digest_of(item)}\n".encode())
+    return digest.hexdigest()
+
+
 def check_given(config: ExperimentConfig, plan: Plan) -> None:
     """Usage errors of a given-model run, before any data is read."""
     target = plan.target
     if config.given_model:
         path = Path(config.model)
-        if not path.is_file():
-            raise ConfigError(f"--model {path} is not a file")
+        folder = path.is_dir() and capable(target.instance, ModelFileTarget)
+        if not (path.is_file() or folder):
+            raise ConfigError(f"--model {path} is not a file" + (
+                f" ({target.who} reads a file, not a folder)" if path.is_dir() else ""))
         if config.control:
             raise ConfigError("--control retrains the target on other records, but --model "
                               "gives a trained model; drop --control (or --model)")
@@ -112,7 +126,7 @@ def load_target(config: ExperimentConfig, plan: Plan, records: RunRecords, given
     doubts = doubts_about(on_members, data, on_nonmembers, nonmembers, answers)
     for line in doubts:
         session.progress.message(f"WARNING: {line}")
-    return trained, GivenModel(str(path), digest_of(path), str(config.train_records),
+    return trained, GivenModel(str(path), model_digest(path), str(config.train_records),
                                config.heldout_records, given.describe(), doubts)
 
 

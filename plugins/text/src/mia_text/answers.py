@@ -14,7 +14,7 @@ from torch import nn
 
 from mia_core import Answers, Records
 
-OWN, MEAN, STD = 0, 1, 2  # the three numbers of each token's answer
+OWN, MEAN, STD, REAL = 0, 1, 2, 3  # each token's answer; REAL only where the model tokenises
 BATCH = 64  # records per forward pass
 
 
@@ -37,18 +37,15 @@ def next_token_answers(model: nn.Module, records: Records, device: torch.device)
         rows = slice(start, start + BATCH)
         longest = int(records.lengths[rows].max())
         x = records.x[rows, :longest].to(device)
-        logits = model(x[:, :-1]).float()
-        log_p = logits.log_softmax(-1)
-        p = log_p.exp()
-        mean = (p * log_p).sum(-1)
-        std = ((p * log_p.square()).sum(-1) - mean.square()).clamp_min(0).sqrt()
-        own = log_p.gather(-1, x[:, 1:, None]).squeeze(-1)
-        out[rows, :longest - 1] = torch.stack([own, mean, std], -1).cpu()
+        log_p = model(x[:, :-1]).float().log_softmax(-1)
+        out[rows, :longest - 1] = token_statistics(log_p, x[:, 1:]).cpu()
     real = real_positions(records, width)
     return out.masked_fill(~real[..., None], 0.0)
 
 
 def _real_like(answers: torch.Tensor, records: Records) -> torch.Tensor:
+    if answers.shape[-1] > REAL:  # the model tokenised the text itself: its answers say
+        return answers[..., REAL] > 0.5
     return real_positions(records, answers.shape[-2])
 
 
@@ -71,6 +68,16 @@ def log_likelihood(answers: torch.Tensor, records: Records) -> torch.Tensor:
     """(..., N) float64: the mean log-probability of the record's tokens (minus the loss)."""
     real = _real_like(answers, records).double()
     return (answers[..., OWN].double() * real).sum(-1) / real.sum(-1).clamp_min(1)
+
+
+def token_statistics(log_p: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(..., 3): each target token's log-probability under ``log_p`` (..., vocabulary), and
+    the mean and standard deviation of log p over the vocabulary."""
+    p = log_p.exp()
+    mean = (p * log_p).sum(-1)
+    std = ((p * log_p.square()).sum(-1) - mean.square()).clamp_min(0).sqrt()
+    own = log_p.gather(-1, targets[..., None]).squeeze(-1)
+    return torch.stack([own, mean, std], -1)
 
 
 def problem(answers: torch.Tensor, records: Records) -> str | None:

@@ -14,6 +14,7 @@ from .data import (
     WordnetGlosses,
 )
 from .gpt import GptOptions, GptTarget
+from .hf import HfOptions, HfTarget
 
 
 @hookimpl
@@ -32,6 +33,9 @@ def register_datasets(register):
 def register_targets(register):
     register("gpt", GptTarget, description="A small GPT-2 (transformers, built from a config, "
              "no download) trained from scratch on the member texts", options=GptOptions)
+    register("hf-lm", HfTarget, description="A Hugging Face causal LM folder you have "
+             "(--model DIR: config, safetensors, tokenizer; local files only, no remote code); "
+             "trains nothing", options=HfOptions)
 
 
 @hookimpl

@@ -1,0 +1,158 @@
+"""A pretrained causal language model you have: a Hugging Face model folder (``--model DIR``:
+config, safetensors weights, tokenizer), loaded from local files only, never with
+``trust_remote_code`` and never from a pickle.
+
+The model reads text with its own tokenizer: each record's bytes are decoded and tokenized
+its way, so the answers count its tokens, not bytes. A fourth number per token says which
+positions are the text's (records differ in token count). The target trains nothing, so the
+known-members attacks (loss, zlib, Min-K%, Min-K%++, the blind baseline) audit it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+import torch
+from torch import nn
+
+from mia_core import Answers, ConfigError, Records, TrainEnv, option, positive
+
+from .answers import (
+    OWN,
+    REAL,
+    STD,
+    accuracy,
+    log_likelihood,
+    token_log_probs,
+    token_statistics,
+    token_zscores,
+)
+from .encoding import texts_of
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here is ever fetched
+
+PICKLED = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+
+
+@attrs.frozen
+class HfOptions:
+    max_tokens: int = option(128, "tokens of each text the model reads (longer texts are cut)",
+                             positive)
+    batch_size: int = option(16, "texts per forward pass", positive)
+
+
+class HfModel(nn.Module):
+    """A ``transformers`` causal LM with its tokenizer: answers texts, not token ids."""
+
+    def __init__(self, model: nn.Module, tokenizer: object, max_tokens: int,
+                 batch_size: int) -> None:
+        super().__init__()
+        self.lm = model
+        self.tokenizer = tokenizer
+        self.max_tokens, self.batch_size = max_tokens, batch_size
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.lm(input_ids=tokens).logits
+
+
+@torch.no_grad()
+def tokenised_answers(model: nn.Module, records: Records, device: torch.device) -> torch.Tensor:
+    """(N, max_tokens - 1, 4) float32: per next token of the model's own tokenisation, its
+    log-probability, the mean and spread of log p over the vocabulary, and 1 (0 past the
+    text's end)."""
+    assert isinstance(model, HfModel)
+    model.eval()
+    width = model.max_tokens - 1
+    out = torch.zeros(len(records), width, 4)
+    texts = texts_of(records)
+    for start in range(0, len(texts), model.batch_size):
+        batch = model.tokenizer(texts[start:start + model.batch_size], truncation=True,
+                                max_length=model.max_tokens, padding=True,
+                                return_tensors="pt")
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        logits = model.lm(input_ids=ids, attention_mask=mask).logits.float()
+        stats = token_statistics(logits[:, :-1].log_softmax(-1), ids[:, 1:])
+        real = mask[:, 1:].bool() & mask[:, :-1].bool()
+        stats = stats.masked_fill(~real[..., None], 0.0)
+        n = stats.shape[1]
+        out[start:start + len(ids), :n, :3] = stats.cpu()
+        out[start:start + len(ids), :n, REAL] = real.float().cpu()
+    return out
+
+
+def _problem(answers: torch.Tensor, records: Records) -> str | None:
+    if answers.dim() != 3 or answers.shape[0] != len(records) or answers.shape[-1] != 4:
+        return f"its model answers with shape {tuple(answers.shape)}, expected (N, T, 4)"
+    if not torch.isfinite(answers).all():
+        return "its model's next-token log-probabilities are NaN or infinite"
+    if (answers[..., OWN] > 1e-6).any() or (answers[..., STD] < 0).any():
+        return "its model's answers are not log-probabilities"
+    if (answers[..., REAL].sum(-1) < 1).any():
+        return "some texts give the model no next token to predict (one token or none)"
+    return None
+
+
+TOKENISED = Answers(
+    name="next-token log-probabilities under the model's own tokenizer",
+    answer=tokenised_answers,
+    signals={"log_likelihood": log_likelihood, "confidence": log_likelihood,
+             "token_log_probs": token_log_probs, "token_zscores": token_zscores},
+    problem=_problem,
+    accuracy=accuracy,
+)
+
+
+class HfTarget:
+    """A Hugging Face causal LM folder given with ``--model DIR``; trains nothing."""
+
+    trains = False
+    answers = TOKENISED
+
+    def __init__(self, options: HfOptions) -> None:
+        self.options = options
+
+    def load_model(self, path: Path, data: Records) -> nn.Module:
+        if not path.is_dir():
+            raise ConfigError(f"--model {path}: hf-lm reads a Hugging Face model folder "
+                              "(config.json, model.safetensors, tokenizer files)")
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"--model {path} has no config.json; save the model with "
+                              "save_pretrained")
+        weights = list(path.glob("*.safetensors"))
+        if not weights:
+            found = [p.name for p in path.iterdir() if p.name in PICKLED]
+            why = (f" (it holds {', '.join(found)}, which is read by unpickling)"
+                   if found else "")
+            raise ConfigError(f"--model {path} has no safetensors weights{why}; mia-core "
+                              "never unpickles a model: save it with "
+                              "save_pretrained(safe_serialization=True)")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging
+
+        logging.set_verbosity_error()  # its loading bars and notes are not the user's news
+        logging.disable_progress_bar()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True,
+                                                      trust_remote_code=False)
+            model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True,
+                                                         trust_remote_code=False,
+                                                         use_safetensors=True)
+        except (OSError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "unreadable"
+            raise ConfigError(f"--model {path} is not a loadable causal language model "
+                              f"folder ({first})") from None
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        if tokenizer.pad_token is None:
+            raise ConfigError(f"--model {path}: its tokenizer has no pad, end or unknown token "
+                              "to pad a batch with")
+        tokenizer.padding_side = "right"
+        o = self.options
+        longest = getattr(model.config, "max_position_embeddings", None) or o.max_tokens
+        return HfModel(model, tokenizer, min(o.max_tokens, longest), o.batch_size).eval()
+
+    def fit(self, data: Records, env: TrainEnv) -> nn.Module:
+        raise ConfigError("the hf-lm target trains no models; it audits the folder given with "
+                          "--model DIR")
