@@ -443,3 +443,74 @@ def test_a_hugging_face_folder_with_pickled_weights_is_refused(tmp_path):
         f"Error: --model {folder} has no safetensors weights (it holds pytorch_model.bin, "
         "which is read by unpickling); mia-core never unpickles a model: save it with "
         "save_pretrained(safe_serialization=True)")
+
+
+def fine_tuned(base, texts, folder, epochs=25):
+    """``base`` fine-tuned plainly on ``texts`` (every weight), saved with its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    torch.manual_seed(1)
+    model.train()
+    for _ in range(epochs):
+        for rows in torch.randperm(len(texts)).split(16):
+            loss = model(input_ids=batch["input_ids"][rows],
+                         attention_mask=batch["attention_mask"][rows], labels=labels[rows]).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_reference_models_are_fine_tuned_from_the_base_with_lora(tmp_path):
+    """The audited model is a base fine-tuned on its members; offline LiRA and the
+    reference-model attack get reference models fine-tuned from that base with LoRA adapters
+    (peft), on records the core draws."""
+    from mia_text.sources import wordnet_glosses
+
+    texts = list(dict.fromkeys(wordnet_glosses()))[:480]
+    general, audited = texts[:240], texts[240:]
+    base = hf_folder(tmp_path / "base", general, audited)
+    members = audited[0::2]
+    target = fine_tuned(base, members, tmp_path / "target")
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(audited) + "\n")
+    ids = tmp_path / "members.txt"
+    ids.write_text("\n".join(str(i) for i in range(0, 240, 2)) + "\n")
+    result = CliRunner().invoke(run, [
+        "--dataset", "text", "-o", f"text.path={corpus}", "--target", "hf-lm",
+        "-o", f"hf-lm.base={base}", "-o", "hf-lm.lora=8", "-o", "hf-lm.lr=3e-3",
+        "-o", "hf-lm.epochs=10", "--model", str(target), "--train-records", str(ids),
+        "--attack", "lira-offline", "--attack", "reference-ratio", "--reference-models", "4",
+        "--no-cache", "-q", "--output", str(tmp_path / "audit")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "audit" / "results.json").read_text())
+    auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
+    # one-sided tests against models that never saw a record: the audited model was
+    # fine-tuned harder than LoRA fine-tunes its references, so its members lie beyond both
+    assert auc["reference-ratio"] > 0.7 and auc["lira-offline"] > 0.7, auc
+    assert results["models_trained"] == 4  # the reference models; the target was given
+
+
+def test_lora_fine_tuning_changes_only_the_adapters(tmp_path):
+    from mia_core import LoadEnv, TrainEnv
+    from mia_core.progress import QUIET
+    from mia_text.data import GlossOptions, WordnetGlosses
+    from mia_text.hf import HfOptions, hf_target
+    from mia_text.sources import wordnet_glosses
+
+    texts = list(dict.fromkeys(wordnet_glosses()))[:64]
+    base = hf_folder(tmp_path / "base", texts, [])
+    data = WordnetGlosses(GlossOptions(records=16)).load(LoadEnv(None, QUIET))
+    target = hf_target(HfOptions(base=str(base), lora=4, epochs=1, lr=1e-2))
+    before = {k: v.clone() for k, v in target.build(data).state_dict().items()}
+    after = target.fit(data, TrainEnv(torch.device("cpu"), 0, QUIET)).state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("lora_" in k for k in changed)
+    assert hf_target(HfOptions()).trains is False and hf_target(HfOptions(base="x")).trains

@@ -14,7 +14,7 @@ from .data import (
     WordnetGlosses,
 )
 from .gpt import GptOptions, GptTarget
-from .hf import HfOptions, HfTarget
+from .hf import HfOptions, hf_target
 
 
 @hookimpl
@@ -33,9 +33,9 @@ def register_datasets(register):
 def register_targets(register):
     register("gpt", GptTarget, description="A small GPT-2 (transformers, built from a config, "
              "no download) trained from scratch on the member texts", options=GptOptions)
-    register("hf-lm", HfTarget, description="A Hugging Face causal LM folder you have "
+    register("hf-lm", hf_target, description="A Hugging Face causal LM folder you have "
              "(--model DIR: config, safetensors, tokenizer; local files only, no remote code); "
-             "trains nothing", options=HfOptions)
+             "reference models fine-tuned from base=DIR, LoRA optional", options=HfOptions)
 
 
 @hookimpl
