@@ -236,7 +236,8 @@ def audit(tmp_path_factory):
             "-o", "wordnet-glosses.max_bytes=64", "--members", "200", "--target", "gpt",
             "-o", "gpt.epochs=45", "--attack", "loss-threshold",
             "--attack", "zlib", "--attack", "min-k-plus-plus", "--attack", "blind-ngram",
-            "--canaries", "40", "--no-cache", "-q", "--output", str(folder)]
+            "--attack", "exposure", "-o", "exposure.alternatives=15",
+            "--canaries", "40", "--no-cache", "--output", str(folder)]
     result = CliRunner().invoke(run, args)
     return folder, result
 
@@ -260,6 +261,12 @@ def test_secret_sharer_canaries_are_inserted_and_audited_like_images_canaries(au
     audit = next(a for a in results["attacks"] if a["name"] == "loss-threshold")["canary_audit"]
     assert audit["canaries"] == 40 and 0 < audit["guesses"] <= 40
     assert audit["correct"] <= audit["guesses"] and audit["epsilon"] >= 0.0
+    assert audit["mean_included"] > audit["mean_excluded"]  # trained-on secrets: likelier
+    exposure = next(a for a in results["attacks"] if a["name"] == "exposure")["canary_audit"]
+    # the secret sharer: an inserted secret stands out among its 15 alternatives (at most
+    # log2(16) = 4 bits), one never inserted does not
+    assert exposure["mean_included"] > exposure["mean_excluded"] + 1.0, exposure
+    assert exposure["mean_excluded"] >= 0.0 and exposure["mean_included"] <= 4.0
     from mia_text.encoding import secrets, text_of
 
     made = secrets(encode(["x" * 40], 64), 3, torch.Generator().manual_seed(0))
@@ -287,6 +294,39 @@ def test_the_report_shows_the_most_exposed_records_as_escaped_text(audit):
     for record, text in run_files.exposed_text.items():
         assert text == text_of(pool, record)  # the record's own words, as the dataset has them
         assert f"<code>{escape(text)}</code>" in page  # escaped as the template escapes
+
+
+def test_exposure_ranks_a_record_among_neighbours_that_differ_in_its_digits():
+    from mia_text.attacks import Exposure, ExposureOptions, neighbours
+
+    records = encode(["pin 4321 ok", "no digits here"], 64)
+    generator = torch.Generator().manual_seed(0)
+    digits = neighbours(records.x[0], 50, generator, 3)
+    same = digits == records.x[0]
+    assert same[:, [0, 1, 2, 3, 4, 9, 10, 11, 12]].all()  # BOS, "pin ", " ok", EOS
+    assert not same[:, 5:9].all(0).any()  # every digit position redrawn somewhere
+    assert ((digits[:, 5:9] >= ord("0")) & (digits[:, 5:9] <= ord("9"))).all()
+    letters = neighbours(records.x[1], 50, generator, 3)
+    changed = (letters != records.x[1]).sum(-1)
+    assert changed.max() <= 3 and changed.float().mean() > 2
+
+    class Likes(TargetOracle):
+        """Likes record 0 exactly as written best; every other text scores 0."""
+
+        def __init__(self):
+            super().__init__(None, torch.device("cpu"), answers=NEXT_TOKENS)
+
+        def signal(self, name, data):
+            self.queries += len(data)
+            return torch.tensor([1.0 if torch.equal(row, records.x[0]) else 0.0
+                                 for row in data.x], dtype=torch.float64)
+
+    ctx = AttackContext(Likes(), records, KnownRecords(records, torch.tensor([True, False])),
+                        torch.device("cpu"), seed=0)
+    scores = Exposure(ExposureOptions(alternatives=15)).score(ctx).scores
+    assert scores[0].item() == pytest.approx(4.0)  # first of 16: log2(16) bits
+    assert scores[1].item() == pytest.approx(0.0)  # tied with all 15: rank 16
+    assert ctx.target.queries == 2 * 16 * 2  # known and evaluation, each record and 15 others
 
 
 def test_the_text_audits_ground_truth_is_a_random_disjoint_balanced_split(audit):

@@ -119,7 +119,9 @@ class CanaryAudit(FieldMap):
     """``canaries`` records, each trained on with probability 1/2; the attack guessed on
     ``guesses`` of them (top and bottom scores) and got ``correct`` right. ``epsilon`` is
     Steinke et al.'s bound (any (ε, δ) claim); ``fdp_mu`` the f-DP bound on μ-GDP claims from
-    the same guesses and ``fdp_epsilon`` its ε at ``delta`` (mia_core.results.gdp)."""
+    the same guesses and ``fdp_epsilon`` its ε at ``delta`` (mia_core.results.gdp).
+    ``mean_included`` / ``mean_excluded``: the attack's mean score on the canaries trained on
+    and on the others (with an exposure score, the Secret Sharer's comparison)."""
 
     epsilon: float
     delta: float
@@ -129,6 +131,8 @@ class CanaryAudit(FieldMap):
     correct: int
     fdp_mu: float = 0.0
     fdp_epsilon: float = 0.0
+    mean_included: float | None = None
+    mean_excluded: float | None = None
 
 
 def one_run_p_value(canaries: int, guesses: int, correct: int, epsilon: float,
@@ -187,4 +191,8 @@ def canary_audit(included: np.ndarray, scores: np.ndarray, delta: float = DEFAUL
     epsilon = one_run_epsilon(len(scores), guesses, correct, delta, alpha) if guesses else 0.0
     mu = fdp_one_run_mu(len(scores), guesses, correct, alpha)
     return CanaryAudit(epsilon, delta, alpha, len(scores), guesses, correct, mu,
-                       gdp_epsilon(mu, delta))
+                       gdp_epsilon(mu, delta), _mean(scores[included]), _mean(scores[~included]))
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None

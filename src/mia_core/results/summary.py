@@ -29,7 +29,15 @@ def _canary_lines(result: ExperimentResult) -> list[str]:
             "(Mahloujifar et al. 2024, Gaussian-curve claims):"] + [
         f"  {name}: ε_lb {audit.epsilon:.3f}, f-DP μ ≥ {audit.fdp_mu:.3f} (ε "
         f"{audit.fdp_epsilon:.3f}) from {audit.correct} of {audit.guesses} guesses right"
-        for name, audit in audits]
+        + _means(audit) for name, audit in audits]
+
+
+def _means(audit: Any) -> str:
+    """'; mean score 3.1 trained on, 0.4 not' (nothing when a side has no canary)."""
+    if audit.mean_included is None or audit.mean_excluded is None:
+        return ""
+    return (f"; mean score {audit.mean_included:.4g} trained on, {audit.mean_excluded:.4g} "
+            "not")
 
 
 def details_text(details: Mapping[str, Any]) -> str:

@@ -12,6 +12,10 @@ core's loss attack. Higher is more member-like throughout.
 - ``min-k-plus-plus`` (Zhang et al. 2024, "Min-K%++"): the same over each token's log-probability
   standardised by the mean and standard deviation of log p under the model's next-token
   distribution.
+- ``exposure`` (Carlini et al. 2019, "The Secret Sharer"): how far the record stands out among
+  its neighbours, texts that differ only in its digits (a secret's), or else in a few letters:
+  log2(alternatives + 1) - log2(rank of the record's likelihood among them), so an inserted
+  secret the model memorised has exposure near the maximum, one it never saw about 1.
 - ``blind-ngram`` (after Das et al. 2024, "Blind Baselines Beat Membership Inference Attacks
   for Foundation Models"): a classifier of byte n-grams trained on the known members and
   non-members, that never queries the model. On a random split it can only be at chance; where
@@ -21,6 +25,7 @@ core's loss attack. Higher is more member-like throughout.
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import attrs
@@ -100,6 +105,54 @@ class MinKPlusPlus(MinK):
 def _at_least_one(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be at least 1, got {value}")
+
+
+@attrs.frozen
+class ExposureOptions:
+    alternatives: int = option(63, "neighbours each record is ranked among (the largest "
+                               "exposure is log2 of this + 1)", _at_least_one)
+    letters: int = option(3, "letters changed in a record without digits", _at_least_one)
+
+
+def neighbours(row: torch.Tensor, count: int, generator: torch.Generator,
+               letters: int) -> torch.Tensor:
+    """``count`` copies of one record's tokens with every digit byte redrawn (a secret's
+    alternatives), or, without digits, ``letters`` of its ASCII letters redrawn; everything
+    else (start, end, padding, other bytes) as it was."""
+    out = row.repeat(count, 1)
+    digits = torch.nonzero((row >= ord("0")) & (row <= ord("9")))[:, 0]
+    if len(digits):
+        out[:, digits] = torch.randint(ord("0"), ord("9") + 1, (count, len(digits)),
+                                       generator=generator)
+        return out
+    alpha = torch.nonzero(((row >= ord("a")) & (row <= ord("z")))
+                          | ((row >= ord("A")) & (row <= ord("Z"))))[:, 0]
+    for k in range(count):
+        picked = alpha[torch.randperm(len(alpha), generator=generator)[:letters]]
+        out[k, picked] = torch.randint(ord("a"), ord("z") + 1, (len(picked),),
+                                       generator=generator)
+    return out
+
+
+class Exposure(_Thresholded):
+    needs_signals = ("log_likelihood",)
+
+    def __init__(self, options: ExposureOptions) -> None:
+        self.options = options
+
+    def statistic(self, ctx: AttackContext, records: Records) -> torch.Tensor:
+        o = self.options
+        generator = ctx.generator()
+        own = ctx.target.signal("log_likelihood", records)
+        assert records.lengths is not None
+        variants = Records(
+            torch.cat([neighbours(row, o.alternatives, generator, o.letters)
+                       for row in records.x]),
+            lengths=records.lengths.repeat_interleave(o.alternatives))
+        others = ctx.target.signal("log_likelihood", variants)
+        others = others.reshape(len(records), o.alternatives)
+        rank = 1 + (others >= own[:, None]).sum(-1).double()
+        return math.log2(o.alternatives + 1) - torch.log2(rank)
 
 
 @attrs.frozen

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from mia_core import hookimpl
 
-from .attacks import BlindNgram, BlindOptions, MinK, MinKOptions, MinKPlusPlus, Zlib
+from .attacks import (
+    BlindNgram,
+    BlindOptions,
+    Exposure,
+    ExposureOptions,
+    MinK,
+    MinKOptions,
+    MinKPlusPlus,
+    Zlib,
+)
 from .data import (
     BenchmarkOptions,
     GlossOptions,
@@ -46,6 +55,9 @@ def register_attacks(register):
              "k % least likely tokens (language models)", options=MinKOptions)
     register("min-k-plus-plus", MinKPlusPlus, description="Zhang et al. 2024 Min-K%++: Min-K% "
              "over standardised token log-probabilities (language models)", options=MinKOptions)
+    register("exposure", Exposure, description="Carlini et al. 2019 secret sharer: the "
+             "record's rank among neighbours differing in its digits (or a few letters), as "
+             "bits of exposure (language models; made for --canaries)", options=ExposureOptions)
     register("blind-ngram", BlindNgram, description="Das et al. 2024 blind baseline: n-grams "
              "of the text alone, never the model; above chance only where the benchmark's "
              "members and non-members differ as texts", options=BlindOptions)
