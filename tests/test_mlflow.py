@@ -62,3 +62,24 @@ def test_unusable_tracking_store_is_one_line(tmp_path):
     assert result.stderr.startswith(f"Error: reporter 'mlflow' could not deliver the results: "
                                     f"MLflow logging to {uri} failed: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_language_model_audit_reaches_mlflow_with_the_same_numbers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(run, [
+        "--dataset", "wordnet-glosses", "-o", "wordnet-glosses.records=300", "--members", "60",
+        "--target", "gpt", "-o", "gpt.epochs=3", "--attack", "loss-threshold",
+        "--attack", "min-k-plus-plus", "--no-cache", "--reporter", "mlflow",
+        "--reporter", "json", "--output", str(out), "-o", "mlflow.experiment=text"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "results.json").read_text())
+    client = mlflow.tracking.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    (run_info,) = client.search_runs([client.get_experiment_by_name("text").experiment_id])
+    for attack in summary["attacks"]:
+        assert run_info.data.metrics[f"{attack['name']}.auc"] == pytest.approx(
+            attack["metrics"]["auc"])
+    assert run_info.data.params["target"] == "gpt"
+    assert run_info.data.metrics["target_train_accuracy"] == pytest.approx(
+        summary["target_train_accuracy"])
