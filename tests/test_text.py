@@ -554,3 +554,62 @@ def test_lora_fine_tuning_changes_only_the_adapters(tmp_path):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all("lora_" in k for k in changed)
     assert hf_target(HfOptions()).trains is False and hf_target(HfOptions(base="x")).trains
+
+
+class Viewer:
+    """Hugging Face's dataset viewer, its /rows answers in their real shape, served from
+    ``rows``; remembers what was asked."""
+
+    def __init__(self, rows):
+        self.rows, self.asked = rows, []
+
+    def __call__(self, url, timeout):
+        import io
+        import urllib.parse
+
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(url).query))
+        self.asked.append(query)
+        offset, length = int(query["offset"]), int(query["length"])
+        page = [{"row_idx": i, "row": self.rows[i], "truncated_cells": []}
+                for i in range(offset, min(offset + length, len(self.rows)))]
+        body = {"features": [{"feature_idx": 0, "name": "input"},
+                             {"feature_idx": 1, "name": "label"}],
+                "rows": page, "num_rows_total": len(self.rows), "num_rows_per_page": 100,
+                "partial": False}
+        return io.BytesIO(json.dumps(body).encode())
+
+
+def test_wikimia_is_downloaded_page_by_page_into_the_data_folder(tmp_path, monkeypatch):
+    rows = [json.loads(line) for line in
+            benchmark_file(tmp_path / "source.jsonl").read_text().splitlines()]
+    viewer = Viewer(rows)
+    monkeypatch.setattr("urllib.request.urlopen", viewer)
+    result = CliRunner().invoke(run, [*BENCH, "-o", "wikimia.length=64", "--data-dir",
+                                      str(tmp_path / "data"), "--attack", "blind-ngram"])
+    assert result.exit_code == 0, result.output
+    saved = tmp_path / "data" / "wikimia" / "WikiMIA_length64.jsonl"
+    assert [json.loads(line) for line in saved.read_text().splitlines()] == rows
+    assert [q["offset"] for q in viewer.asked] == ["0", "100", "200"]
+    assert {(q["dataset"], q["split"], q["config"]) for q in viewer.asked} == {
+        ("swj0419/WikiMIA", "WikiMIA_length64", "default")}
+    again = CliRunner().invoke(run, [*BENCH, "-o", "wikimia.length=64", "--data-dir",
+                                     str(tmp_path / "data"), "--attack", "blind-ngram"])
+    assert again.exit_code == 0 and len(viewer.asked) == 3  # read from the folder now
+
+
+def test_a_failed_download_says_where_to_put_the_file_and_leaves_nothing(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(url, timeout):
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    result = CliRunner().invoke(run, [*BENCH, "--data-dir", str(tmp_path / "data"),
+                                      "--attack", "blind-ngram"])
+    assert result.exit_code == 1, result.output
+    dest = tmp_path / "data" / "wikimia" / "WikiMIA_length32.jsonl"
+    assert result.output.strip() == (
+        "Error: cannot download WikiMIA (WikiMIA_length32) (<urlopen error no route to host>); "
+        f"put its rows at {dest} as JSON lines (datasets' to_json), or give the file with -o "
+        "wikimia.path=FILE")
+    assert not dest.parent.exists() or not any(dest.parent.iterdir())

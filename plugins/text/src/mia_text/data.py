@@ -12,12 +12,21 @@ from pathlib import Path
 import attrs
 import torch
 
-from mia_core import ConfigError, DataFileError, LoadEnv, Records, option, positive
+from mia_core import (
+    ConfigError,
+    DataFileError,
+    LoadEnv,
+    Records,
+    data_root,
+    option,
+    positive,
+)
 
 from .encoding import check_texts, encode, secrets, texts_of
 from .sources import (
     WORDNET,
     csv_records,
+    download_rows,
     jsonl_records,
     labelled_records,
     plain_records,
@@ -115,11 +124,19 @@ class WordnetGlosses:
         return texts_of(records)
 
 
+WIKIMIA = "swj0419/WikiMIA"  # Shi et al. 2024, on Hugging Face
+LENGTHS = ("32", "64", "128", "256")
+
+
 @attrs.frozen
 class BenchmarkOptions:
     path: str = option("", "the benchmark file: JSON lines (or a JSON array) of objects with "
                        "the text and its 0/1 member label, as its authors publish it (WikiMIA: "
-                       "datasets' to_json of swj0419/WikiMIA, fields input and label)")
+                       "datasets' to_json of swj0419/WikiMIA, fields input and label); empty: "
+                       "WikiMIA's split of this length from the data folder, downloaded there "
+                       "when missing")
+    length: str = option("32", "WikiMIA's split: texts of 32, 64, 128 or 256 words",
+                         choices=LENGTHS)
     text_field: str = option("input", "the field holding each text")
     label_field: str = option("label", "the field holding each text's member label (1: member)")
     max_bytes: int = option(256, "longer texts are cut to this many UTF-8 bytes", positive)
@@ -137,11 +154,14 @@ class LabelledBenchmark:
 
     def load(self, env: LoadEnv) -> Records:
         o = self.options
-        if not o.path:
-            raise ConfigError("dataset 'wikimia' needs the benchmark's file: -o wikimia.path=FILE "
-                              "(JSON lines with input and label, e.g. datasets' to_json of "
-                              "swj0419/WikiMIA)")
-        path = Path(o.path).expanduser()
+        if o.path:
+            path = Path(o.path).expanduser()
+        else:
+            split = f"WikiMIA_length{o.length}"
+            path = data_root(env.data_dir) / "wikimia" / f"{split}.jsonl"
+            if not path.is_file():
+                env.progress.message(f"wikimia: downloading {split} of {WIKIMIA} into {path}")
+                download_rows(WIKIMIA, split, path, what=f"WikiMIA ({split})")
         texts, labels = labelled_records(path, o.text_field, o.label_field)
         check_texts(texts, str(path))
         first: dict[str, int] = {}

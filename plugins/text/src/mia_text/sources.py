@@ -123,3 +123,44 @@ def labelled_records(path: Path, text_field: str = "input",
         texts.append(item[text_field])
         labels.append(int(item[label_field]))
     return texts, labels
+
+
+ROWS_URL = "https://datasets-server.huggingface.co/rows"  # Hugging Face's dataset viewer
+PAGE = 100  # the most rows the viewer returns at once
+
+
+def download_rows(dataset: str, split: str, dest: Path, opener=None, what: str = "") -> Path:
+    """Every row of a Hugging Face dataset split, fetched page by page from the dataset
+    viewer's ``/rows`` API (plain JSON, no parquet reader needed) and written to ``dest`` as
+    JSON lines, the format :func:`labelled_records` reads. Written whole or not at all."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    opener = opener or urllib.request.urlopen
+    rows: list[dict] = []
+    total = None
+    while total is None or len(rows) < total:
+        query = urllib.parse.urlencode({"dataset": dataset, "config": "default", "split": split,
+                                        "offset": len(rows), "length": PAGE})
+        try:
+            with opener(f"{ROWS_URL}?{query}", timeout=60) as response:
+                page = json.load(response)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise MiaError(f"cannot download {what or dataset} ({exc}); put its rows at {dest} "
+                           "as JSON lines (datasets' to_json), or give the file with -o "
+                           "wikimia.path=FILE") from None
+        batch = page.get("rows") or []
+        if not batch:
+            break
+        if any(r.get("truncated_cells") for r in batch):
+            raise MiaError(f"the dataset viewer truncated rows of {dataset}; download "
+                           f"{split} with datasets and give it with -o wikimia.path=FILE")
+        rows += [r["row"] for r in batch]
+        total = int(page.get("num_rows_total", len(rows)))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                   encoding="utf-8")
+    tmp.replace(dest)
+    return dest
