@@ -438,8 +438,22 @@ def hf_folder(folder, members, others):
     return folder
 
 
-def test_a_hugging_face_folder_is_audited_from_local_files_with_its_own_tokenizer(tmp_path):
+def test_a_hugging_face_folder_is_audited_from_local_files_with_its_own_tokenizer(tmp_path,
+                                                                              monkeypatch):
+    import transformers
+
     from mia_text.sources import wordnet_glosses
+
+    asked = []
+    for name in ("AutoModelForCausalLM", "AutoTokenizer"):
+        cls = getattr(transformers, name)
+        real = cls.from_pretrained
+
+        def spy(*args, _real=real, **kwargs):
+            asked.append(kwargs)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", spy)
 
     texts = list(dict.fromkeys(wordnet_glosses()))[:240]
     members, others = texts[0::2], texts[1::2]
@@ -463,6 +477,9 @@ def test_a_hugging_face_folder_is_audited_from_local_files_with_its_own_tokenize
     assert results["given_model"]["file"] == str(folder)
     assert results["given_model"]["sha256"] == model_digest(folder)  # every file of it
     assert not any("does not look trained" in w for w in results["warnings"])
+    assert len(asked) == 2 and all(kw["local_files_only"] is True
+                                   and kw["trust_remote_code"] is False for kw in asked)
+    assert asked[1]["use_safetensors"] is True
 
 
 def test_a_hugging_face_folder_with_pickled_weights_is_refused(tmp_path):
@@ -613,3 +630,39 @@ def test_a_failed_download_says_where_to_put_the_file_and_leaves_nothing(tmp_pat
         f"put its rows at {dest} as JSON lines (datasets' to_json), or give the file with -o "
         "wikimia.path=FILE")
     assert not dest.parent.exists() or not any(dest.parent.iterdir())
+
+
+def test_a_control_run_of_the_gpt_is_at_chance_over_seeds(tmp_path):
+    """--control trains the GPT on other records than the members: every seed's loss and
+    Min-K%++ AUC within the band chance leaves with 100 + 100 evaluation records."""
+    result = CliRunner().invoke(run, [
+        "--dataset", "wordnet-glosses", "-o", "wordnet-glosses.records=800", "--members", "200",
+        "--target", "gpt", "-o", "gpt.epochs=45", "--attack", "loss-threshold",
+        "--attack", "min-k-plus-plus", "--control", "--seeds", "3", "--no-cache", "-q",
+        "--output", str(tmp_path / "control")])
+    assert result.exit_code == 0, result.output
+    for seed in range(3):
+        results = json.loads((tmp_path / "control" / f"seed-{seed}" / "results.json")
+                             .read_text())
+        for attack in results["attacks"]:
+            assert abs(attack["metrics"]["auc"] - 0.5) < 0.12, (seed, attack["name"],
+                                                               attack["metrics"]["auc"])
+
+
+def test_the_guides_language_model_attack_runs_as_written(tmp_path, monkeypatch):
+    """docs/plugins.md's median-token attack, copied from the guide, loaded with -p and run on
+    a GPT: it works from the guide alone, and finds the members."""
+    from tests.conftest import ROOT
+
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    code = guide.split("<!-- lm-attack-example -->\n```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "median_token.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    result = CliRunner().invoke(run, [
+        "-p", "median_token", "--dataset", "wordnet-glosses", "-o", "wordnet-glosses.records=600",
+        "--members", "150", "--seed", "1", "--target", "gpt", "-o", "gpt.epochs=80",
+        "--attack", "median-token", "--no-cache", "-q", "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["attacks"][0]["name"] == "median-token"
+    assert results["attacks"][0]["metrics"]["auc"] > 0.6
