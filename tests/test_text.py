@@ -666,3 +666,23 @@ def test_the_guides_language_model_attack_runs_as_written(tmp_path, monkeypatch)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["attacks"][0]["name"] == "median-token"
     assert results["attacks"][0]["metrics"]["auc"] > 0.6
+
+
+def test_the_gpt_trains_to_the_same_bits_for_a_seed_and_to_other_bits_for_another():
+    from mia_core import LoadEnv, TrainEnv
+    from mia_core.progress import QUIET
+    from mia_core.training.fit import seeded
+    from mia_text.data import GlossOptions, WordnetGlosses
+    from mia_text.gpt import GptOptions, GptTarget
+
+    data = WordnetGlosses(GlossOptions(records=48)).load(LoadEnv(None, QUIET))
+    target = GptTarget(GptOptions(epochs=2, width=32))
+
+    def weights(seed):
+        with seeded(seed):  # as the core trains every model: the seed also draws the init
+            model = target.fit(data, TrainEnv(torch.device("cpu"), seed, QUIET))
+        return model.state_dict()
+
+    first, again, other = weights(7), weights(7), weights(8)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
