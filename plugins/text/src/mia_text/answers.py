@@ -84,6 +84,11 @@ def problem(answers: torch.Tensor, records: Records) -> str | None:
     expected = (len(records), records.x.shape[1] - 1, 3)
     if tuple(answers.shape) != expected:
         return f"its model answers with shape {tuple(answers.shape)}, expected {expected}"
+    return log_prob_problem(answers)
+
+
+def log_prob_problem(answers: torch.Tensor) -> str | None:
+    """Why per-token answers are not finite log-probabilities with a spread, or ``None``."""
     if not torch.isfinite(answers).all():
         return "its model's next-token log-probabilities are NaN or infinite"
     if (answers[..., OWN] > 1e-6).any() or (answers[..., STD] < 0).any():
@@ -98,11 +103,14 @@ def accuracy(answers: torch.Tensor, records: Records) -> float:
     return float((answers[..., OWN][real] > torch.log(torch.tensor(0.5))).double().mean())
 
 
+# the signals of per-token answers, however the model tokenises
+TOKEN_SIGNALS = {"log_likelihood": log_likelihood, "confidence": log_likelihood,
+                 "token_log_probs": token_log_probs, "token_zscores": token_zscores}
+
 NEXT_TOKENS = Answers(
     name="next-token log-probabilities of the record's own tokens",
     answer=next_token_answers,
-    signals={"log_likelihood": log_likelihood, "confidence": log_likelihood,
-             "token_log_probs": token_log_probs, "token_zscores": token_zscores},
+    signals=TOKEN_SIGNALS,
     problem=problem,
     accuracy=accuracy,
 )

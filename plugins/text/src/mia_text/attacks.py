@@ -33,7 +33,7 @@ import torch
 
 from mia_core import AttackContext, AttackOutput, Records, ThreatModel, best_threshold, option
 
-from .encoding import bytes_of
+from .encoding import bytes_of, texts_of
 
 
 def _fraction(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -177,19 +177,16 @@ class BlindNgram(_Thresholded):
         vectorise = HashingVectorizer(analyzer="char", ngram_range=(1, self.options.n),
                                       n_features=self.options.features, lowercase=False,
                                       alternate_sign=False, norm="l2")
-        known = vectorise.transform(_texts(ctx.known.data))
+        known = vectorise.transform(texts_of(ctx.known.data))
         classifier = LogisticRegression(C=1.0, max_iter=1000)
         truth = ctx.known.is_member.numpy().astype(int)
         classifier.fit(known, truth)
         on_known = torch.from_numpy(classifier.decision_function(known)).double()
         scores = torch.from_numpy(
-            classifier.decision_function(vectorise.transform(_texts(ctx.evaluation)))).double()
+            classifier.decision_function(vectorise.transform(texts_of(ctx.evaluation)))).double()
         return AttackOutput(scores, threshold=best_threshold(on_known, ctx.known.is_member),
                             details={"known_accuracy": round(float(
                                 classifier.score(known, truth)), 4)})
 
-
-def _texts(records: Records) -> list[str]:
-    return [bytes_of(records, i).decode("utf-8", errors="replace") for i in range(len(records))]
 
 

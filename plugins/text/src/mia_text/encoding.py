@@ -56,9 +56,7 @@ def secrets(pool: Records, count: int, generator: torch.Generator) -> Records:
 
 def text_of(records: Records, i: int) -> str:
     """The text of record ``i`` (the bytes between the special tokens)."""
-    assert records.lengths is not None
-    row = records.x[i, :int(records.lengths[i])].tolist()
-    return bytes(t for t in row if t < 256).decode("utf-8", errors="replace")
+    return bytes_of(records, i).decode("utf-8", errors="replace")
 
 
 def texts_of(records: Records) -> list[str]:

@@ -23,14 +23,11 @@ from torch import nn
 from mia_core import Answers, ConfigError, Records, TrainEnv, option, positive
 
 from .answers import (
-    OWN,
     REAL,
-    STD,
+    TOKEN_SIGNALS,
     accuracy,
-    log_likelihood,
-    token_log_probs,
+    log_prob_problem,
     token_statistics,
-    token_zscores,
 )
 from .encoding import texts_of
 
@@ -99,20 +96,16 @@ def tokenised_answers(model: nn.Module, records: Records, device: torch.device) 
 def _problem(answers: torch.Tensor, records: Records) -> str | None:
     if answers.dim() != 3 or answers.shape[0] != len(records) or answers.shape[-1] != 4:
         return f"its model answers with shape {tuple(answers.shape)}, expected (N, T, 4)"
-    if not torch.isfinite(answers).all():
-        return "its model's next-token log-probabilities are NaN or infinite"
-    if (answers[..., OWN] > 1e-6).any() or (answers[..., STD] < 0).any():
-        return "its model's answers are not log-probabilities"
-    if (answers[..., REAL].sum(-1) < 1).any():
+    found = log_prob_problem(answers)
+    if found is None and (answers[..., REAL].sum(-1) < 1).any():
         return "some texts give the model no next token to predict (one token or none)"
-    return None
+    return found
 
 
 TOKENISED = Answers(
     name="next-token log-probabilities under the model's own tokenizer",
     answer=tokenised_answers,
-    signals={"log_likelihood": log_likelihood, "confidence": log_likelihood,
-             "token_log_probs": token_log_probs, "token_zscores": token_zscores},
+    signals=TOKEN_SIGNALS,
     problem=_problem,
     accuracy=accuracy,
 )
