@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 # reference models.
 demo-text: $(VENV)/.installed $(VENV)/.wordnet
 	$(BIN)/mia-run --dataset wordnet-glosses --target gpt --attack loss-threshold --attack zlib \
-		--attack min-k-plus-plus --attack blind-ngram --attack lira --reference-models 4 \
+		--attack min-k-plus-plus --attack blind-ngram --attack qmia --attack lira --reference-models 4 \
 		--output runs/demo-text-$$(date +%Y%m%d-%H%M%S) $(ARGS)
 
 # WordNet 3.0 (the text demo's and tests' corpus), from Debian's package registry when missing.

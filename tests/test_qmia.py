@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from mia_core import AttackContext, LabeledData, TargetOracle
+from mia_core import Answers, AttackContext, LabeledData, Records, TargetOracle
 from mia_core.testing import run
 from mia_torch_attack.qmia import Qmia, QmiaOptions, decide
 
@@ -82,9 +82,9 @@ def test_the_held_out_fifth_never_trains_the_regressor(monkeypatch):
     seen = {True: set(), False: set()}  # ids (first input column) by training mode
     forward = qmia.Regressor.forward
 
-    def spying(self, x, y):
+    def spying(self, x, y, lengths=None):
         seen[self.training].update(torch.round(x[:, 0], decimals=4).tolist())
-        return forward(self, x, y)
+        return forward(self, x, y, lengths)
 
     monkeypatch.setattr(qmia.Regressor, "forward", spying)
     ctx, _, _ = known_quantiles_ctx(n_pop=500, n_eval=100)
@@ -129,3 +129,97 @@ def test_the_cnn_regressor_needs_images():
     with pytest.raises(ConfigError, match=r"attack 'qmia': regressor=cnn needs images \(N, C, "
                        r"H, W\), these records are \(2,\); use mlp"):
         Qmia(QmiaOptions(regressor="cnn")).score(ctx)
+
+
+# --- records of token ids (any sequence modality) -----------------------------------------------
+def _lookup_answer(model, records, device):
+    return model(records.x)
+
+
+def _by_id(answers, records):
+    return answers.double()
+
+
+BY_ID = Answers(name="a score per record", answer=_lookup_answer,
+                signals={"confidence": _by_id})
+
+
+class Scores(torch.nn.Module):
+    """Each record (a row of token ids) answers its own score."""
+
+    def __init__(self, x, score):
+        super().__init__()
+        self.table = {tuple(row): float(v) for row, v in zip(x.tolist(), score, strict=True)}
+
+    def forward(self, x):
+        return torch.tensor([self.table[tuple(row)] for row in x.tolist()])
+
+
+def token_ctx(n_pop=3000, n_eval=2000, member_shift=4.0):
+    """Sequences of 2 to 6 tokens with no labels, padded with noise past their lengths: the
+    non-member score is N(-1, 0.5) when the record holds token 7 and N(2, 1.5) when it holds
+    token 8, so only a regressor that reads the tokens (and not the padding) finds each
+    group's quantile."""
+    g = torch.Generator().manual_seed(0)
+    n = n_pop + n_eval
+    lengths = torch.randint(2, 7, (n,), generator=g)
+    x = torch.randint(9, 200, (n, 6), generator=g)  # filler tokens; past the length, noise
+    group = torch.randint(0, 2, (n,), generator=g)
+    spot = (torch.rand(n, generator=g) * lengths).long()
+    x[torch.arange(n), spot] = 7 + group
+    order = torch.randperm(n, generator=g)
+    population, evaluation = order[:n_pop], order[n_pop:]
+    is_member = torch.zeros(n, dtype=torch.bool)
+    is_member[evaluation[n_eval // 2:]] = True
+    mean = torch.tensor([GROUPS[0][0], GROUPS[1][0]])[group]
+    spread = torch.tensor([GROUPS[0][1], GROUPS[1][1]])[group]
+    score = mean + spread * torch.randn(n, generator=g) + member_shift * is_member
+    data = Records(x, lengths=lengths)
+    oracle = TargetOracle(Scores(x, score), CPU, answers=BY_ID)
+    ctx = AttackContext(oracle, data.subset(evaluation), None, CPU, seed=0,
+                        population=data.subset(population), attack="qmia")
+    return ctx, group[evaluation], is_member[evaluation]
+
+
+def test_on_token_records_the_regressor_reads_the_tokens_and_finds_each_groups_quantile():
+    from mia_core.training.fit import seeded
+
+    ctx, group, is_member = token_ctx()
+    assert len({tuple(r) for r in ctx.evaluation.x.tolist()}) == len(ctx.evaluation)
+    with seeded(0):
+        out = Qmia(QmiaOptions(quantile=0.9)).score(ctx)
+    assert out.details["regressor"] == "tokens"  # chosen by auto: integer (N, T) records
+    flagged = out.scores >= out.threshold
+    # one regressor blind to the tokens (the pooled 90 % quantile, about 3.7) would flag none
+    # of group 0 and about 13 % of group 1
+    for g_id in (0, 1):
+        rows = (~is_member) & (group == g_id)
+        assert float(flagged[rows].double().mean()) == pytest.approx(0.1, abs=0.04)
+        assert float(out.scores[rows].mean()) == pytest.approx(0.0, abs=0.25)
+    assert float(flagged[is_member].double().mean()) > 0.8
+
+
+def test_the_token_regressor_never_reads_past_a_records_length():
+    from mia_torch_attack.qmia import TokenMean
+
+    torch.manual_seed(0)
+    features = TokenMean(50, 8)
+    x = torch.tensor([[3, 4, 5, 6], [3, 4, 9, 9]])
+    other = torch.tensor([[3, 4, 5, 7], [3, 4, 1, 2]])  # differs only past the lengths
+    lengths = torch.tensor([3, 2])
+    assert torch.equal(features(x, lengths), features(other, lengths))
+    mean = features.embedding.weight[[3, 4]].mean(0)
+    assert torch.allclose(features(x, lengths)[1], mean)
+    assert not torch.equal(features(x, None), features(other, None))
+
+
+def test_a_regressor_that_does_not_fit_the_records_is_refused():
+    ctx, _, _ = token_ctx(n_pop=50, n_eval=20)
+    from mia_core import ConfigError
+
+    with pytest.raises(ConfigError, match=r"attack 'qmia': regressor=cnn needs images"):
+        Qmia(QmiaOptions(regressor="cnn")).score(ctx)
+    images, _, _ = known_quantiles_ctx(n_pop=50, n_eval=20)
+    with pytest.raises(ConfigError, match=r"regressor=tokens needs records of token ids \(N, "
+                       r"T\) of an integer type, these are torch.float32 \(2,\); use mlp"):
+        Qmia(QmiaOptions(regressor="tokens")).score(images)

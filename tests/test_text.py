@@ -236,7 +236,7 @@ def audit(tmp_path_factory):
             "-o", "wordnet-glosses.max_bytes=64", "--members", "200", "--target", "gpt",
             "-o", "gpt.epochs=45", "--attack", "loss-threshold",
             "--attack", "zlib", "--attack", "min-k-plus-plus", "--attack", "blind-ngram",
-            "--attack", "exposure", "-o", "exposure.alternatives=15",
+            "--attack", "qmia", "--attack", "exposure", "-o", "exposure.alternatives=15",
             "--canaries", "40", "--no-cache", "--output", str(folder)]
     result = CliRunner().invoke(run, args)
     return folder, result
@@ -248,6 +248,9 @@ def test_a_gpt_trained_on_its_members_is_caught_and_the_blind_baseline_is_not(au
     results = json.loads((folder / "results.json").read_text())
     auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
     assert auc["loss-threshold"] > 0.65 and auc["min-k-plus-plus"] > 0.6, auc
+    assert auc["qmia"] > 0.65, auc  # the classifiers' QMIA, reading the same signal
+    qmia = next(a for a in results["attacks"] if a["name"] == "qmia")
+    assert qmia["details"]["regressor"] == "tokens"
     assert abs(auc["blind-ngram"] - 0.5) < 0.1, auc  # a random split: texts alike
     queries = {a["name"]: a["queries"] for a in results["attacks"]}
     assert queries["blind-ngram"] == 0 and queries["loss-threshold"] == 200 + 200
@@ -638,7 +641,8 @@ def test_a_control_run_of_the_gpt_is_at_chance_over_seeds(tmp_path):
     result = CliRunner().invoke(run, [
         "--dataset", "wordnet-glosses", "-o", "wordnet-glosses.records=800", "--members", "200",
         "--target", "gpt", "-o", "gpt.epochs=45", "--attack", "loss-threshold",
-        "--attack", "min-k-plus-plus", "--control", "--seeds", "3", "--no-cache", "-q",
+        "--attack", "min-k-plus-plus", "--attack", "qmia", "--control", "--seeds", "3",
+        "--no-cache", "-q",
         "--output", str(tmp_path / "control")])
     assert result.exit_code == 0, result.output
     for seed in range(3):
