@@ -282,3 +282,25 @@ def test_the_watchdog_starts_at_once_and_ends_marked_processes_of_a_dead_driver(
         for process in [driver, guard, *others]:
             process.kill()
             process.wait()
+
+
+def test_a_language_model_trains_in_ray_tasks_to_the_local_bits(tmp_path):
+    """The GPT target (plugins/text) and its reference models trained in Ray tasks: the same
+    weights, answers and LiRA scores as in one local worker."""
+    if ray.is_initialized():
+        ray.shutdown()
+    text = dict(dataset="wordnet-glosses", target="gpt", attacks=["lira"], members=60,
+                reference_models=2)
+    options = {"wordnet-glosses": {"records": 200, "max_bytes": 32}, "target": {"epochs": 2}}
+    local = run_with_artifacts(**text, options={**options, "local": {"threads": 1}},
+                               workers=1, cache_dir=tmp_path / "local")
+    remote = run_with_artifacts(**text, options={**options, "ray": {"cpus_per_task": 1}},
+                                executor="ray", cache_dir=tmp_path / "ray")
+    first, second = cache_files(tmp_path / "local"), cache_files(tmp_path / "ray")
+    assert len(first) == 3 and first.keys() == second.keys()
+    for name, state in first.items():
+        for key, weight in state.items():
+            assert torch.equal(weight, second[name][key]), (name, key)
+    assert local.result.attacks[0].metrics == remote.result.attacks[0].metrics
+    assert torch.equal(local.artifacts.scores["lira"], remote.artifacts.scores["lira"])
+    assert remote.result.models_trained == 3
