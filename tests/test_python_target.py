@@ -136,3 +136,108 @@ def test_other_targets_keep_their_model_cache_keys():
     from mia_mlp_target.plugin import MlpOptions, MlpTarget
 
     assert not capable(MlpTarget(MlpOptions()), FingerprintedTarget)
+
+
+# --- the user's own training function -----------------------------------------------------------
+TRAIN = '''
+import os
+
+import torch
+from torch import nn
+
+
+def train(model, loader, device):
+    """Plain SGD, the way a user writes it; notes each call (pid, records) for the test."""
+    with open(os.path.join(os.path.dirname(__file__), "calls.txt"), "a") as f:
+        f.write(f"{os.getpid()} {len(loader.dataset)}\\n")
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.3)
+    model.train()
+    for _ in range(12):
+        for x, y in loader:
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
+            optimiser.step()
+
+
+def returns_a_number(model, loader, device):
+    return 3
+'''
+OWN = ["--dataset", "blobs", "--target", "python", "--members", "120", "-q",
+       "-o", "python.model=mine/net.py:Net", "-o", "python.train=mine/train.py:train"]
+
+
+@pytest.fixture
+def trainer(user):
+    (user / "mine" / "train.py").write_text(TRAIN)
+    return user
+
+
+def test_your_training_function_trains_the_target_and_every_reference_model(trainer):
+    """In two worker processes (each imports the file itself), then from the cache."""
+    cache, out = trainer / "cache", trainer / "first"
+    args = [*OWN, "-o", "python.batch_size=16", "--attack", "lira", "--reference-models", "2",
+            "--executor", "local", "--workers", "2", "--output", out]
+    first = invoke(args, trainer, cache)
+    assert first.exit_code == 0, first.output
+    calls = (trainer / "mine" / "calls.txt").read_text().split()
+    results = json.loads((out / "results.json").read_text())
+    assert results["models_trained"] == 3 and len(calls) == 2 * 3  # every model, by it
+    assert results["options"]["target"]["train"] == f"{trainer / 'mine' / 'train.py'}:train"
+    assert results["target_train_accuracy"] > 0.9  # its loop, not an untrained net
+    again = invoke(["--config", out / "results.json", "--output", trainer / "again", "-q"],
+                   trainer, cache)
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((trainer / "again" / "results.json").read_text())
+    assert rerun["models_trained"] == 0 and rerun["models_from_cache"] == 3
+    assert len((trainer / "mine" / "calls.txt").read_text().split()) == 2 * 3
+    assert [a["metrics"] for a in rerun["attacks"]] == [a["metrics"] for a in results["attacks"]]
+    with (trainer / "mine" / "train.py").open("a") as f:
+        f.write("\n# edited: models trained by the old loop are not this loop's\n")
+    edited = invoke(["--config", out / "results.json", "--output", trainer / "edited", "-q"],
+                    trainer, cache)
+    assert edited.exit_code == 0, edited.output
+    assert json.loads((trainer / "edited" / "results.json").read_text())["models_trained"] == 3
+
+
+def test_your_training_function_is_seeded_by_the_run(trainer):
+    import torch
+
+    from mia_core.default_plugins.python_target import PythonOptions, python_target
+    from mia_core.default_plugins.tiny_datasets import tiny_images
+    from mia_core.training.fit import seeded
+    from mia_core.training.recipe import TrainEnv
+
+    target = python_target(PythonOptions(model=f"{trainer / 'mine' / 'net.py'}:Net",
+                                         train=f"{trainer / 'mine' / 'train.py'}:train",
+                                         batch_size=8))
+    assert not hasattr(target, "recipe")  # executors never batch what they cannot repeat
+    data = tiny_images(size=40, classes=3)
+
+    def weights(seed):
+        with seeded(seed):
+            return target.fit(data, TrainEnv(torch.device("cpu"), seed)).state_dict()
+
+    first, same, other = weights(1), weights(1), weights(2)
+    assert all(torch.equal(first[k], same[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    (["-o", "python.epochs=3"], "python.epochs does nothing with python.train (your function "
+                                "trains the models; only python.batch_size, the loader's, "
+                                "applies): drop it, or drop python.train"),
+    (["-o", "python.dp_epsilon=4"], "python.dp_epsilon does nothing with python.train"),
+    (["-o", "python.train=mine/train.py:trian"], "python.train: "),
+    (["-o", "python.train=mine/train.py:trian"], "has no function named 'trian'; did you "
+                                                 "mean 'train'?"),
+    (["-o", "python.train=train"], "train must be FILE.py:function or "
+                                   "package.module:function, got 'train'"),
+    (["-o", "python.train=mine/train.py:returns_a_number"],
+     "python.train: returns_a_number() returned a int; return the trained model, or nothing"),
+])
+def test_a_training_function_given_wrongly_is_one_line_and_exit_2(trainer, given, message):
+    done = invoke([*OWN, *given, "--attack", "loss-threshold"], trainer, trainer / "cache")
+    assert done.exit_code == 2, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.output, done.output
+    assert message in lines[0], lines[0]
