@@ -15,6 +15,7 @@ from mia_core.answers import (
     scaled_confidence,
     true_log_prob,
 )
+from mia_core.api import Audit, audit
 from mia_core.capabilities import (
     CanaryDataset,
     MembershipDataset,
@@ -91,6 +92,7 @@ __all__ = [
     "Attack",
     "AttackContext",
     "AttackOutput",
+    "Audit",
     "AugmentingComponent",
     "BuildableTarget",
     "CanaryDataset",
@@ -137,6 +139,7 @@ __all__ = [
     "TrainlessTarget",
     "accuracy",
     "answers_of",
+    "audit",
     "best_threshold",
     "capable",
     "data_root",

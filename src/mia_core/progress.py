@@ -1,4 +1,5 @@
-"""Progress on stderr for long phases; silent with ``--quiet``."""
+"""Progress on stderr for long phases, or a bar in the notebook under Jupyter; silent with
+``--quiet``."""
 
 from __future__ import annotations
 
@@ -43,3 +44,61 @@ class Progress:
 
 
 QUIET = Progress(enabled=False)
+
+
+class NotebookProgress(Progress):
+    """Progress in a Jupyter notebook: each bar is an HTML ``<progress>`` updated in place in
+    the cell's output (at most every ``every`` seconds), messages are lines on the cell's
+    stderr. Needs IPython only, no widgets."""
+
+    def __init__(self, enabled: bool = True, every: float = 0.25) -> None:
+        super().__init__(enabled)
+        self.every = every
+
+    def message(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def bar(self, label: str, total: int) -> Iterator[Advance]:
+        if not self.enabled:
+            yield lambda n=1: None
+            return
+        from IPython.display import HTML, display
+
+        start, done, shown = time.perf_counter(), 0, 0.0
+        handle = display(HTML(_bar_html(label, 0, total, 0.0)), display_id=True)
+
+        def advance(n: int = 1) -> None:
+            nonlocal done, shown
+            done += n
+            now = time.perf_counter()
+            if now - shown >= self.every or done >= total:
+                shown = now
+                handle.update(HTML(_bar_html(label, done, total, now - start)))
+
+        yield advance
+        handle.update(HTML(_bar_html(label, total, total, time.perf_counter() - start)))
+
+
+def _bar_html(label: str, done: int, total: int, seconds: float) -> str:
+    from html import escape
+
+    return (f"<div><code>{escape(label)}</code> <progress value='{done}' max='{max(total, 1)}' "
+            f"style='width: 40%'></progress> {done}/{total} ({seconds:.1f}s)</div>")
+
+
+def in_notebook() -> bool:
+    """Whether this is a Jupyter kernel, where a notebook bar can be drawn."""
+    shell = sys.modules.get("IPython")
+    if shell is None or "ipykernel" not in sys.modules:
+        return False
+    ipython = shell.get_ipython()
+    return ipython is not None and hasattr(ipython, "kernel")
+
+
+def progress_for(quiet: bool) -> Progress:
+    """Progress where it can be seen: a notebook bar in Jupyter, stderr elsewhere."""
+    if quiet:
+        return QUIET
+    return NotebookProgress() if in_notebook() else Progress()

@@ -139,17 +139,32 @@ def merge_config_file(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[st
 def run_seeds(config: ExperimentConfig, catalog: Any, how: RunSettings, as_json: bool,
               cache_dir: Path | None) -> None:
     """Run the experiment for ``--seeds`` consecutive seeds and print the summary."""
+    from mia_core.progress import Progress
+
+    try:
+        results = measure_seeds(config, catalog, how, cache_dir, Progress(enabled=not how.quiet))
+    except ReportError as exc:  # the work is done: show it before saying what failed
+        click.echo(_shown(exc.result, as_json))
+        raise
+    click.echo(summarise_seeds(results, as_json))
+    if how.output is not None and "json" in config.reporters and not as_json:
+        click.echo(f"report: {report_path(how.output)}")
+
+
+def measure_seeds(config: ExperimentConfig, catalog: Any, how: RunSettings,
+                  cache_dir: Path | None, progress: Any) -> list[Any]:
+    """The experiment's results for ``--seeds`` consecutive seeds (each in its own folder
+    under ``--output`` when there are several), with ``progress`` shown as it goes. The one
+    path the command line and :func:`mia_core.audit` take."""
     import attrs
 
     from mia_core.experiment.run import run_experiment
-    from mia_core.progress import Progress
     from mia_core.training.cache import ModelCache
 
     output, seeds = how.output, how.seeds
     if output is not None:
         refuse_existing(output)
         check_writable(output)
-    progress = Progress(enabled=not how.quiet)
     results = []
     for k in range(seeds):
         run_config = attrs.evolve(config, seed=config.seed + k)
@@ -160,8 +175,7 @@ def run_seeds(config: ExperimentConfig, catalog: Any, how: RunSettings, as_json:
         try:
             result, _ = run_experiment(run_config, catalog, data_dir=how.data_dir,
                                        progress=progress, cache=cache, output=folder)
-        except ReportError as exc:  # the work is done: show it before saying what failed
-            click.echo(_shown(exc.result, as_json))
+        except ReportError:
             raise
         except (Stopped, KeyboardInterrupt) as stop:
             raise _what_was_kept(stop, cache, cache_dir) from None
@@ -171,9 +185,26 @@ def run_seeds(config: ExperimentConfig, catalog: Any, how: RunSettings, as_json:
                 raise
             raise _what_was_kept(stop, cache, cache_dir) from None
         results.append(result)
-    click.echo(_summarise(results, as_json, output))
-    if output is not None and "json" in config.reporters:
-        _report_path(output, seeds, as_json)
+    if output is not None and seeds > 1:
+        from mia_core.results.repeats import aggregate
+
+        (output / "seeds.json").write_text(json.dumps(aggregate(results).to_dict(), indent=2)
+                                           + "\n")
+        if "json" in config.reporters:
+            from mia_core.results.report import write_report
+
+            write_report([output], report_path(output))  # the one report over all seeds
+    return results
+
+
+def summarise_seeds(results: list[Any], as_json: bool) -> str:
+    """One run's summary, or the mean and interval over several seeds."""
+    if len(results) == 1:
+        return _shown(results[0], as_json)
+    from mia_core.results.repeats import aggregate, format_aggregate
+
+    summary = aggregate(results)
+    return json.dumps(summary.to_dict(), indent=2) if as_json else format_aggregate(summary)
 
 
 def _what_was_kept(stop: BaseException, cache: Any, folder: Path | None) -> Stopped:
@@ -194,31 +225,11 @@ def _shown(result: Any, as_json: bool) -> str:
     return json.dumps(result.to_dict(), indent=2) if as_json else format_summary(result)
 
 
-def _summarise(results: list[Any], as_json: bool, output: Path | None) -> str:
-    """One run's summary, or the mean and interval over several seeds (and seeds.json)."""
-    if len(results) == 1:
-        return _shown(results[0], as_json)
-    from mia_core.results.repeats import aggregate, format_aggregate
-
-    summary = aggregate(results)
-    text = json.dumps(summary.to_dict(), indent=2)
-    if output is not None:
-        (output / "seeds.json").write_text(text + "\n")
-    return text if as_json else format_aggregate(summary)
-
-
-def _report_path(output: Path, seeds: int, as_json: bool) -> None:
-    """Say where the report is, after the summary unless that is JSON (after --seeds, first
-    draw the one over all seeds)."""
+def report_path(output: Path) -> Path:
+    """Where a run's report is."""
     from mia_core.results.files import REPORT_FILE
 
-    path = output / REPORT_FILE
-    if seeds > 1:
-        from mia_core.results.report import write_report
-
-        write_report([output], path)
-    if not as_json:
-        click.echo(f"report: {path}")
+    return output / REPORT_FILE
 
 
 def refuse_existing(output: Path) -> None:

@@ -9,6 +9,7 @@ DEFAULT_PLUGINS = (
     "mia_core.default_plugins.json_reporter",
     "mia_core.default_plugins.local_executor",
     "mia_core.default_plugins.python_target",
+    "mia_core.default_plugins.tensor_file",
     "mia_core.default_plugins.torchscript_target",
 )
 

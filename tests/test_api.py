@@ -1,0 +1,142 @@
+"""``mia_core.audit``: the Python API runs the command line's experiment, to the bit, for a
+class (trained here), a trained model with its member ids, in-memory tensors or a torch
+Dataset; bad input is the command line's one message, raised."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import pytest
+import torch
+from click.testing import CliRunner
+from sklearn.datasets import load_digits
+from torch import nn
+
+import mia_core
+from mia_core import ConfigError, MiaError
+from mia_core.cli.mia_run import run
+
+NET = '''
+from torch import nn
+
+
+class DigitsNet(nn.Module):
+    def __init__(self, num_classes=10, width=32):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, width), nn.ReLU(),
+                                  nn.Linear(width, num_classes))
+
+    def forward(self, x):
+        return self.body(x)
+'''
+RECIPE = {"python": {"epochs": 30, "batch_size": 32}}
+
+
+@pytest.fixture
+def net(tmp_path, monkeypatch):
+    """The user's class in a module of their own (``mine_api_net``), importable here."""
+    (tmp_path / "mine_api_net.py").write_text(NET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("mine_api_net", None)
+    import mine_api_net
+
+    yield mine_api_net.DigitsNet
+    sys.modules.pop("mine_api_net", None)
+
+
+def cli(*args):
+    done = CliRunner().invoke(run, [str(a) for a in args])
+    assert done.exit_code == 0, done.output
+    return done
+
+
+def same_run(first, second):
+    """Two output folders with the same metrics and the same scores, record by record."""
+    a = json.loads((first / "results.json").read_text())
+    b = json.loads((second / "results.json").read_text())
+    assert [x["metrics"] for x in a["attacks"]] == [x["metrics"] for x in b["attacks"]]
+    assert (first / "evaluation.csv").read_bytes() == (second / "evaluation.csv").read_bytes()
+
+
+def test_a_class_is_audited_as_the_command_line_audits_it_to_the_bit(net, tmp_path):
+    found = mia_core.audit(net, "digits", attacks=["loss-threshold", "lira"],
+                           reference_models=2, options=RECIPE, no_cache=True, quiet=True,
+                           output=tmp_path / "api")
+    cli("--dataset", "digits", "--target", "python", "-o", "python.model=mine_api_net:DigitsNet",
+        "-o", "python.epochs=30", "-o", "python.batch_size=32", "--attack", "loss-threshold",
+        "--attack", "lira", "--reference-models", "2", "--no-cache", "-q",
+        "--output", tmp_path / "cli")
+    same_run(tmp_path / "api", tmp_path / "cli")
+    assert found.result.models_trained == 3
+    assert found.result.target_train_accuracy > 0.9  # trained by the recipe it was given
+    written = json.loads((tmp_path / "api" / "results.json").read_text())
+    assert found.metrics == {a["name"]: a["metrics"] for a in written["attacks"]}
+    assert "loss-threshold" in found.table and "lira" in found.table
+    # its command reruns it: the same numbers again
+    arguments = shlex.split(found.command)[1:]
+    arguments[arguments.index("--output") + 1] = str(tmp_path / "again")
+    cli(*arguments)
+    same_run(tmp_path / "api", tmp_path / "again")
+
+
+def test_a_trained_model_and_its_member_ids_are_audited_as_given(net, tmp_path):
+    digits = load_digits()
+    x = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16
+    y = torch.tensor(digits.target)
+    members = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))[:600]
+    torch.manual_seed(0)
+    model = net()
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):  # the user's own loop, full batch
+        optimiser.zero_grad()
+        nn.functional.cross_entropy(model(x[members]), y[members]).backward()
+        optimiser.step()
+    found = mia_core.audit(model, "digits", member_ids=members, attacks="loss-threshold",
+                           quiet=True, output=tmp_path / "api")
+    inputs = tmp_path / "api" / "inputs"
+    assert (inputs / "members.txt").read_text().split() == [str(i) for i in members.tolist()]
+    cli("--dataset", "digits", "--target", "python", "-o", "python.model=mine_api_net:DigitsNet",
+        "--model", inputs / "model.safetensors", "--train-records", inputs / "members.txt",
+        "--attack", "loss-threshold", "-q", "--output", tmp_path / "cli")
+    same_run(tmp_path / "api", tmp_path / "cli")
+    assert found.result.models_trained == 0
+    assert found.result.target_train_accuracy > found.result.target_test_accuracy
+
+
+def test_tensors_and_a_torch_dataset_are_the_same_records(net, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (400,), generator=g)
+    x = torch.randn(400, 1, 8, 8, generator=g) + y[:, None, None, None]
+    settings = dict(attacks="loss-threshold", kwargs={"num_classes": 3}, options=RECIPE,
+                    no_cache=True, quiet=True)
+    from_tensors = mia_core.audit(net, (x, y), output=tmp_path / "tensors", **settings)
+    from_dataset = mia_core.audit(net, torch.utils.data.TensorDataset(x, y),
+                                  output=tmp_path / "dataset", **settings)
+    same_run(tmp_path / "tensors", tmp_path / "dataset")
+    assert "--dataset tensors" in from_tensors.command
+    assert from_dataset.result.split_sizes["members"] == 100  # the CLI's default: pool / 4
+    report = from_tensors.write_report(tmp_path / "mine.html")
+    assert "<html" in report.read_text()[:200].lower()
+    with pytest.raises(ConfigError, match="exists; choose another file"):
+        from_tensors.write_report(report)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda net: mia_core.audit(net, "digits", reference_model=2),
+     "audit() has no setting 'reference_model'; did you mean 'reference_models'?"),
+    (lambda net: mia_core.audit(net, "digits", member_ids=[1, 2]),
+     "member_ids are the records a trained model was trained on: pass the trained nn.Module"),
+    (lambda net: mia_core.audit(net(), "digits"),
+     "a trained model needs member_ids"),
+    (lambda net: mia_core.audit(net, "digitz"), "unknown dataset 'digitz'"),
+    (lambda net: mia_core.audit(net, [1, 2]), "data must be a dataset's name, a tuple"),
+    (lambda net: mia_core.audit(42, "digits"), "model must be an nn.Module class"),
+    (lambda net: mia_core.audit(net, "digits", options={"python": {"epochs": 0}}),
+     "epochs"),
+])
+def test_bad_input_raises_the_command_lines_message(net, tmp_path, call, message):
+    with pytest.raises(MiaError, match=None) as caught:
+        call(net)
+    assert message in str(caught.value), str(caught.value)
