@@ -493,3 +493,59 @@ def test_a_damaged_safetensors_file_is_named_as_one(tmp_path):
     with pytest.raises(ConfigError) as error:
         read_state_dict(damaged)
     assert str(error.value).startswith(f"--model {damaged} is not a readable safetensors file (")
+
+
+def test_members_all_puts_every_listed_member_in_the_split(trained, tmp_path):
+    """breast-cancer's 569 records: the example lists some as members; --members all takes
+    every one (known-members attacks need no population), and says so; the default says how
+    many it used and why."""
+    members = {int(v) for v in (trained / "members.txt").read_text().split()}
+    given = ["--model", str(trained / "model.safetensors"), "--train-records",
+             str(trained / "members.txt"), "--attack", "loss-threshold"]
+    every = invoke(*MLP, *given, "--members", "all", "--output", str(tmp_path / "all"))
+    assert every.exit_code == 0, every.output
+    split = json.loads((tmp_path / "all" / "split.json").read_text())
+    assert set(split["known_members"]) | set(split["eval_members"]) == members
+    assert len(split["eval_nonmembers"]) == len(split["eval_members"])  # still balanced
+    results = json.loads((tmp_path / "all" / "results.json").read_text())
+    assert results["config"]["members"] == len(members)  # a rerun gets the number
+    assert results["given_model"]["members_used"] == (f"all {len(members)} listed members "
+                                                      "are in the split")
+    assert f"members used: all {len(members)} listed members" in every.output
+    report = (tmp_path / "all" / "report.html").read_text()
+    assert f"Members used: all {len(members)} listed members are in the split." in report
+
+
+def test_members_all_with_too_few_non_members_for_the_population_says_what_fits(trained):
+    given = ["--model", str(trained / "model.safetensors"), "--train-records",
+             str(trained / "members.txt")]
+    members = len((trained / "members.txt").read_text().split())
+    done = invoke(*MLP, *FAST, *given, "--attack", "lira", "--members", "all")
+    others = 569 - members
+    if others - members >= 20:  # the example's list leaves room: nothing to refuse here
+        pytest.skip("the example lists few enough members for a population")
+    assert done.exit_code == 2, done.output
+    line = done.output.strip().splitlines()[-1]
+    assert (f"--members all: the {members} listed members leave {max(others - members, 0)} "
+            f"of the {others} non-members for the reference models of lira") in line, line
+    assert "give --members" in line
+
+
+def test_the_default_split_says_how_many_members_it_used_and_why(trained, audit):
+    out, output = audit
+    results = json.loads((out / "results.json").read_text())
+    used = results["given_model"]["members_used"]
+    count = results["config"]["members"]
+    listed = len((trained / "members.txt").read_text().split())
+    assert used.startswith(f"{count} of the {listed} listed members are in the split (the "
+                           f"{569 - listed} non-members balance {count} and leave ")
+    assert used.endswith("--members all uses every one where the non-members allow")
+    assert f"members used: {used}" in output
+
+
+def test_members_all_needs_a_given_model():
+    done = invoke("--dataset", "digits", "--attack", "loss-threshold", "--members", "all")
+    assert done.exit_code == 2
+    assert "--members all takes every member of a given model" in done.output
+    bad = invoke("--dataset", "digits", "--attack", "loss-threshold", "--members", "most")
+    assert bad.exit_code == 2 and "'most' is neither a number nor 'all'" in bad.output

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 INPUTS = "inputs"  # the folder, under the audit's, of the files the call's objects became
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Audit:
     """What :func:`audit` found: ``results`` (one per seed), the ``folder`` holding
     results.json, the scores and the report, and the ``command`` that reruns it."""
@@ -89,6 +89,9 @@ class Audit:
         return Image(filename=str(self.folder / "roc.png"))
 
     def __str__(self) -> str:
+        return self.table
+
+    def __repr__(self) -> str:
         return self.table
 
     def _repr_html_(self) -> str:

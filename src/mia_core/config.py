@@ -20,7 +20,7 @@ DEFAULT_MEMBERS = 12_000
 DEFAULT_KNOWN_FRACTION = 0.5
 DEFAULT_REFERENCE_MODELS = 8
 MAX_SEED = 2**63 - 1  # torch generators take seeds below 2**64; derived seeds stay in int64
-VALUE_KINDS = ("str", "int", "float", "bool", "list", "path")
+VALUE_KINDS = ("str", "int", "float", "bool", "list", "path", "members")
 
 
 @attrs.frozen
@@ -43,6 +43,9 @@ class Setting:
     aliases: tuple[str, ...] = ()
     printed: bool = True
     show_default: bool = True
+
+
+ALL_MEMBERS = "all"  # --members all: every listed member of a given model
 
 
 def setting(default: Any, help: str, kind: str, **how: Any) -> Any:
@@ -72,6 +75,11 @@ def _is_int(value: Any) -> bool:
 def _positive_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if not _is_int(value) or value <= 0:
         raise ConfigError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+def _members(instance: Any, attribute: attrs.Attribute, value: int | str) -> None:
+    if value != ALL_MEMBERS:
+        _positive_int(instance, attribute, value)
 
 
 def _non_negative_int(instance: Any, attribute: attrs.Attribute, value: int) -> None:
@@ -155,10 +163,12 @@ class ExperimentConfig(FieldMap):
                         validator=_seed)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps (auto: CUDA, then MPS, then "
                           "CPU).", "str")
-    members: int | None = setting(
+    members: int | str | None = setting(
         None, "Records the target is trained on; as many non-members are drawn [default: the "
         f"dataset's suggestion, else {DEFAULT_MEMBERS:,} or a quarter of its records when it "
-        "has fewer].", "int", validator=_optional(_positive_int), show_default=False)
+        "has fewer; with --model, as many of the listed members as the non-members balance]. "
+        "'all' (with --model): every listed member.", "members",
+        validator=_optional(_members), show_default=False, metavar="N|all")
     known_fraction: float = setting(
         DEFAULT_KNOWN_FRACTION, "Fraction of members and of non-members the attacker knows; "
         "the rest form the balanced evaluation set.", "float", validator=_open_fraction)
@@ -191,6 +201,9 @@ class ExperimentConfig(FieldMap):
         if given and self.model is None:
             flags = " and ".join("--" + f.replace("_", "-") for f in given)
             raise ConfigError(f"{flags} describe a given model: add --model FILE")
+        if self.members == ALL_MEMBERS and self.model is None:
+            raise ConfigError("--members all takes every member of a given model (--model with "
+                              "--train-records); a target trained here needs a number")
         if self.model is not None and self.train_records is None:
             raise ConfigError("--model needs --train-records FILE: the records the model was "
                               "trained on are the audit's ground truth")

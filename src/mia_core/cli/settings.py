@@ -91,7 +91,26 @@ def click_option(name: str, how: Setting, default: Any) -> Callable[..., Any]:
     return click.option(*decls, **kwargs)
 
 
+class MembersType(click.ParamType):
+    """A positive number of members, or ``all``."""
+
+    name = "members"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, int) or value == "all":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'all'", param, ctx)
+        if number < 1:
+            self.fail(f"{number} is not a positive number", param, ctx)
+        return number
+
+
 def _click_type(how: Setting) -> Any:
+    if how.kind == "members":
+        return MembersType()
     if how.kind == "int":
         return int if how.minimum is None else click.IntRange(min=how.minimum)
     return {"str": str, "float": float}[how.kind]

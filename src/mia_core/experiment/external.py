@@ -17,7 +17,7 @@ import torch
 
 from mia_core.answers import CLASS_LOGITS, Answers, answers_of
 from mia_core.capabilities import capable
-from mia_core.config import ExperimentConfig, derive_seed
+from mia_core.config import ALL_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.data import Records
 from mia_core.downloads import digest_of
 from mia_core.errors import ConfigError
@@ -32,7 +32,7 @@ from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
 from mia_core.experiment.plan import Plan
 from mia_core.results.types import GivenModel
 from mia_core.splits import draw_given_split, evaluation_order, given_members, known_count
-from mia_core.training.targets import BuildableTarget, ModelFileTarget, trains
+from mia_core.training.targets import BuildableTarget, ModelFileTarget, RecipeTarget, trains
 
 
 def model_digest(path: Path) -> str:
@@ -77,17 +77,45 @@ def check_given(config: ExperimentConfig, plan: Plan) -> None:
                               "architecture")
 
 
+MIN_POPULATION = 20  # records for reference models to train on, below which none is trained
+
+
+def members_used(members: int, given: GivenRecords, population: int) -> str:
+    """Which of the listed members the audit uses, and what limited it, in one line."""
+    listed, others = len(given.members), len(given.nonmembers)
+    if members == listed:
+        return f"all {listed} listed members are in the split"
+    limit = (f"the {others} non-members balance {members} and leave {population} for the "
+             "population" if population else f"the {others} non-members balance {members}")
+    return (f"{members} of the {listed} listed members are in the split ({limit}); --members "
+            "all uses every one where the non-members allow")
+
+
 def given_split(config: ExperimentConfig, plan: Plan, pool: Records,
                 given: GivenRecords) -> tuple[ExperimentConfig, RunRecords]:
     """The split drawn from the given members and non-members (``members`` filled in)."""
     needs = bool(plan.population_attacks())
     members = config.members
-    if members is None:
+    population = config.population
+    if members == ALL_MEMBERS:
+        members = len(given.members)
+        if population is None and needs:  # the reference models get the non-members left
+            population = len(given.nonmembers) - members
+            if population < MIN_POPULATION:
+                most = given_members(len(given.members), len(given.nonmembers),
+                                     2 * config.known_fraction)
+                raise ConfigError(
+                    f"--members all: the {members} listed members leave {max(population, 0)} "
+                    f"of the {len(given.nonmembers)} non-members for the reference models of "
+                    f"{', '.join(plan.population_attacks())} (at least {MIN_POPULATION} "
+                    f"needed); list more non-members, or give --members {most} or fewer")
+        config = attrs.evolve(config, members=members)
+    elif members is None:
         share = 2 * config.known_fraction if needs and config.population is None else 0.0
         spare = len(given.nonmembers) - (config.population or 0)
         members = given_members(len(given.members), spare, share)
         config = attrs.evolve(config, members=members)
-    population = config.population
+    assert isinstance(members, int)
     if population is None:
         population = 2 * known_count(members, config.known_fraction) if needs else 0
     split = draw_given_split(given.members, given.nonmembers, members, config.known_fraction,
@@ -115,10 +143,12 @@ def load_target(config: ExperimentConfig, plan: Plan, records: RunRecords, given
                         device, answers)
     session.timed("load_target", clock)
     if plan.reference_attacks():
+        how = ("recipe" if capable(target.instance, RecipeTarget)
+               else "own training code (for the python target, python.train)")
         session.progress.message(
-            f"note: reference models are trained with target '{target.name}''s recipe; they "
-            "model the real training only as far as that recipe (architecture, optimiser, "
-            "epochs, augmentation) matches it")
+            f"note: reference models are trained with target '{target.name}''s {how}; they "
+            "model the real training only as far as that (architecture, optimiser, epochs, "
+            "augmentation) matches it")
     nonmembers = pool.subset(records.split.nonmembers)
     on_members, on_nonmembers = (answers.answer(model, d, device) for d in (data, nonmembers))
     trained = TrainedTarget(model, _accuracy(answers, on_members, data),
@@ -126,8 +156,11 @@ def load_target(config: ExperimentConfig, plan: Plan, records: RunRecords, given
     doubts = doubts_about(on_members, data, on_nonmembers, nonmembers, answers)
     for line in doubts:
         session.progress.message(f"WARNING: {line}")
+    assert isinstance(config.members, int)
+    used = members_used(config.members, given, len(records.split.population))
+    session.progress.message(f"split: {used}")
     return trained, GivenModel(str(path), model_digest(path), str(config.train_records),
-                               config.heldout_records, given.describe(), doubts)
+                               config.heldout_records, given.describe(), doubts, used)
 
 
 CHANCE_MARGIN = 0.05  # members' accuracy this close to the largest class's share is chance

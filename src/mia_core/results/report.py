@@ -126,6 +126,8 @@ def headline(results: dict[str, Any], best: str | None) -> list[list[Any]]:
                                  "{:.1%}"), " of non-members correctly."])
     if results.get("given_model"):
         sentences.append([f"Ground truth: {results['given_model']['claim']}."])
+        if results["given_model"].get("members_used"):
+            sentences.append([f"Members used: {results['given_model']['members_used']}."])
     return sentences
 
 

@@ -63,8 +63,9 @@ def _given_lines(result: ExperimentResult) -> list[str]:
     given = result.given_model
     if given is None:
         return []
+    used = [f"members used: {given.members_used}"] if given.members_used else []
     return [f"model under audit: {given.file} (sha256 {given.sha256[:16]}…), trained "
-            "elsewhere", f"ground truth: {given.claim}"]
+            "elsewhere", f"ground truth: {given.claim}", *used]
 
 
 def _gdp_epsilon(metrics: AttackMetrics) -> str:

@@ -51,6 +51,7 @@ class GivenModel:
     heldout_records: str | None
     claim: str
     doubts: tuple[str, ...] = ()
+    members_used: str = ""  # which of the listed members the split holds, and why
 
 
 @attrs.frozen
