@@ -86,6 +86,8 @@ $(VENV)/.installed-test: $(VENV)/.installed $(VENV)/.wordnet \
 		echo "warning: chromium could not be installed; the browser test will be skipped"
 	$(PIP) install --quiet $(INSTALL_FLAGS) -e ".[test]" $(foreach p,$(EXAMPLES),-e $(p)) \
 		-e plugins/ray_executor
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 \
+		--display-name "Python 3 (mia-core)" >/dev/null
 	$(PIP) install --quiet $(INSTALL_FLAGS) -e plugins/mlflow_tracking || \
 		echo "warning: MLflow could not be installed; the mlflow reporter tests will be skipped"
 	touch $@

@@ -196,8 +196,21 @@ def _arguments(model: Any, data: Any, attacks: str | Iterable[str],
         for key, value in values.items():
             args += ["-o", f"{component}.{key}={_text(value)}"]
     args += _setting_arguments(settings)
+    if any(a.startswith(("python.model=__main__:", "python.train=__main__:")) for a in args):
+        args += _in_this_process(settings)
     args += ["--output", str(folder)]
     return [*args, "-q"] if quiet else args
+
+
+def _in_this_process(settings: Mapping[str, Any]) -> list[str]:
+    """A class or function of a notebook or script (``__main__``) exists in this process
+    only: its models train here (``--workers 1``), never in worker processes or Ray tasks."""
+    workers, executor = settings.get("workers"), settings.get("executor", "local")
+    if executor != "local" or (workers is not None and workers != 1):
+        raise ConfigError("the model class or training function is defined in this notebook or "
+                          "script (__main__), which worker processes cannot import: put it in a "
+                          ".py file and import it from there, or use workers=1")
+    return [] if workers == 1 else ["--workers", "1"]
 
 
 def _data_arguments(data: Any, inputs: Path) -> list[str]:
