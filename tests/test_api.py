@@ -140,3 +140,43 @@ def test_bad_input_raises_the_command_lines_message(net, tmp_path, call, message
     with pytest.raises(MiaError, match=None) as caught:
         call(net)
     assert message in str(caught.value), str(caught.value)
+
+
+def readme_block(marker, language):
+    import re
+
+    from tests.test_layout import ROOT
+
+    block = (ROOT / "README.md").read_text().split(f"<!-- {marker} -->", 1)[1]
+    return re.search(rf"```{language}\n(.*?)```", block, re.S).group(1)
+
+
+def test_the_readmes_own_class_journey_runs_as_written(tmp_path):
+    """README "Your class, your training loop": net.py as shown, the command line, then the
+    Python script, each run literally in a scratch folder."""
+    import os
+    import subprocess
+
+    (tmp_path / "net.py").write_text(readme_block("own-class-file", "python"))
+    env = {**os.environ, "MIA_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    bin_dir = os.path.dirname(sys.executable)
+    command = readme_block("own-class-cli", "console").replace("\\\n", " ").strip()
+    argv = shlex.split(command.removeprefix("$ "))
+    argv[0] = argv[0].replace(".venv/bin", bin_dir)
+    done = subprocess.run([*argv, "-q"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    cli_results = json.loads((tmp_path / "audit-cli" / "results.json").read_text())
+    assert cli_results["options"]["target"]["train"] == f"{tmp_path / 'net.py'}:train"
+    assert cli_results["models_trained"] == 5 and cli_results["target_train_accuracy"] > 0.95
+    (tmp_path / "audit.py").write_text(readme_block("own-class-python", "python"))
+    done = subprocess.run([sys.executable, "audit.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "model under audit:" in done.stdout and "lira" in done.stdout
+    assert "members used: all 600 listed members are in the split" in done.stdout
+    results = json.loads((tmp_path / "audit-python" / "results.json").read_text())
+    assert results["split_sizes"]["eval_members"] == 300
+    assert results["split_sizes"]["population"] == 1797 - 2 * 600  # the non-members left
+    assert results["models_trained"] == 4  # the reference models, by the README's loop
+    assert (tmp_path / "audit-python.html").read_text().lstrip().lower().startswith("<!doctype")

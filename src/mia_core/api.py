@@ -126,7 +126,8 @@ def audit(model: type[nn.Module] | nn.Module | str,
 
     Bad input raises :class:`mia_core.MiaError` with the command line's message.
     """
-    folder = Path(output) if output is not None else Path(tempfile.mkdtemp(prefix="mia-audit-"))
+    folder = (Path(output) if output is not None
+              else Path(tempfile.mkdtemp(prefix="mia-audit-"))).resolve()  # a command for anywhere
     arguments = _arguments(model, data, attacks, member_ids, train, kwargs, options, folder,
                            quiet, settings)
     return run_arguments(arguments, folder, quiet)
