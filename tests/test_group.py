@@ -168,3 +168,40 @@ def test_trace_shows_each_hook_call_and_its_plugins():
     assert "mia-core trace: hook register_reporters -> json_reporter" in result.stderr
     quiet = CliRunner().invoke(run, ["--list-plugins"])
     assert "mia-core trace" not in quiet.stderr
+
+
+def test_describe_says_what_tensor_a_dataset_hands_the_model(tmp_path, monkeypatch):
+    """digits is loaded and measured; cifar10, not downloaded, is named as such without a
+    download being tried or a file written."""
+    import urllib.request
+
+    described = mia_invoke("describe", "digits")
+    assert described.exit_code == 0, described.output
+    assert ("records (what the model is handed, default options): 1,797 records; each x is "
+            "float32 (1, 8, 8), values 0 to 1 (mean 0.3053); y: 10 classes") in described.output
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("describe tried to download")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("MIA_DATA_DIR", str(data))
+    cifar = mia_invoke("describe", "cifar10", "--json")
+    assert cifar.exit_code == 0, cifar.output
+    found = json.loads(cifar.output)[0]["records"]
+    assert found.startswith("unknown until downloaded: CIFAR-10 is not downloaded yet"), found
+    assert not any(data.iterdir())
+
+
+def test_a_summary_of_records_gives_dtype_shape_range_lengths_and_classes():
+    import torch
+
+    from mia_core import LabeledData, Records
+
+    tokens = Records(torch.tensor([[256, 104, 105, 257], [256, 7, 257, 258]]),
+                     lengths=torch.tensor([4, 3]))
+    assert tokens.summary() == "2 records; each x is int64 (4,), ids 7 to 258, 3 to 4 long"
+    images = LabeledData(torch.tensor([[[0.5, -1.0]], [[2.0, 0.25]]]), torch.tensor([0, 2]), 3)
+    assert images.summary() == ("2 records; each x is float32 (1, 2), values -1 to 2 (mean "
+                                "0.4375); y: 3 classes")

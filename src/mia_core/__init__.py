@@ -34,7 +34,7 @@ from mia_core.context import (
     best_threshold,
 )
 from mia_core.data import LabeledData, LoadEnv, Records
-from mia_core.downloads import data_root, digest_of, extract_tar, fetch
+from mia_core.downloads import allow_download, data_root, digest_of, extract_tar, fetch
 from mia_core.errors import (
     ConfigError,
     DataFileError,
@@ -138,6 +138,7 @@ __all__ = [
     "TrainTask",
     "TrainlessTarget",
     "accuracy",
+    "allow_download",
     "answers_of",
     "audit",
     "best_threshold",

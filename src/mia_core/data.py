@@ -82,6 +82,25 @@ class Records:
             digest.update(memoryview(data.view(torch.uint8).numpy()) if data.numel() else b"")
         return digest.hexdigest()
 
+    def summary(self) -> str:
+        """What the model is handed, in one line: the count, each record's dtype and shape,
+        the range and mean of the values (ids for integers), the lengths and the classes.
+        ``mia describe DATASET`` shows it, so a model of one's own is fed as it was trained."""
+        x = self.x
+        text = f"{len(self):,} records; each x is {str(x.dtype).removeprefix('torch.')} " \
+               f"{tuple(x.shape[1:])}"
+        if x.numel() and x.is_floating_point():
+            values = x.double()
+            text += (f", values {float(values.min()):.4g} to {float(values.max()):.4g} "
+                     f"(mean {float(values.mean()):.4g})")
+        elif x.numel() and x.dtype != torch.bool:
+            text += f", ids {int(x.min())} to {int(x.max())}"
+        if self.lengths is not None and len(self):
+            text += f", {int(self.lengths.min())} to {int(self.lengths.max())} long"
+        if self.num_classes is not None:
+            text += f"; y: {self.num_classes} classes"
+        return text
+
     def subset(self, index: torch.Tensor) -> Records:
         """The records at ``index`` (a copy, so a subset never aliases the pool)."""
         return attrs.evolve(self, x=self.x[index],

@@ -9,10 +9,12 @@ the folder are refused). Failures are one line that says where to put the file b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tarfile
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from mia_core.errors import DataFileError, MiaError
@@ -41,6 +43,32 @@ def digest_of(path: Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
+_OFFLINE: list[bool] = [False]  # set by offline(): fetch downloads nothing
+
+
+@contextlib.contextmanager
+def offline() -> Iterator[None]:
+    """Within it, :func:`fetch` raises :class:`NotDownloaded` instead of downloading (a
+    description that loads data must not start a download)."""
+    _OFFLINE.append(True)
+    try:
+        yield
+    finally:
+        _OFFLINE.pop()
+
+
+class NotDownloaded(MiaError):
+    """A file that would have been downloaded, within :func:`offline`."""
+
+
+def allow_download(what: str, dest: Path) -> None:
+    """Call before downloading ``what`` to ``dest``: raises :class:`NotDownloaded` within
+    :func:`offline`, so every download of a plugin's honours it."""
+    if _OFFLINE[-1]:
+        raise NotDownloaded(f"{what} is not downloaded yet (the first run downloads it to "
+                            f"{dest})")
+
+
 def fetch(url: str, dest: Path, sha256: str | None = None, progress: Progress = QUIET,
           what: str = "", md5: str | None = None) -> Path:
     """``dest``, downloaded from ``url`` unless it is there already, checked against its
@@ -48,6 +76,7 @@ def fetch(url: str, dest: Path, sha256: str | None = None, progress: Progress = 
     if dest.exists():
         check_digest(dest, sha256, what, md5)
         return dest
+    allow_download(what or dest.name, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
     progress.message(f"downloading {what or dest.name} from {url} ...")

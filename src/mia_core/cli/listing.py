@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,7 +13,7 @@ from mia_core.capabilities import signals_needed
 from mia_core.catalog.catalog import Catalog
 from mia_core.catalog.kinds import NAMES, names_text
 from mia_core.catalog.registry import Entry, qualified
-from mia_core.errors import ConfigError, did_you_mean
+from mia_core.errors import ConfigError, MiaError, describe, did_you_mean
 from mia_core.options import describe_options
 
 
@@ -85,13 +86,16 @@ def signals_text(entry: Entry) -> dict[str, Any]:
     return {"answers": answers.name, "signals": sorted(answers.signals)}
 
 
-def describe_data(catalog: Catalog, name: str) -> list[dict[str, Any]]:
-    """Every component called ``name`` (a dataset and an attack may share a name)."""
+def describe_data(catalog: Catalog, name: str,
+                  data_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every component called ``name`` (a dataset and an attack may share a name); a
+    dataset's records are loaded (never downloaded) to say what the model is handed."""
     found = [
         {"kind": kind, "name": e.name, "description": e.description,
          "plugin": e.origin.plugin, "distribution": e.origin.distribution,
          "version": e.origin.version, "options": describe_options(e.options),
-         **signals_text(e)}
+         **signals_text(e),
+         **({"records": records_text(e, data_dir)} if kind == "dataset" else {})}
         for kind in NAMES for e in catalog.registries[kind] if e.name == name
     ]
     if not found:
@@ -101,11 +105,34 @@ def describe_data(catalog: Catalog, name: str) -> list[dict[str, Any]]:
     return found
 
 
+def records_text(entry: Any, data_dir: Path | None) -> str:
+    """What a dataset with its default options hands the model (:meth:`Records.summary`), or
+    why that cannot be said here."""
+    from mia_core.data import LoadEnv
+    from mia_core.downloads import NotDownloaded, offline
+    from mia_core.progress import QUIET
+
+    try:
+        instance = entry.build()
+        with offline():
+            records = instance.load(LoadEnv(data_dir, QUIET))
+    except NotDownloaded as exc:
+        return f"unknown until downloaded: {exc}"
+    except (MiaError, ValueError) as exc:  # an option or a file it needs: the user's line
+        return f"unknown here: {exc}"
+    except Exception as exc:
+        return f"unknown here: {describe(exc)}"
+    return records.summary()
+
+
 def format_description(found: list[dict[str, Any]]) -> str:
     lines = []
     for c in found:
         lines.append(f"{c['kind']} '{c['name']}': {c['description']}")
         lines.append(f"  from plugin '{c['plugin']}' ({c['distribution']} {c['version']})")
+        if "records" in c:
+            lines.append(f"  records (what the model is handed, default options): "
+                         f"{c['records']}")
         if "reads" in c:
             lines.append(f"  reads the target's {', '.join(c['reads'])} (mia_core.SIGNALS)")
         if "answers" in c:
@@ -151,6 +178,7 @@ def print_listing(catalog: Catalog, as_json: bool) -> None:
         click.echo(format_listing(catalog))
 
 
-def print_description(catalog: Catalog, name: str, as_json: bool) -> None:
-    data = describe_data(catalog, name)
+def print_description(catalog: Catalog, name: str, as_json: bool,
+                      data_dir: Path | None = None) -> None:
+    data = describe_data(catalog, name, data_dir)
     click.echo(json.dumps(data, indent=2, default=str) if as_json else format_description(data))

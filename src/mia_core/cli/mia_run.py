@@ -72,7 +72,8 @@ def run(**settings: Any) -> None:
             from mia_core.cli.listing import print_description, print_listing
 
             if settings["describe"]:
-                print_description(catalog, settings["describe"], settings["as_json"])
+                print_description(catalog, settings["describe"], settings["as_json"],
+                                  how.data_dir)
             else:
                 print_listing(catalog, settings["as_json"])
             return

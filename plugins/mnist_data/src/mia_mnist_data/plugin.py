@@ -14,6 +14,7 @@ from mia_core import (
     LoadEnv,
     MiaError,
     QueryAugmentation,
+    allow_download,
     data_root,
     hookimpl,
     image_augmentations,
@@ -85,6 +86,7 @@ class Mnist:
         missing = f"{spec.title} files not found under {root}"
         if not self.options.download:
             raise MiaError(f"{missing} and download is off; {_expected(root, spec)}")
+        allow_download(spec.title, root)
         env.progress.message(f"{spec.title} not found under {root}; downloading with "
                              "torchvision ...")
         try:

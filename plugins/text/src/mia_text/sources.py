@@ -12,7 +12,7 @@ import io
 import json
 from pathlib import Path
 
-from mia_core import DataFileError, MiaError
+from mia_core import DataFileError, MiaError, allow_download
 
 WORDNET = Path("/usr/share/wordnet")  # Debian's wordnet-base
 WORDNET_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
@@ -137,6 +137,7 @@ def download_rows(dataset: str, split: str, dest: Path, opener=None, what: str =
     import urllib.parse
     import urllib.request
 
+    allow_download(what or dataset, dest)
     opener = opener or urllib.request.urlopen
     rows: list[dict] = []
     total = None
