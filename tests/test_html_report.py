@@ -444,11 +444,44 @@ def test_mia_metrics_hints_at_the_direction_when_an_auc_is_below_chance(tmp_path
     assert out.exit_code == 0, out.output
     hints = [line for line in out.output.splitlines() if line.startswith("hint:")]
     assert len(hints) == 1 and hints[0].startswith("hint: 'loss' has AUC 0.2")
-    assert hints[0].endswith("or the other way round, add --lower-is-member")
-    flipped = CliRunner().invoke(mia, ["metrics", str(path), "--lower-is-member", "--json"])
+    assert hints[0].endswith("or the other way round, add --lower loss")
+    flipped = CliRunner().invoke(mia, ["metrics", str(path), "--lower", "loss", "--json"])
     results = json.loads(flipped.output)
     assert results["hints"] == []  # the loss read the right way round: AUC above 0.5
-    assert next(a for a in results["attacks"] if a["name"] == "loss")["metrics"]["auc"] > 0.7
+    auc = {a["name"]: a["metrics"]["auc"] for a in results["attacks"]}
+    assert auc["loss"] > 0.7
+    every = json.loads(CliRunner().invoke(mia, ["metrics", str(path), "--lower-is-member",
+                                                "--json"]).output)
+    assert {a["name"]: a["metrics"]["auc"] for a in every["attacks"]} == pytest.approx(
+        {"loss": auc["loss"], "noise": 1 - auc["noise"]})  # --lower-is-member flips both
+
+
+def test_a_loss_and_a_confidence_are_measured_in_one_call(tmp_path):
+    """--lower COLUMN flips that column alone: each gets the AUC scikit-learn gives it read
+    the right way round; a threshold on the flipped column is read on the file's scale."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    truth = np.r_[[1] * 300, [0] * 300]
+    loss = rng.normal(1.0 - 0.6 * truth, 1.0)
+    confidence = rng.normal(0.4 * truth, 1.0)
+    path = tmp_path / "both.csv"
+    path.write_text("is_member,loss,confidence\n" + "".join(
+        f"{t},{float(a)!r},{float(b)!r}\n" for t, a, b in zip(truth, loss, confidence,
+                                                              strict=True)))
+    out = CliRunner().invoke(mia, ["metrics", str(path), "--lower", "loss", "--threshold",
+                                   "loss=0.5", "--json"])
+    assert out.exit_code == 0, out.output
+    found = {a["name"]: a["metrics"] for a in json.loads(out.output)["attacks"]}
+    assert found["loss"]["auc"] == pytest.approx(roc_auc_score(truth, -loss))
+    assert found["confidence"]["auc"] == pytest.approx(roc_auc_score(truth, confidence))
+    called = loss <= 0.5
+    assert found["loss"]["precision"] == pytest.approx(truth[called].mean())
+    both = CliRunner().invoke(mia, ["metrics", str(path), "--lower", "loss",
+                                    "--lower-is-member"])
+    assert both.exit_code == 2 and "give one or the other" in both.output
+    typo = CliRunner().invoke(mia, ["metrics", str(path), "--lower", "los"])
+    assert typo.exit_code == 2 and "--lower los: not a score column" in typo.output
 
 
 def test_mia_metrics_reads_float_membership_and_scores_only_the_score_columns(tmp_path):
@@ -478,3 +511,31 @@ def test_an_audit_that_proves_nothing_says_so_without_calling_the_training_priva
     assert text[1] == ("No attack proves ε above 0 here, so this audit cannot rule out any "
                        "differential-privacy claim; that is not evidence that the training is "
                        "private.")
+
+
+def test_too_few_records_are_flagged_in_mia_metrics_and_in_a_run(tmp_path):
+    """One member and one non-member give AUC 1: the numbers are printed with a WARNING that
+    no sample that small tells an attack from chance; 30 a side is not flagged; a run with
+    an evaluation below 30 a side says the same in results.json."""
+    from mia_core.results.measure import MIN_PER_SIDE, sample_warning
+    from mia_core.testing import run
+
+    two = tmp_path / "two.csv"
+    two.write_text("record_id,member,score\n0,1,0.9\n1,0,0.1\n")
+    out = CliRunner().invoke(mia, ["metrics", str(two), "--output", str(tmp_path / "two")])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("WARNING: too few records to measure an attack: 1 members "
+                                 "and 1 non-members were scored (at least 30 of each are "
+                                 "needed); chance alone spreads the AUC over 0.5 ± 0.50")
+    written = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert len(written["warnings"]) == 1
+    assert "too few records" in (tmp_path / "two" / "report.html").read_text()
+    assert MIN_PER_SIDE == 30 and sample_warning(30, 30) is None
+    assert "29 members and 400 non-members" in sample_warning(29, 400)
+    # Hanley & McNeil at 0.5 with 29 + 29: 1.96 * sqrt(59 / (12 * 29 * 29)) = 0.15
+    assert "0.5 ± 0.15 here" in sample_warning(29, 29)
+    small = run(dataset="tiny-vectors", attacks=["loss-threshold"], members=40,
+                options={"target": {"epochs": 2}}, target="mlp")
+    assert small.split_sizes["eval_members"] == 20
+    assert any(w.startswith("too few records to measure an attack: 20 members and 20 "
+                            "non-members") for w in small.warnings)

@@ -160,7 +160,8 @@ def test_cli_help_and_listing_survive_a_broken_plugin(fake_entry_points):
     data = json.loads(runner.invoke(run, ["--list-plugins", "--json"]).output)
     states = {p["name"]: p["state"] for p in data["plugins"]}
     assert states == {"boom": "broken", "good": "ok", "json_reporter": "ok",
-                      "local_executor": "ok", "python_target": "ok", "torchscript_target": "ok"}
+                      "local_executor": "ok", "python_target": "ok", "tensor_file": "ok",
+                      "torchscript_target": "ok"}
     assert data["attacks"][0]["name"] == "good-attack"
 
 
@@ -169,7 +170,7 @@ def test_unknown_name_mentions_broken_plugins(fake_entry_points):
     result = CliRunner().invoke(run, ["--dataset", "mnist", "--attack", "good-attack"])
     assert result.exit_code == 2
     assert result.output.strip() == (
-        "Error: unknown dataset 'mnist' (available: none installed; see mia-run "
+        "Error: unknown dataset 'mnist' (available: tensors; see mia-run "
         "--list-plugins); broken plugins: boom; a dataset of your own that is not installed "
         "loads with -p MODULE (a module Python can import: run from its folder with "
         "PYTHONPATH=.)")

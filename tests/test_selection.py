@@ -32,7 +32,7 @@ def test_autoload_off_loads_nothing_and_says_why():
     assert "mia-mnist-data (mia-mnist-data 0.1.0)  NOT LOADED: autoload off " \
            "(MIA_DISABLE_PLUGIN_AUTOLOAD)" in result.output
     line = one_line(invoke(*RUN, MIA_DISABLE_PLUGIN_AUTOLOAD="1"), 2)
-    assert line.startswith("Error: unknown dataset 'mnist' (available: none installed; see "
+    assert line.startswith("Error: unknown dataset 'mnist' (available: tensors; see "
                            "mia-run --list-plugins); plugins not loaded: ")
     assert "mia-mnist-data [autoload off (MIA_DISABLE_PLUGIN_AUTOLOAD)]" in line
 
@@ -57,7 +57,7 @@ def test_only_listed_plugins_load():
 def test_block_a_builtin_plugin_for_one_run():
     line = one_line(invoke("-p", "no:mia-mnist-data", *RUN), 2)  # never loaded: names unknown
     assert line == ("Error: unknown dataset 'mnist' (available: blobs, breast-cancer, cifar10, "
-                    "cifar100, csv, digits, image-folder, purchase100, texas100, text, "
+                    "cifar100, csv, digits, image-folder, purchase100, tensors, texas100, text, "
                     "tiny-gaussians, wikimia, wordnet-glosses; see mia-run --list-plugins); "
                     "plugins not loaded: mia-mnist-data [blocked (-p no:mia-mnist-data)]")
     invoke("--list-plugins")  # a normal run remembers what each plugin provides

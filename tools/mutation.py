@@ -70,6 +70,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                  "tests/test_plugins.py", "tests/test_configfile.py",
                  "tests/test_capabilities.py", "tests/test_hardening.py",
                  "tests/test_testing_helper.py", "tests/test_deprecations.py"]),
+    "api": (["src/mia_core/api/*.py"],
+            ["tests/test_api.py"]),
     "cli": (["src/mia_core/cli/*.py", "src/mia_core/errors.py", "src/mia_core/progress.py",
              "src/mia_core/atomic.py"],
             ["tests/test_cli.py", "tests/test_hardening.py", "tests/test_group.py",

@@ -23,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
 
 VALUE_TYPES: dict[str, tuple[type, ...]] = {  # a setting's kind -> the TOML types it takes
     "str": (str,), "path": (str,), "int": (int,), "float": (int, float), "bool": (bool,),
-    "list": (list,), "members": (int, str),
+    "list": (list,), "members": (str, int),
 }
 
 

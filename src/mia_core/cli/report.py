@@ -51,7 +51,10 @@ def report(folders: tuple[Path, ...], output: Path | None, output_short: Path | 
 @click.option("--score", "scores", multiple=True, metavar="COLUMN",
               help="A score column, repeatable [default: every score* column].")
 @click.option("--lower-is-member", is_flag=True,
-              help="The scores are lower for members (a loss, say); flip them.")
+              help="Every score is lower for members (a loss, say); flip them all.")
+@click.option("--lower", "lower", multiple=True, metavar="COLUMN",
+              help="This score column is lower for members (a loss); flip it alone. "
+                   "Repeatable: a loss and a confidence in one call.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="COLUMN=VALUE",
               help="An attack's own decision threshold, on the file's own scale: a record "
                    "scoring at or above it is called a member, at or below it with "
@@ -65,8 +68,8 @@ def report(folders: tuple[Path, ...], output: Path | None, output_short: Path | 
               help="Write results.json, evaluation.csv and report.html here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def metrics(path: Path, member_column: str, scores: tuple[str, ...], lower_is_member: bool,
-            thresholds: tuple[str, ...], delta: float, seed: int, output: Path | None,
-            as_json: bool) -> None:
+            lower: tuple[str, ...], thresholds: tuple[str, ...], delta: float, seed: int,
+            output: Path | None, as_json: bool) -> None:
     """The metrics and ε lower bound of per-record membership scores in a CSV (a header
     line) or NPZ file, computed exactly as for a run."""
     from mia_core.results.files import write_score_results
@@ -76,28 +79,42 @@ def metrics(path: Path, member_column: str, scores: tuple[str, ...], lower_is_me
     with user_errors(False):
         if not 0 <= delta < 1:
             raise ConfigError(f"--delta must be in [0, 1), got {delta}")
-        found = read_scores(path, member_column, scores, lower_is_member)
+        if lower_is_member and lower:
+            raise ConfigError("--lower-is-member flips every score; --lower COLUMN flips one: "
+                              "give one or the other")
+        names = [n.removeprefix("score:") for n in lower]
+        found = read_scores(path, member_column, scores, lower_is_member or names)
+        flipped = set(found.scores) if lower_is_member else set(names)
         cuts = parse_thresholds(thresholds, found.scores)
-        if lower_is_member:  # the scores were flipped; so is a threshold given on their scale
-            cuts = {name: -value for name, value in cuts.items()}
+        # a flipped score's threshold, given on the file's scale, flips with it
+        cuts = {name: -value if name in flipped else value for name, value in cuts.items()}
         reports = measure_file(found, cuts, delta, seed)
         import attrs
 
-        hints = direction_hints(reports, lower_is_member)
+        hints = direction_hints(reports, flipped, lower_is_member)
+        from mia_core.results.measure import sample_warning
+
+        members = int(found.is_member.sum())
+        few = sample_warning(members, len(found.is_member) - members)
         results = {"source": str(path), "audit_delta": delta, "seed": seed,
-                   "attacks": [attrs.asdict(r) for r in reports], "hints": hints}
+                   "attacks": [attrs.asdict(r) for r in reports], "hints": hints,
+                   "warnings": [few] if few else []}
         if output is not None:
             write_score_results(output, results, found)
         click.echo(json.dumps(results, indent=2) if as_json
-                   else "\n".join([*attack_table(reports, delta), *hints]))
+                   else "\n".join([*(f"WARNING: {w}." for w in results["warnings"]),
+                                   *attack_table(reports, delta), *hints]))
 
 
-def direction_hints(reports: list, lower_is_member: bool) -> list[str]:
+def direction_hints(reports: list, flipped: set[str], all_flipped: bool = False) -> list[str]:
     """A line for each score column whose AUC lies below chance beyond its 95 % interval:
     the likeliest cause is a score read the wrong way round (a loss taken as a confidence)."""
-    flip = "drop --lower-is-member" if lower_is_member else "add --lower-is-member"
     hints = []
     for report in reports:
+        if all_flipped:
+            flip = "drop --lower-is-member"
+        else:
+            flip = f"{'drop' if report.name in flipped else 'add'} --lower {report.name}"
         m = report.metrics
         low, high = m.intervals.auc if m.intervals else (m.auc, m.auc)
         if high < 0.5:

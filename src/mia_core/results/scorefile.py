@@ -7,7 +7,7 @@ that cannot be measured is one line: a missing column, NaN scores, one class onl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import attrs
@@ -34,9 +34,10 @@ class ScoreFile:
 
 
 def read_scores(path: Path, member_column: str, score_columns: Sequence[str],
-                lower_is_member: bool) -> ScoreFile:
+                lower_is_member: bool | Collection[str]) -> ScoreFile:
     """The file's membership and score columns (default: every ``score*`` column, else every
-    column but the membership, ``record`` and ``label``)."""
+    column but the membership, ``record`` and ``label``), each oriented so higher means
+    member: ``lower_is_member`` flips every column (``True``) or the columns it names."""
     if not path.is_file():
         raise ConfigError(f"score file {path} does not exist")
     columns = _npz(path) if path.suffix == ".npz" else _csv(path)
@@ -52,8 +53,12 @@ def read_scores(path: Path, member_column: str, score_columns: Sequence[str],
         raise ConfigError(f"{path} has no score column {', '.join(missing) or '(none found)'}"
                           f" (columns: {', '.join(columns)}); choose them with --score")
     scores = {n.removeprefix("score:"): _numbers(columns[n], path, n) for n in names}
-    if lower_is_member:
-        scores = {n: -s for n, s in scores.items()}
+    flipped = set(scores) if lower_is_member is True else set(lower_is_member or ())
+    unknown = sorted(flipped - set(scores))
+    if unknown:
+        raise ConfigError(f"--lower {unknown[0]}: not a score column of {path} (scores: "
+                          f"{', '.join(scores)})")
+    scores = {n: -s if n in flipped else s for n, s in scores.items()}
     n = len(truth)
     ids = next((columns[c] for c in RECORD_COLUMNS if c in columns), None)
     records = _optional_ints(ids, n)

@@ -91,8 +91,12 @@ class ExperimentResult:
     def warnings(self) -> list[str]:
         """What makes this run's numbers probably wrong, each one sentence (results.json
         ``warnings``, the summary, the report's first paragraph)."""
+        from mia_core.results.measure import sample_warning
+
         found = list(self.given_model.doubts) if self.given_model is not None else []
-        return found + ([self.benchmark_labels] if self.benchmark_labels else [])
+        few = sample_warning(self.split_sizes["eval_members"], self.split_sizes["eval_nonmembers"])
+        return found + ([self.benchmark_labels] if self.benchmark_labels else []) + (
+            [few] if few else [])
 
     def to_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self), "privacy_violations": self.privacy_violations,

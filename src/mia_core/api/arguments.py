@@ -1,171 +1,24 @@
-"""Audit from Python (a script or a notebook): :func:`audit` runs the command line's experiment.
-
-The call is turned into the ``mia-run`` arguments that describe it, and those are parsed by the
-command itself and run by the same code (:func:`mia_core.cli.mia_run.measure_seeds`): the same
-defaults, checks, plan and numbers as the command line, to the bit, and an equivalent command
-(:attr:`Audit.command`) that reruns it. What the command line reads from files is written
-first into the audit's folder: in-memory records (``tensors`` dataset), a trained model's
-weights (safetensors) and its member ids. A class or training function is named by its module,
-so the class of a notebook cell (``__main__``) trains in this process only (``workers=1``).
-"""
+"""A call of :func:`mia_core.audit` as the ``mia-run`` arguments that describe it; what the
+command line reads from files (records, weights, member ids) is written into the audit's
+folder first."""
 
 from __future__ import annotations
 
 import inspect
 import json
-import shlex
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from mia_core.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
-
-    from mia_core.results.types import ExperimentResult
 
 INPUTS = "inputs"  # the folder, under the audit's, of the files the call's objects became
 
 
-@attrs.frozen(repr=False)
-class Audit:
-    """What :func:`audit` found: ``results`` (one per seed), the ``folder`` holding
-    results.json, the scores and the report, and the ``command`` that reruns it."""
-
-    results: tuple[ExperimentResult, ...]
-    folder: Path
-    arguments: tuple[str, ...]
-
-    @property
-    def result(self) -> ExperimentResult:
-        """The run's result (the first seed's, with several)."""
-        return self.results[0]
-
-    @property
-    def table(self) -> str:
-        """The summary the command line prints: the table of attacks and what it rests on."""
-        from mia_core.cli.mia_run import summarise_seeds
-
-        return summarise_seeds(list(self.results), as_json=False)
-
-    @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """Each attack's metrics (AUC, TPR at low FPR, ε bounds ...) by attack name, as in
-        results.json."""
-        written = json.loads(json.dumps(self.result.to_dict()))  # lists, as the file holds
-        return {a["name"]: a["metrics"] for a in written["attacks"]}
-
-    @property
-    def command(self) -> str:
-        """The ``mia-run`` command line of this audit (its files are in :attr:`folder`)."""
-        return shlex.join(["mia-run", *self.arguments])
-
-    @property
-    def report_file(self) -> Path:
-        from mia_core.results.files import REPORT_FILE
-
-        return self.folder / REPORT_FILE
-
-    def write_report(self, path: str | Path) -> Path:
-        """Write the HTML report (ROC, table, ε bounds, the most exposed records) to
-        ``path``, never over an existing file; returns the path."""
-        from mia_core.results.report import write_report
-
-        path = Path(path)
-        if path.exists():
-            raise ConfigError(f"{path} exists; choose another file for the report")
-        write_report([self.folder], path)
-        return path
-
-    def roc(self) -> Any:
-        """The ROC curves as an image (shown inline in a notebook)."""
-        from IPython.display import Image
-
-        return Image(filename=str(self.folder / "roc.png"))
-
-    def __str__(self) -> str:
-        return self.table
-
-    def __repr__(self) -> str:
-        return self.table
-
-    def _repr_html_(self) -> str:
-        from html import escape
-
-        return f"<pre>{escape(self.table)}</pre>"
-
-
-def audit(model: type[nn.Module] | nn.Module | str,
-          data: str | tuple[torch.Tensor, torch.Tensor] | torch.utils.data.Dataset, *,
-          attacks: str | Iterable[str] = ("loss-threshold",),
-          member_ids: Sequence[int] | torch.Tensor | None = None,
-          train: Callable[..., Any] | None = None,
-          kwargs: Mapping[str, Any] | None = None,
-          options: Mapping[str, Mapping[str, Any]] | None = None,
-          output: str | Path | None = None, quiet: bool = False,
-          **settings: Any) -> Audit:
-    """Run a membership-inference audit and return what it found.
-
-    - ``model``: an ``nn.Module`` class (trained here, for the target and every reference
-      model), a trained ``nn.Module`` (audited as given: ``member_ids`` are the records it was
-      trained on), or a target's name (``"cnn"``).
-    - ``data``: a dataset's name (``"digits"``), a tuple ``(x, y)`` of tensors, or a torch
-      ``Dataset`` of ``(x, y)`` pairs, exactly what the model takes.
-    - ``attacks``: names, as ``--attack``; ``train``: your training function,
-      ``train(model, loader, device)`` (``-o python.train``); ``kwargs``: the class's
-      constructor arguments; ``options``: ``{component: {option: value}}``, as ``-o``.
-    - ``settings``: any other ``mia-run`` flag by its Python name: ``members=200``,
-      ``reference_models=4``, ``seed=1``, ``seeds=3``, ``workers=2``, ``no_cache=True`` ...
-    - ``output``: the folder for results.json, the scores and the report (default: a new
-      temporary folder); ``quiet``: no progress (otherwise a bar in Jupyter, stderr elsewhere).
-
-    Bad input raises :class:`mia_core.MiaError` with the command line's message.
-    """
-    folder = (Path(output) if output is not None
-              else Path(tempfile.mkdtemp(prefix="mia-audit-"))).resolve()  # a command for anywhere
-    arguments = _arguments(model, data, attacks, member_ids, train, kwargs, options, folder,
-                           quiet, settings)
-    return run_arguments(arguments, folder, quiet)
-
-
-def run_arguments(arguments: Sequence[str], folder: Path, quiet: bool) -> Audit:
-    """Parse ``arguments`` with the ``mia-run`` command and run them as it does."""
-    import click
-
-    from mia_core.cli.mia_run import (
-        experiment_config,
-        measure_seeds,
-        merge_config_file,
-        run,
-        run_settings,
-    )
-    from mia_core.cli.plugins import cache_folder, open_catalog
-    from mia_core.progress import progress_for
-
-    try:
-        context = run.make_context("mia-run", list(arguments))
-    except click.UsageError as exc:
-        raise ConfigError(exc.format_message()) from None
-    with context:
-        settings, options = merge_config_file(dict(context.params))
-        how = run_settings(settings)
-        cache = cache_folder(how.cache_dir, how.no_cache)
-        catalog = open_catalog(how.plugins, cache, how.strict_plugins)
-        config = experiment_config(settings, options, how)
-        if how.threads:
-            import torch
-
-            torch.set_num_threads(how.threads)
-        results = measure_seeds(config, catalog, how, cache, progress_for(quiet or how.quiet))
-    return Audit(tuple(results), folder, tuple(arguments))
-
-
-def _arguments(model: Any, data: Any, attacks: str | Iterable[str],
+def arguments(model: Any, data: Any, attacks: str | Iterable[str],
                member_ids: Any, train: Callable[..., Any] | None,
                kwargs: Mapping[str, Any] | None, options: Mapping[str, Mapping[str, Any]] | None,
                folder: Path, quiet: bool, settings: Mapping[str, Any]) -> list[str]:
