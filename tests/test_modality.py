@@ -128,3 +128,21 @@ def test_an_attack_that_needs_class_logits_is_refused_before_any_training(attack
         "with log-probabilities of each record's own tokens, which give confidence, "
         "log_likelihood; choose an attack that reads those (mia describe ATTACK says what it "
         "reads)"]
+
+
+def test_a_rerun_from_results_json_loads_the_runs_p_plugins_again(audited):
+    """The run was given -p tests.sequence_modality: results.json keeps it, so the report's
+    rerun command (--config only) finds the dataset and target again and gives the same
+    numbers (from the cache)."""
+    folder, first, *_ = audited
+    results = json.loads((folder / "first" / "results.json").read_text())
+    assert results["plugins"] == ["tests.sequence_modality"]
+    rerun = CliRunner().invoke(run, ["--config", str(folder / "first" / "results.json"),
+                                     "--cache-dir", str(folder / "cache"),
+                                     "--output", str(folder / "rerun"), "-q"])
+    assert rerun.exit_code == 0, rerun.output
+    again = json.loads((folder / "rerun" / "results.json").read_text())
+    assert again["models_trained"] == 0
+    assert [a["metrics"] for a in again["attacks"]] == [a["metrics"] for a in results["attacks"]]
+    report = (folder / "first" / "report.html").read_text()
+    assert f"mia-run --config {folder / 'first' / 'results.json'} --output NEW_FOLDER" in report

@@ -41,6 +41,7 @@ class Catalog:
     warnings: list[str] = attrs.field(factory=list)  # e.g. -p names that matched nothing
     manager: pluggy.PluginManager | None = attrs.field(default=None, repr=False)
     hints: Mapping[tuple[str, str], str] = attrs.field(factory=dict)  # where to get a name
+    p_args: tuple[str, ...] = ()  # the -p choices it was loaded with (a rerun repeats them)
 
     def get(self, kind: str, name: str) -> Entry:
         registry = self.registries[kind]

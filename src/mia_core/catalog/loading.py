@@ -90,7 +90,8 @@ def load_catalog(
     index.update({index.key(p.name, p.distribution, p.version): p.provides
                   for p in infos if p.state == "ok"})
     return Catalog(registries, sorted(infos, key=lambda p: p.name),
-                   _selection_warnings(selection, known, infos) + clashes, pm, ELSEWHERE)
+                   _selection_warnings(selection, known, infos) + clashes, pm, ELSEWHERE,
+                   selection.p_args)
 
 
 def _named(origin: Origin) -> str:

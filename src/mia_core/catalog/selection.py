@@ -46,6 +46,11 @@ class PluginSelection:
         autoload = env.get(AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
         return cls(autoload, only, tuple(enable), frozenset(block))
 
+    @property
+    def p_args(self) -> tuple[str, ...]:
+        """The ``-p`` arguments this selection was made from (what a rerun passes again)."""
+        return (*self.enable, *(f"no:{name}" for name in sorted(self.block)))
+
     def why_skipped(self, name: str) -> str | None:
         """``None`` when entry-point plugin ``name`` loads, else why it does not."""
         if name in self.block:

@@ -108,6 +108,8 @@ def _rerun(results: dict[str, Any]) -> dict[str, Any]:
     rerun from another folder or another release does what the run did. A results.json from
     before effective options were kept uses the options as given."""
     config = {k: v for k, v in results["config"].items() if k != "reporters"}
+    if results.get("plugins"):  # the -p the run was given: its plugins load again
+        config["plugins"] = list(results["plugins"])
     ran = results.get("options")
     if isinstance(ran, dict):
         attacks = config.get("attacks") or []

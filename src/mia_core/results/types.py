@@ -77,6 +77,7 @@ class ExperimentResult:
     benchmark_labels: str | None = None  # why a benchmark's fixed members are doubtful
     reference_queries: int = 0  # reference models queried on the pool in the driver
     step_format: StepFormat | None = None  # the target's training precision and layout
+    plugins: tuple[str, ...] = ()  # the run's -p choices: a rerun from results.json repeats them
 
     @property
     def privacy_violations(self) -> list[str]:
