@@ -180,3 +180,31 @@ def test_the_readmes_own_class_journey_runs_as_written(tmp_path):
     assert results["split_sizes"]["population"] == 1797 - 2 * 600  # the non-members left
     assert results["models_trained"] == 4  # the reference models, by the README's loop
     assert (tmp_path / "audit-python.html").read_text().lstrip().lower().startswith("<!doctype")
+
+
+def test_a_class_from_a_module_file_trains_in_worker_processes(net, tmp_path):
+    """The class is named by its file, so two worker processes import it whatever their
+    sys.path: the same models and scores as one process; a notebook's class is refused there."""
+    settings = dict(attacks="lira", reference_models=2, no_cache=True, quiet=True,
+                    options={"python": {"epochs": 3, "batch_size": 64},
+                             "local": {"threads": 1}})
+    one = mia_core.audit(net, "digits", workers=1, output=tmp_path / "one", **settings)
+    two = mia_core.audit(net, "digits", workers=2, output=tmp_path / "two", **settings)
+    same_run(tmp_path / "one", tmp_path / "two")
+    assert f"python.model={tmp_path / 'mine_api_net.py'}:DigitsNet" in two.command
+    assert one.metrics == two.metrics
+
+    class Inner(nn.Module):
+        pass
+
+    with pytest.raises(ConfigError, match="Inner is defined inside a function or class"):
+        mia_core.audit(Inner, "digits")
+
+
+def test_a_notebooks_own_class_trains_in_this_process_only():
+    own = type("NotebookNet", (nn.Module,), {"__module__": "__main__"})
+    with pytest.raises(ConfigError, match=r"defined in this notebook or script \(__main__\), "
+                       "which worker processes cannot import"):
+        mia_core.audit(own, "digits", workers=2)
+    with pytest.raises(ConfigError, match="which worker processes cannot import"):
+        mia_core.audit(own, "digits", executor="ray")

@@ -118,15 +118,21 @@ def _ids(member_ids: Any) -> list[int]:
 
 
 def _spec(thing: Any) -> str:
-    """``module:name`` of a class or function; ``FILE.py:name`` for one imported from a file
-    by the python target."""
+    """How the python target finds a class or function again, in any process: ``FILE.py:name``
+    for one from a top-level module file (a worker imports the file by its path, whatever its
+    ``sys.path``), ``package.module:name`` for one from a package (installed, so importable
+    anywhere, and its relative imports need the package), ``__main__:name`` for a notebook's
+    or script's own."""
     module, name = thing.__module__, thing.__qualname__
     if "." in name or "<" in name:
         raise ConfigError(f"{name} is defined inside a function or class; define it at the top "
                           "level of a module or notebook cell")
-    if module.startswith("mia_user_model_"):  # imported by path: name the file again
-        source = inspect.getsourcefile(thing)
-        if source:
+    if module != "__main__" and "." not in module:
+        try:
+            source = inspect.getsourcefile(thing)
+        except TypeError:  # a built-in: named by its module
+            source = None
+        if source and source.endswith(".py"):
             return f"{source}:{name}"
     return f"{module}:{name}"
 
