@@ -135,6 +135,7 @@ def test_a_rerun_from_results_json_loads_the_runs_p_plugins_again(audited):
     rerun command (--config only) finds the dataset and target again and gives the same
     numbers (from the cache)."""
     folder, first, *_ = audited
+    assert first.exit_code == 0, first.output
     results = json.loads((folder / "first" / "results.json").read_text())
     assert results["plugins"] == ["tests.sequence_modality"]
     rerun = CliRunner().invoke(run, ["--config", str(folder / "first" / "results.json"),
