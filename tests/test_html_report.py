@@ -303,6 +303,14 @@ def test_the_headlines_sentences_say_what_results_json_holds(folder):
         assert ("No attack proves ε above 0 here, so this audit cannot rule out any "
                 "differential-privacy claim; that is not evidence that the training is "
                 "private.") in text
+    sizes = results["split_sizes"]
+    told = (f"Measured on {sizes['eval_members']:,} members and {sizes['eval_nonmembers']:,} "
+            f"non-members; the attacker knew {sizes['known_members']:,} + "
+            f"{sizes['known_nonmembers']:,}")
+    if sizes["population"]:
+        told += ("; reference models trained on records from a population of "
+                 f"{sizes['population']:,}")
+    assert told + "." in text, text
 
 
 def test_a_record_column_that_holds_no_ids_is_ignored_not_a_traceback(tmp_path):

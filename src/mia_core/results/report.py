@@ -128,7 +128,25 @@ def headline(results: dict[str, Any], best: str | None) -> list[list[Any]]:
         sentences.append([f"Ground truth: {results['given_model']['claim']}."])
         if results["given_model"].get("members_used"):
             sentences.append([f"Members used: {results['given_model']['members_used']}."])
+    sentences += _sizes(results.get("split_sizes"))
     return sentences
+
+
+def _sizes(sizes: dict[str, int] | None) -> list[list[Any]]:
+    """The sentence saying how many records each number rests on (a run's, not a score
+    file's)."""
+    if not sizes:
+        return []
+    sentence: list[Any] = [
+        "Measured on ", number("split_sizes.eval_members", sizes["eval_members"], "{:,}"),
+        " members and ", number("split_sizes.eval_nonmembers", sizes["eval_nonmembers"], "{:,}"),
+        " non-members; the attacker knew ",
+        number("split_sizes.known_members", sizes["known_members"], "{:,}"), " + ",
+        number("split_sizes.known_nonmembers", sizes["known_nonmembers"], "{:,}")]
+    if sizes.get("population"):
+        sentence += ["; reference models trained on records from a population of ",
+                     number("split_sizes.population", sizes["population"], "{:,}")]
+    return [[*sentence, "."]]
 
 
 def attack_row(attack: dict[str, Any], index: int) -> dict[str, Any]:
