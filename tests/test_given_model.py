@@ -549,3 +549,27 @@ def test_members_all_needs_a_given_model():
     assert "--members all takes every member of a given model" in done.output
     bad = invoke("--dataset", "digits", "--attack", "loss-threshold", "--members", "most")
     assert bad.exit_code == 2 and "'most' is neither a number nor 'all'" in bad.output
+
+
+def test_a_target_trained_here_that_learned_nothing_is_warned_about():
+    """A learning rate of 1e-9: the CNN answers its own members at chance, and the run says
+    so (results' warnings, hence the summary and report); trained properly, or in a control
+    run (whose target never saw the members), no such warning."""
+    from mia_core.testing import run as run_here
+
+    base = dict(dataset="tiny-images", attacks=["loss-threshold"], members=150,
+                target="cnn")
+    data = {"classes": "10", "size": "800"}
+    untrained = run_here(**base, options={"target": {"epochs": 1, "lr": 1e-9},
+                                          "dataset": data})
+    assert untrained.target_train_accuracy < 0.2
+    doubt = [w for w in untrained.warnings if w.startswith("the target learned almost nothing")]
+    assert len(doubt) == 1, untrained.warnings
+    assert f"{untrained.target_train_accuracy:.1%} of the records it was trained on" in doubt[0]
+    trained = run_here(**base, options={"target": {"epochs": 15, "batch_size": 32},
+                                        "dataset": data})
+    assert trained.target_train_accuracy > 0.5
+    assert not [w for w in trained.warnings if "learned almost nothing" in w]
+    control = run_here(**base, control=True, options={"target": {"epochs": 1, "lr": 1e-9},
+                                                      "dataset": data})
+    assert not [w for w in control.warnings if "learned almost nothing" in w]

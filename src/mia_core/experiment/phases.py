@@ -51,6 +51,7 @@ class TrainedTarget:
     train_accuracy: float  # NaN where the target's answers have no accuracy
     test_accuracy: float
     privacy: PrivacySpent | None
+    doubts: tuple[str, ...] = ()  # why its training looks wrong (a WARNING each)
 
     @property
     def audit_delta(self) -> float:

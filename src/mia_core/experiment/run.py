@@ -75,7 +75,7 @@ def run_experiment(config: ExperimentConfig, catalog: Catalog, *,
         models_from_cache=session.cache.hits, threads=torch.get_num_threads(),
         privacy=target.privacy, audit_delta=target.audit_delta, given_model=about,
         reference_queries=references.queries, step_format=models.step_format,
-        benchmark_labels=source.claim, plugins=catalog.p_args)
+        benchmark_labels=source.claim, plugins=catalog.p_args, training_doubts=target.doubts)
     state = {k: v.detach().cpu() for k, v in target.model.state_dict().items()}
     exposed = exposed_records(reports, scores, records)
     labels = (pool.y[records.eval_index] if pool.y is not None

@@ -16,7 +16,7 @@ from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.data import Records
 from mia_core.errors import ConfigError, PluginError
 from mia_core.experiment.canaries import make_canaries
-from mia_core.experiment.external import given_source, given_split
+from mia_core.experiment.external import CHANCE_MARGIN, given_source, given_split
 from mia_core.experiment.given import GivenRecords
 from mia_core.experiment.models import ModelFactory
 from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
@@ -157,10 +157,30 @@ def train_target(config: ExperimentConfig, plan: Plan, records: RunRecords,
     session.timed("train_target", clock)
     spent = privacy_spent(plan.target, models.pool.subset(index))
     pool, device, answers = records.pool, session.device, models.answers
-    return TrainedTarget(model, accuracy(model, pool.subset(records.trained_index), device,
-                                         answers),
+    trained = pool.subset(records.trained_index)
+    train_accuracy = accuracy(model, trained, device, answers)
+    doubts = () if config.control else learned_nothing(train_accuracy, trained)
+    for line in doubts:
+        session.progress.message(f"WARNING: {line}")
+    return TrainedTarget(model, train_accuracy,
                          accuracy(model, pool.subset(records.split.nonmembers), device,
-                                  answers), spent)
+                                  answers), spent, doubts)
+
+
+def learned_nothing(train_accuracy: float, trained: Records) -> tuple[str, ...]:
+    """Why a target trained here looks untrained: it classifies its own training records
+    about as well as always answering their largest class (empty: it does better). Every
+    attack is then near chance whatever the training's privacy, so the audit says little."""
+    if trained.y is None or len(trained) == 0 or train_accuracy != train_accuracy:  # NaN
+        return ()
+    chance = float(torch.bincount(trained.y).max()) / len(trained)
+    if train_accuracy >= chance + CHANCE_MARGIN:
+        return ()
+    return (f"the target learned almost nothing: it classifies {train_accuracy:.1%} of the "
+            f"records it was trained on correctly, about chance (their largest class holds "
+            f"{chance:.1%}). Likely causes: too little training (epochs, learning rate, "
+            "batch size) or inputs the model cannot read. Every attack is near chance on "
+            "such a model, which says nothing about the training's privacy",)
 
 
 def privacy_spent(target: Component, data: Records) -> PrivacySpent | None:

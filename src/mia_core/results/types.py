@@ -78,6 +78,7 @@ class ExperimentResult:
     reference_queries: int = 0  # reference models queried on the pool in the driver
     step_format: StepFormat | None = None  # the target's training precision and layout
     plugins: tuple[str, ...] = ()  # the run's -p choices: a rerun from results.json repeats them
+    training_doubts: tuple[str, ...] = ()  # why a target trained here looks untrained
 
     @property
     def privacy_violations(self) -> list[str]:
@@ -95,6 +96,7 @@ class ExperimentResult:
         from mia_core.results.measure import sample_warning
 
         found = list(self.given_model.doubts) if self.given_model is not None else []
+        found += self.training_doubts
         few = sample_warning(self.split_sizes["eval_members"], self.split_sizes["eval_nonmembers"])
         return found + ([self.benchmark_labels] if self.benchmark_labels else []) + (
             [few] if few else [])
