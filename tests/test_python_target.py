@@ -161,6 +161,17 @@ def train(model, loader, device):
 
 def returns_a_number(model, loader, device):
     return 3
+
+
+def notes_its_draws(model, loader, device):
+    """Writes what a loop sees that the run seeds: the first batch's labels, a draw of
+    Python's random and of torch's."""
+    import json
+    import random
+
+    first = next(iter(loader))[1].tolist()
+    with open(os.path.join(os.path.dirname(__file__), "draws.json"), "a") as f:
+        f.write(json.dumps([first, random.random(), torch.rand(1).item()]) + "\\n")
 '''
 OWN = ["--dataset", "blobs", "--target", "python", "--members", "120", "-q",
        "-o", "python.model=mine/net.py:Net", "-o", "python.train=mine/train.py:train"]
@@ -220,6 +231,19 @@ def test_your_training_function_is_seeded_by_the_run(trainer):
     first, same, other = weights(1), weights(1), weights(2)
     assert all(torch.equal(first[k], same[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+    # what the loop itself draws: the loader's order, Python's and torch's generators
+    noting = python_target(PythonOptions(model=f"{trainer / 'mine' / 'net.py'}:Net",
+                                         train=f"{trainer / 'mine' / 'train.py'}:notes_its_draws",
+                                         batch_size=8))
+    for seed in (1, 1, 2):
+        with seeded(seed):
+            noting.fit(data, TrainEnv(torch.device("cpu"), seed))
+    lines = [json.loads(x) for x in (trainer / "mine" / "draws.json").read_text().splitlines()]
+    assert lines[0] == lines[1]  # one seed, the same batches and draws
+    for k in range(3):  # another seed: another order, other draws
+        assert lines[0][k] != lines[2][k], k
+    assert lines[0][0] != data.y[:8].tolist()  # shuffled, not the records' order
 
 
 @pytest.mark.parametrize(("given", "message"), [
