@@ -208,3 +208,61 @@ def test_a_notebooks_own_class_trains_in_this_process_only():
         mia_core.audit(own, "digits", workers=2)
     with pytest.raises(ConfigError, match="which worker processes cannot import"):
         mia_core.audit(own, "digits", executor="ray")
+
+
+# --- the tensors dataset (what the API hands in-memory records through) ------------------------
+def test_the_tensors_dataset_reads_x_y_and_the_class_count(tmp_path):
+    from mia_core.default_plugins.tensor_file import read_tensors, save_tensors
+
+    x, y = torch.randn(6, 2, 3), torch.tensor([0, 2, 1, 2, 0, 1])
+    save_tensors(tmp_path / "a.safetensors", x, y)
+    data = read_tensors(tmp_path / "a.safetensors")
+    assert torch.equal(data.x, x) and torch.equal(data.y, y) and data.num_classes == 3
+    save_tensors(tmp_path / "b.safetensors", x, y, num_classes=5)  # classes the sample lacks
+    assert read_tensors(tmp_path / "b.safetensors").num_classes == 5
+
+
+@pytest.mark.parametrize(("tensors", "metadata", "message"), [
+    ({"x": torch.zeros(3, 2)}, None, "has no tensor named y (it has: x); save the inputs as x "
+     "and the classes as y"),
+    ({"x": torch.zeros(3, 2), "y": torch.zeros(3)}, None,
+     "y must be one integer class per record, got torch.float32 (3,)"),
+    ({"x": torch.zeros(3, 2), "y": torch.zeros(4, dtype=torch.int64)}, None,
+     "x has 3 rows and y 4; give one row of x per class in y"),
+    ({"x": torch.zeros(2, 2), "y": torch.tensor([0, -1])}, None,
+     "y holds the negative class -1; number classes from 0"),
+    ({"x": torch.zeros(2, 2), "y": torch.tensor([0, 3])}, {"num_classes": "2"},
+     "metadata num_classes='2', but y goes up to class 3"),
+])
+def test_a_bad_tensors_file_is_one_line_naming_it(tmp_path, tensors, metadata, message):
+    from safetensors.torch import save_file
+
+    from mia_core import DataFileError
+    from mia_core.default_plugins.tensor_file import read_tensors
+
+    path = tmp_path / "bad.safetensors"
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(DataFileError) as caught:
+        read_tensors(path)
+    text = str(caught.value)
+    assert text.startswith(f"tensors.path {path}") and text.endswith(message), text
+
+
+def test_a_missing_or_foreign_tensors_file_says_so(tmp_path):
+    from mia_core import DataFileError
+    from mia_core.default_plugins.tensor_file import read_tensors
+
+    with pytest.raises(MiaError, match="is not a file; write x and y with"):
+        read_tensors(tmp_path / "none.safetensors")
+    (tmp_path / "text.safetensors").write_text("not tensors")
+    with pytest.raises(DataFileError, match="is not a safetensors file"):
+        read_tensors(tmp_path / "text.safetensors")
+
+
+def test_learned_nothing_is_within_five_points_of_the_largest_class():
+    from mia_core import LabeledData
+    from mia_core.experiment.sources import learned_nothing
+
+    half = LabeledData(torch.zeros(100, 1), torch.tensor([0] * 50 + [1] * 50), 2)
+    assert learned_nothing(0.549, half) and not learned_nothing(0.551, half)
+    assert not learned_nothing(float("nan"), half)
