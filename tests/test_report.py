@@ -77,10 +77,21 @@ def test_seeds_report_mean_and_interval(tmp_path):
     row = next(line for line in lines if line.startswith("loss-threshold ")).split()
     keys = ["auc", "advantage", "accuracy", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr",
             "tpr_at_0_fpr", "epsilon_lb"]
-    cells = [" ".join(row[1 + 2 * i:3 + 2 * i]) for i in range(len(keys))]
-    for key, cell in zip(keys, cells, strict=True):
+    step = json.loads((out / "seed-0" / "results.json").read_text())["attacks"][0][
+        "metrics"]["fpr_step"]
+    assert 0.001 < step <= 0.01  # so TPR at 0.1 % FPR is not resolvable, and at 1 % it is
+    assert summary["attacks"]["loss-threshold"]["tpr_at_01pct_fpr"] is None
+    cells = iter(row[1:])
+    for key in keys:
         m = summary["attacks"]["loss-threshold"][key]
+        if m is None:
+            assert next(cells) == "n/r", key
+            continue
+        cell = f"{next(cells)} {next(cells)}"
         assert cell == f"{m['mean']:.4f} [{m['low']:.4f},{m['high']:.4f}]", key
+    assert "n/r: not resolvable: in some seed one false positive" in result.output
+    report = (out / "report.html").read_text()
+    assert '<td class="name">tpr_at_01pct_fpr</td><td colspan="2">not resolvable</td>' in report
     train = summary["target_train_accuracy"]
     assert (f"target: train accuracy {train['mean']:.4f} [{train['low']:.4f},"
             f"{train['high']:.4f}]") in result.output

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from mia_core.results.metrics import unresolved
 from mia_core.results.types import ExperimentResult
 
 METRICS = ("auc", "advantage", "accuracy", "tpr_at_1pct_fpr", "tpr_at_01pct_fpr",
@@ -45,19 +46,23 @@ class SeedSummary:
     seeds: list[int]
     target_train_accuracy: Interval
     target_test_accuracy: Interval
-    attacks: dict[str, dict[str, Interval]]  # attack -> metric -> interval
+    # attack -> metric -> interval; None for a TPR at an FPR some seed's non-members cannot
+    # resolve (one false positive is already more), which no mean can make resolvable
+    attacks: dict[str, dict[str, Interval | None]]
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
 
 def aggregate(results: Sequence[ExperimentResult]) -> SeedSummary:
-    """Per attack and metric, and for the target's accuracies: mean and 95 % interval."""
-    attacks: dict[str, dict[str, Interval]] = {}
+    """Per attack and metric, and for the target's accuracies: mean and 95 % interval (none
+    for a rate some seed cannot resolve)."""
+    attacks: dict[str, dict[str, Interval | None]] = {}
     for name in [a.name for a in results[0].attacks]:
         reports = [next(a for a in r.attacks if a.name == name) for r in results]
-        attacks[name] = {m: interval([getattr(a.metrics, m) for a in reports])
-                         for m in METRICS}
+        attacks[name] = {
+            m: None if any(unresolved(m, a.metrics.fpr_step) for a in reports)
+            else interval([getattr(a.metrics, m) for a in reports]) for m in METRICS}
     return SeedSummary(
         seeds=[r.config.seed for r in results],
         target_train_accuracy=interval([r.target_train_accuracy for r in results]),
@@ -81,8 +86,11 @@ def format_aggregate(summary: SeedSummary) -> str:
     for name in names:
         row = summary.attacks[name]
         lines.append(f"{name:<{width}} " + " ".join(f"{_fmt(row[m]):>23}" for m in METRICS))
+    if any(v is None for row in summary.attacks.values() for v in row.values()):
+        lines.append("n/r: not resolvable: in some seed one false positive is already more "
+                     "than that false-positive rate")
     return "\n".join(lines)
 
 
-def _fmt(i: Interval) -> str:
-    return f"{i.mean:.4f} [{i.low:.4f},{i.high:.4f}]"
+def _fmt(i: Interval | None) -> str:
+    return "n/r" if i is None else f"{i.mean:.4f} [{i.low:.4f},{i.high:.4f}]"
