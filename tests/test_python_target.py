@@ -265,3 +265,19 @@ def test_a_training_function_given_wrongly_is_one_line_and_exit_2(trainer, given
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.output, done.output
     assert message in lines[0], lines[0]
+
+
+def test_the_same_code_in_two_folders_is_two_modules(tmp_path):
+    """A copy of the user's file elsewhere (another project, another test) is imported as its
+    own module: code that reads files beside itself (__file__) reads its own folder's."""
+    from mia_core.default_plugins.python_target import _import_file
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "net.py").write_text(NET)
+    first = _import_file(tmp_path / "a" / "net.py", "model")
+    second = _import_file(tmp_path / "b" / "net.py", "model")
+    assert first is not second
+    assert first.__file__ == str(tmp_path / "a" / "net.py")
+    assert second.__file__ == str(tmp_path / "b" / "net.py")
+    assert _import_file(tmp_path / "a" / "net.py", "model") is first  # once per file

@@ -254,13 +254,15 @@ def _shown(kwargs: dict[str, Any]) -> str:
 
 
 def _import_file(path: Path, setting: str) -> Any:
-    """The module in ``path``, imported once per content (named by its digest, so two files
-    of the same name never collide and an edited file is imported afresh)."""
+    """The module in ``path``, imported once per path and content."""
     try:
         source = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"python.{setting}: cannot read {path} ({exc.strerror})") from None
-    name = f"mia_user_model_{hashlib.sha256(source).hexdigest()[:16]}"
+    # named by its path and content: two files of one name never collide, an edited file is
+    # imported afresh, and a copy elsewhere is its own module (its __file__ is its own)
+    key = hashlib.sha256(str(path.resolve()).encode() + b"\0" + source).hexdigest()[:16]
+    name = f"mia_user_model_{key}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
