@@ -266,3 +266,18 @@ def test_learned_nothing_is_within_five_points_of_the_largest_class():
     half = LabeledData(torch.zeros(100, 1), torch.tensor([0] * 50 + [1] * 50), 2)
     assert learned_nothing(0.549, half) and not learned_nothing(0.551, half)
     assert not learned_nothing(float("nan"), half)
+
+
+def test_an_audit_into_a_used_folder_is_refused_before_anything_is_written(net, tmp_path):
+    x, y = torch.randn(200, 1, 8, 8), torch.randint(0, 10, (200,))
+    model = net()
+    first = mia_core.audit(model, (x, y), member_ids=range(100), quiet=True,
+                           output=tmp_path / "audit")
+    inputs = {p.name: p.read_bytes() for p in (first.folder / "inputs").iterdir()}
+    with pytest.raises(ConfigError, match=r"already holds results\.json"):
+        mia_core.audit(net(), (x * 2, y), member_ids=range(50, 150), quiet=True,
+                       output=tmp_path / "audit")
+    assert {p.name: p.read_bytes() for p in (first.folder / "inputs").iterdir()} == inputs
+    with pytest.raises(ConfigError, match=r"model must be an nn\.Module class"):
+        mia_core.audit(42, (x, y), output=tmp_path / "other")
+    assert not (tmp_path / "other" / "inputs").exists()  # refused before writing the data

@@ -24,22 +24,29 @@ def arguments(model: Any, data: Any, attacks: str | Iterable[str],
                folder: Path, quiet: bool, settings: Mapping[str, Any]) -> list[str]:
     from torch import nn
 
-    inputs = folder / INPUTS
-    args = [*_data_arguments(data, inputs)]
-    if isinstance(model, str):
-        args += ["--target", model]
-    elif isinstance(model, type) and issubclass(model, nn.Module):
-        args += ["--target", "python", "-o", f"python.model={_spec(model)}"]
-    elif isinstance(model, nn.Module):
-        args += ["--target", "python", "-o", f"python.model={_spec(type(model))}",
-                 *_given_arguments(model, member_ids, inputs)]
-    else:
+    from mia_core.cli.mia_run import refuse_existing
+
+    refuse_existing(folder)  # before anything is written there: an earlier audit stays whole
+    is_class = isinstance(model, type) and issubclass(model, nn.Module)
+    if not (isinstance(model, str) or is_class or isinstance(model, nn.Module)):
         raise ConfigError(f"model must be an nn.Module class, a trained nn.Module or a target's "
                           f"name, got {type(model).__name__}")
     if member_ids is not None and not isinstance(model, nn.Module):
         raise ConfigError("member_ids are the records a trained model was trained on: pass the "
                           "trained nn.Module, not its class (a class is trained here, on "
                           "members the run draws)")
+    if isinstance(model, nn.Module) and member_ids is None:
+        raise ConfigError("a trained model needs member_ids: the ids (positions in data) of "
+                          "the records it was trained on")
+    inputs = folder / INPUTS
+    args = [*_data_arguments(data, inputs)]
+    if isinstance(model, str):
+        args += ["--target", model]
+    elif is_class:
+        args += ["--target", "python", "-o", f"python.model={_spec(model)}"]
+    else:
+        args += ["--target", "python", "-o", f"python.model={_spec(type(model))}",
+                 *_given_arguments(model, member_ids, inputs)]
     if kwargs:
         args += ["-o", f"python.kwargs={json.dumps(dict(kwargs))}"]
     if train is not None:
@@ -94,9 +101,6 @@ def _data_arguments(data: Any, inputs: Path) -> list[str]:
 def _given_arguments(model: nn.Module, member_ids: Any, inputs: Path) -> list[str]:
     """A trained model's weights and member ids, as the files --model and --train-records
     read."""
-    if member_ids is None:
-        raise ConfigError("a trained model needs member_ids: the ids (positions in data) of "
-                          "the records it was trained on")
     from safetensors.torch import save_file
 
     inputs.mkdir(parents=True, exist_ok=True)
