@@ -113,7 +113,12 @@ def test_the_class_gets_its_kwargs_and_the_datas_class_count(user):
      "python.model: Net(depth=3, num_classes="),
 ])
 def test_a_class_given_wrongly_is_one_line_and_exit_2(user, given, message):
-    done = invoke([*BASE, *given, "--attack", "loss-threshold"], user, user / "cache")
+    one_line_exit_2(invoke([*BASE, *given, "--attack", "loss-threshold"], user, user / "cache"),
+                    message)
+
+
+def one_line_exit_2(done, message):
+    """The run refused with exit 2 and one line holding ``message``, no traceback."""
     assert done.exit_code == 2, done.output
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.output, done.output
@@ -260,11 +265,8 @@ def test_your_training_function_is_seeded_by_the_run(trainer):
      "python.train: returns_a_number() returned a int; return the trained model, or nothing"),
 ])
 def test_a_training_function_given_wrongly_is_one_line_and_exit_2(trainer, given, message):
-    done = invoke([*OWN, *given, "--attack", "loss-threshold"], trainer, trainer / "cache")
-    assert done.exit_code == 2, done.output
-    lines = done.output.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.output, done.output
-    assert message in lines[0], lines[0]
+    one_line_exit_2(invoke([*OWN, *given, "--attack", "loss-threshold"], trainer,
+                           trainer / "cache"), message)
 
 
 def test_the_same_code_in_two_folders_is_two_modules(tmp_path):

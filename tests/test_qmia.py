@@ -36,6 +36,18 @@ def test_decisions_are_scores_above_the_predicted_quantile():
 GROUPS = {0: (-1.0, 0.5), 1: (2.0, 1.5)}
 
 
+def split_and_score(order, n_pop, group, noise, member_shift):
+    """The first ``n_pop`` of ``order`` are the population, the rest the evaluation records,
+    whose second half are members; each record's score is its group's mean plus its spread
+    times ``noise``, and ``member_shift`` more for a member."""
+    population, evaluation = order[:n_pop], order[n_pop:]
+    is_member = torch.zeros(len(order), dtype=torch.bool)
+    is_member[evaluation[len(evaluation) // 2:]] = True
+    mean = torch.tensor([GROUPS[0][0], GROUPS[1][0]])[group]
+    spread = torch.tensor([GROUPS[0][1], GROUPS[1][1]])[group]
+    return population, evaluation, is_member, mean + spread * noise + member_shift * is_member
+
+
 def known_quantiles_ctx(n_pop=3000, n_eval=2000, member_shift=0.0):
     """Population and evaluation records interleaved in id (no regressor extrapolates); the
     second half of the evaluation records are members, their scores ``member_shift`` higher."""
@@ -44,12 +56,8 @@ def known_quantiles_ctx(n_pop=3000, n_eval=2000, member_shift=0.0):
     group = torch.randint(0, 2, (n,), generator=g)
     noise = torch.randn(n, generator=g)
     order = torch.randperm(n, generator=g)
-    population, evaluation = order[:n_pop], order[n_pop:]
-    is_member = torch.zeros(n, dtype=torch.bool)
-    is_member[evaluation[n_eval // 2:]] = True
-    mean = torch.tensor([GROUPS[0][0], GROUPS[1][0]])[group]
-    spread = torch.tensor([GROUPS[0][1], GROUPS[1][1]])[group]
-    score = mean + spread * noise + member_shift * is_member
+    population, evaluation, is_member, score = split_and_score(order, n_pop, group, noise,
+                                                               member_shift)
     x = torch.stack([torch.arange(n, dtype=torch.float32), group.float()], 1)
     y = torch.zeros(n, dtype=torch.long)
     data = LabeledData(x, y, 2)
@@ -168,12 +176,8 @@ def token_ctx(n_pop=3000, n_eval=2000, member_shift=4.0):
     spot = (torch.rand(n, generator=g) * lengths).long()
     x[torch.arange(n), spot] = 7 + group
     order = torch.randperm(n, generator=g)
-    population, evaluation = order[:n_pop], order[n_pop:]
-    is_member = torch.zeros(n, dtype=torch.bool)
-    is_member[evaluation[n_eval // 2:]] = True
-    mean = torch.tensor([GROUPS[0][0], GROUPS[1][0]])[group]
-    spread = torch.tensor([GROUPS[0][1], GROUPS[1][1]])[group]
-    score = mean + spread * torch.randn(n, generator=g) + member_shift * is_member
+    population, evaluation, is_member, score = split_and_score(
+        order, n_pop, group, torch.randn(n, generator=g), member_shift)
     data = Records(x, lengths=lengths)
     oracle = TargetOracle(Scores(x, score), CPU, answers=BY_ID)
     ctx = AttackContext(oracle, data.subset(evaluation), None, CPU, seed=0,

@@ -423,16 +423,20 @@ def hf_folder(folder, members, others):
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=64,
                                        n_layer=2, n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,
                                        attn_pdrop=0.0, bos_token_id=end, eos_token_id=end))
+    return train_plainly(model, tokenizer, members, 25, folder)
+
+
+def train_plainly(model, tokenizer, texts, epochs, folder):
+    """Every weight of ``model`` trained on ``texts`` by a plain AdamW loop (batches of 16, in
+    torch's current random order), then saved with its tokenizer in ``folder``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    batch = tokenizer(members, padding=True, truncation=True, max_length=64,
-                      return_tensors="pt")
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     model.train()
-    for _ in range(25):
-        for rows in torch.randperm(len(members)).split(16):
+    for _ in range(epochs):
+        for rows in torch.randperm(len(texts)).split(16):
             loss = model(input_ids=batch["input_ids"][rows],
-                         attention_mask=batch["attention_mask"][rows],
-                         labels=labels[rows]).loss
+                         attention_mask=batch["attention_mask"][rows], labels=labels[rows]).loss
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -511,21 +515,8 @@ def fine_tuned(base, texts, folder, epochs=25):
 
     tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
-    labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     torch.manual_seed(1)
-    model.train()
-    for _ in range(epochs):
-        for rows in torch.randperm(len(texts)).split(16):
-            loss = model(input_ids=batch["input_ids"][rows],
-                         attention_mask=batch["attention_mask"][rows], labels=labels[rows]).loss
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return train_plainly(model, tokenizer, texts, epochs, folder)
 
 
 def test_reference_models_are_fine_tuned_from_the_base_with_lora(tmp_path):

@@ -43,13 +43,14 @@ def digest_of(path: Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-_OFFLINE: list[bool] = [False]  # set by offline(): fetch downloads nothing
+_OFFLINE: list[bool] = [False]  # within offline(): allow_download refuses every download
 
 
 @contextlib.contextmanager
 def offline() -> Iterator[None]:
-    """Within it, :func:`fetch` raises :class:`NotDownloaded` instead of downloading (a
-    description that loads data must not start a download)."""
+    """Within it, :func:`allow_download` (so :func:`fetch` and every plugin's download)
+    raises :class:`NotDownloaded` instead (a description that loads data must not start a
+    download)."""
     _OFFLINE.append(True)
     try:
         yield

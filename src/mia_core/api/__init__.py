@@ -5,8 +5,9 @@ command itself and run by the same code (:func:`mia_core.cli.mia_run.measure_see
 defaults, checks, plan and numbers as the command line, to the bit, and an equivalent command
 (:attr:`Audit.command`) that reruns it. What the command line reads from files is written
 first into the audit's folder: in-memory records (``tensors`` dataset), a trained model's
-weights (safetensors) and its member ids. A class or training function is named by its module,
-so the class of a notebook cell (``__main__``) trains in this process only (``workers=1``).
+weights (safetensors) and its member ids. A class or training function is named by its file
+(a top-level module, so worker processes import it by path) or its package module; the class
+of a notebook cell (``__main__``) trains in this process only (``workers=1``).
 """
 
 from __future__ import annotations
@@ -67,11 +68,10 @@ def run_arguments(arguments: Sequence[str], folder: Path, quiet: bool) -> Audit:
     from mia_core.cli.mia_run import (
         experiment_config,
         measure_seeds,
-        merge_config_file,
+        open_run,
         run,
-        run_settings,
+        use_threads,
     )
-    from mia_core.cli.plugins import cache_folder, open_catalog
     from mia_core.progress import progress_for
 
     try:
@@ -79,14 +79,8 @@ def run_arguments(arguments: Sequence[str], folder: Path, quiet: bool) -> Audit:
     except click.UsageError as exc:
         raise ConfigError(exc.format_message()) from None
     with context:
-        settings, options = merge_config_file(dict(context.params))
-        how = run_settings(settings)
-        cache = cache_folder(how.cache_dir, how.no_cache)
-        catalog = open_catalog(how.plugins, cache, how.strict_plugins)
+        settings, options, how, cache, catalog = open_run(dict(context.params))
         config = experiment_config(settings, options, how)
-        if how.threads:
-            import torch
-
-            torch.set_num_threads(how.threads)
+        use_threads(how)
         results = measure_seeds(config, catalog, how, cache, progress_for(quiet or how.quiet))
     return Audit(tuple(results), folder, tuple(arguments))

@@ -64,10 +64,7 @@ def run(**settings: Any) -> None:
     Example: mia-run --dataset mnist --attack torch-mlp
     """
     with user_errors(settings["debug"]):
-        settings, options = merge_config_file(settings)
-        how = run_settings(settings)
-        cache = cache_folder(how.cache_dir, how.no_cache)
-        catalog = open_catalog(how.plugins, cache, how.strict_plugins)
+        settings, options, how, cache, catalog = open_run(settings)
         if settings["list_plugins"] or settings["describe"]:
             from mia_core.cli.listing import print_description, print_listing
 
@@ -83,11 +80,27 @@ def run(**settings: Any) -> None:
 
             click.echo(to_toml({k: settings[k] for k in experiment_keys()}, options), nl=False)
             return
-        if how.threads:
-            import torch
-
-            torch.set_num_threads(how.threads)
+        use_threads(how)
         run_seeds(config, catalog, how, settings["as_json"], cache)
+
+
+def open_run(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], RunSettings,
+                                                 Path | None, Any]:
+    """What running ``mia-run``'s parsed flags starts from, for the command and for
+    :func:`mia_core.audit` alike: the flags with ``--config`` merged in, the plugin options,
+    the run settings, the model-cache folder and the loaded plugins."""
+    settings, options = merge_config_file(settings)
+    how = run_settings(settings)
+    cache = cache_folder(how.cache_dir, how.no_cache)
+    return settings, options, how, cache, open_catalog(how.plugins, cache, how.strict_plugins)
+
+
+def use_threads(how: RunSettings) -> None:
+    """torch's CPU threads for this run, where ``--threads`` sets them."""
+    if how.threads:
+        import torch
+
+        torch.set_num_threads(how.threads)
 
 
 def run_settings(settings: dict[str, Any]) -> RunSettings:
@@ -176,7 +189,7 @@ def measure_seeds(config: ExperimentConfig, catalog: Any, how: RunSettings,
         try:
             result, _ = run_experiment(run_config, catalog, data_dir=how.data_dir,
                                        progress=progress, cache=cache, output=folder)
-        except ReportError:
+        except ReportError:  # the work is done: a reporter's failure is never taken for a stop
             raise
         except (Stopped, KeyboardInterrupt) as stop:
             raise _what_was_kept(stop, cache, cache_dir) from None

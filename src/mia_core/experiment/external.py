@@ -77,7 +77,7 @@ def check_given(config: ExperimentConfig, plan: Plan) -> None:
                               "architecture")
 
 
-MIN_POPULATION = 20  # records for reference models to train on, below which none is trained
+MIN_POPULATION = 20  # non-members --members all must leave for the reference models' records
 
 
 def members_used(members: int, given: GivenRecords, population: int) -> str:
@@ -166,6 +166,15 @@ def load_target(config: ExperimentConfig, plan: Plan, records: RunRecords, given
 CHANCE_MARGIN = 0.05  # members' accuracy this close to the largest class's share is chance
 
 
+def chance_share(accuracy: float, records: Records) -> float | None:
+    """The share of ``records``' largest class when ``accuracy`` on them is within
+    :data:`CHANCE_MARGIN` of it (what always answering that class scores), else ``None``."""
+    if records.y is None or not len(records):
+        return None
+    chance = float(torch.bincount(records.y).max()) / len(records)
+    return chance if accuracy < chance + CHANCE_MARGIN else None
+
+
 def _accuracy(answers: Answers, found: torch.Tensor, records: Records) -> float:
     return answers.accuracy(found, records) if answers.accuracy is not None else float("nan")
 
@@ -185,8 +194,8 @@ def doubts_about(on_members: torch.Tensor, members: Records, on_nonmembers: torc
     if answers.accuracy is not None and members.y is not None:
         acc_in = answers.accuracy(on_members, members)
         acc_out = answers.accuracy(on_nonmembers, nonmembers)
-        chance = float(torch.bincount(members.y).max()) / len(members)
-        if acc_in < chance + CHANCE_MARGIN:
+        chance = chance_share(acc_in, members)
+        if chance is not None:
             found.append(f"it classifies {acc_in:.1%} of its listed members correctly, about "
                          f"chance (the largest class holds {chance:.1%} of them)")
         if acc_in < acc_out:

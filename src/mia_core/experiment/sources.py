@@ -16,7 +16,7 @@ from mia_core.config import DEFAULT_MEMBERS, ExperimentConfig, derive_seed
 from mia_core.data import Records
 from mia_core.errors import ConfigError, PluginError
 from mia_core.experiment.canaries import make_canaries
-from mia_core.experiment.external import CHANCE_MARGIN, given_source, given_split
+from mia_core.experiment.external import chance_share, given_source, given_split
 from mia_core.experiment.given import GivenRecords
 from mia_core.experiment.models import ModelFactory
 from mia_core.experiment.phases import RunRecords, Session, TrainedTarget
@@ -171,10 +171,8 @@ def learned_nothing(train_accuracy: float, trained: Records) -> tuple[str, ...]:
     """Why a target trained here looks untrained: it classifies its own training records
     about as well as always answering their largest class (empty: it does better). Every
     attack is then near chance whatever the training's privacy, so the audit says little."""
-    if trained.y is None or len(trained) == 0 or train_accuracy != train_accuracy:  # NaN
-        return ()
-    chance = float(torch.bincount(trained.y).max()) / len(trained)
-    if train_accuracy >= chance + CHANCE_MARGIN:
+    chance = chance_share(train_accuracy, trained)  # None too for NaN: no accuracy
+    if chance is None:
         return ()
     return (f"the target learned almost nothing: it classifies {train_accuracy:.1%} of the "
             f"records it was trained on correctly, about chance (their largest class holds "

@@ -87,11 +87,10 @@ def _exposed(path: Path) -> tuple[dict[int, np.ndarray], dict[int, str]]:
     if not path.is_file():
         return {}, {}
     from safetensors import safe_open
-    from safetensors.numpy import load_file
 
     try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), framework="numpy") as opened:
+        with safe_open(str(path), framework="numpy") as opened:  # tensors and texts, one read
+            tensors = {name: opened.get_tensor(name) for name in ("records", "inputs")}
             meta = opened.metadata() or {}
         texts = json.loads(meta["texts"]) if "texts" in meta else []
     except Exception:  # a damaged file costs the thumbnails, not the report
